@@ -1,0 +1,1 @@
+"""Plan adjusters: each module registers itself with ``@registry.hook``."""

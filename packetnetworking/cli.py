@@ -1,0 +1,126 @@
+"""The command line: options in, one line on stderr and an exit code out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .errors import EXIT_CODES, PacketNetworkingError, UsageError
+
+_EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="packet-networking",
+        description="Write this server's network configuration into the target root "
+        "filesystem, from the Equinix Metal instance metadata.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-M", "--metadata-file", metavar="FILE", help="metadata from FILE (- = stdin); wins over the URL")
+    p.add_argument(
+        "--metadata-url",
+        metavar="URL",
+        default=os.environ.get("PACKET_METADATA_URL", "http://metadata.packet.net/metadata"),
+        help="metadata service (env PACKET_METADATA_URL; default %(default)s)",
+    )
+    p.add_argument("-n", "--max-attempts", type=_positive_int, default=10, metavar="N", help="URL only: attempts before giving up (default 10)")
+    p.add_argument("--timeout", type=_positive_float, default=10.0, metavar="SECONDS", help="URL only: limit for one request and its body (default 10)")
+    p.add_argument("--retry-delay", type=_positive_float, default=1.0, metavar="SECONDS", help="URL only: first backoff, doubled per attempt up to 30 s (default 1)")
+    p.add_argument("-o", "--operating-system", metavar="'DISTRO VERSION'", help="e.g. 'ubuntu 22.04'; default: the metadata's operating_system, then the rootfs's os-release")
+    p.add_argument("-t", "--rootfs", required=True, type=Path, metavar="PATH", help="the target root filesystem (required)")
+    p.add_argument("--resolvers", metavar="A,B", help="nameservers (env PACKET_RESOLVERS; default: this host's /etc/resolv.conf)")
+    p.add_argument("--nics", metavar="FILE", help="JSON list of the host's NICs [{name, mac, driver}] instead of discovering them")
+    p.add_argument("--dry-run", action="store_true", help="render and report every task; write nothing")
+    p.add_argument("--diff", action="store_true", help="print a unified diff of each file against the rootfs")
+    p.add_argument("--audit-log", metavar="FILE", help="append one JSON object per task to FILE")
+    p.add_argument("--log-format", choices=("console", "json"), help="console (default on a TTY) or json lines")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more detail (repeatable)")
+    p.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
+    fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
+    verbosity = -1 if args.quiet else args.verbose
+    try:
+        return _run(args, fmt, verbosity)
+    except PacketNetworkingError as exc:
+        print(f"packet-networking: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("packet-networking: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: still one line, the traceback under -v
+        if verbosity > 0:
+            raise
+        print(f"packet-networking: internal error: {exc!r} (rerun with -v)", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
+    # Imported here so --help and --version stay fast.
+    from . import audit, run, source
+
+    audit_file = None
+    if args.audit_log:
+        try:
+            audit_file = open(args.audit_log, "a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--audit-log {args.audit_log}: {exc.strerror}") from None
+    try:
+        log = audit.configure(fmt, verbosity, audit_file)
+        resolvers, origin = run.resolvers_option(args.resolvers)
+        options = run.Options(
+            rootfs=args.rootfs,
+            metadata_file=args.metadata_file,
+            metadata_url=args.metadata_url,
+            retry=source.Retry(args.max_attempts, args.timeout, args.retry_delay),
+            operating_system=args.operating_system,
+            resolvers=resolvers,
+            resolvers_origin=origin,
+            nics_file=args.nics,
+            dry_run=args.dry_run,
+            diff=args.diff,
+        )
+        run.run(options, log, _fault_injector())
+    finally:
+        if audit_file is not None:
+            audit_file.close()
+    return 0
+
+
+def _fault_injector():
+    """For the test suite only: PACKET_NETWORKING_FAULT=kill:K or fail:K stops the run at
+    the K-th filesystem change, by SIGKILL or by an I/O error, to prove recovery."""
+    spec = os.environ.get("PACKET_NETWORKING_FAULT")
+    if not spec:
+        return None
+    from .faults import injector
+
+    return injector(spec)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Every way a run can fail, each with its documented exit code.
+
+The CLI turns any of these into one line on stderr and ``sys.exit(code)``; nothing
+else in the package prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class PacketNetworkingError(Exception):
+    """Base class: ``exit_code`` is what the process exits with."""
+
+    exit_code = 1
+
+
+class UsageError(PacketNetworkingError):
+    exit_code = 2
+
+
+class NoMetadataSource(PacketNetworkingError):
+    exit_code = 10
+
+
+class MalformedOS(PacketNetworkingError):
+    exit_code = 20
+
+
+class NothingToDo(PacketNetworkingError):
+    exit_code = 30
+
+
+class NoBuilder(PacketNetworkingError):
+    exit_code = 40
+
+
+class InvalidMetadata(PacketNetworkingError):
+    """A value that must not reach a config file; the message names field and value."""
+
+    exit_code = 50
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"invalid metadata: {field}={_show(value)}: {reason}")
+
+
+class NoMatchingNic(PacketNetworkingError):
+    exit_code = 60
+
+
+class FetchFailed(PacketNetworkingError):
+    exit_code = 70
+
+
+class WriteFailed(PacketNetworkingError):
+    exit_code = 80
+
+
+EXIT_CODES = {
+    0: "done",
+    2: "usage error",
+    10: "no metadata source",
+    20: "malformed -o/--operating-system",
+    30: "nothing to do for this operating system",
+    40: "no builder for this distro, version and network mode",
+    50: "invalid metadata (the message names the field and the value)",
+    60: "no metadata interface matches a host NIC",
+    70: "metadata could not be fetched after all attempts",
+    80: "writing failed; every change was rolled back",
+}
+
+
+def _show(value: object, limit: int = 80) -> str:
+    """repr() a value for a one-line message: escapes newlines, cuts long ones."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

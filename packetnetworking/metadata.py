@@ -1,0 +1,340 @@
+"""The instance metadata document, typed and validated.
+
+Everything that can reach a config file is checked here, once: addresses with
+``ipaddress``, names against strict patterns (which also shuts out control characters,
+whitespace, quotes and shell or template syntax). Validators raise ``InvalidMetadata``
+naming the attribute; ``parse`` prefixes the path in the document, so the user reads
+``network.interfaces[1].mac='zz'`` rather than a traceback. Unknown fields are ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Optional, Union
+
+import attrs
+
+from .errors import InvalidMetadata
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+# Kernel interface names: at most 15 bytes, no '/', no whitespace; we are stricter still.
+IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# Plan slugs, OS names and versions: a plain token.
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+LINK_AGGREGATIONS = ("bonded", "mlag_ha", "individual")
+
+
+def _fail(attribute: attrs.Attribute, value: object, reason: str) -> None:
+    raise InvalidMetadata(attribute.name, value, reason)
+
+
+def _matches(pattern: re.Pattern, what: str):
+    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+        if value is None and attribute.default is None:
+            return
+        if not isinstance(value, str):
+            _fail(attribute, value, f"must be a string ({what})")
+        elif not pattern.fullmatch(value):
+            _fail(attribute, value, f"is not {what}")
+
+    return check
+
+
+def _hostname(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+    if not isinstance(value, str):
+        _fail(attribute, value, "must be a string (an RFC 1123 host name)")
+    elif len(value) > 253 or not all(_LABEL.fullmatch(label) for label in value.split(".")):
+        _fail(attribute, value, "is not an RFC 1123 host name")
+
+
+def _typed(kind: type, what: str):
+    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+        # bool is an int in Python; a JSON true is never a valid bond mode or prefix.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            _fail(attribute, value, f"must be {what}")
+
+    return check
+
+
+def _in_range(low: int, high: int):
+    def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+        if not low <= value <= high:
+            _fail(attribute, value, f"must be between {low} and {high}")
+
+    return check
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+@attrs.frozen
+class Interface:
+    """One NIC as the metadata knows it; ``name`` (eth0) is not the OS name."""
+
+    name: str = attrs.field(validator=_matches(IFNAME, "an interface name"))
+    mac: str = attrs.field(converter=_lower, validator=_matches(MAC, "a MAC address"))
+    bond: Optional[str] = attrs.field(
+        default=None, validator=_matches(IFNAME, "a bond interface name")
+    )
+    dhcp: bool = attrs.field(default=False, validator=_typed(bool, "true or false"))
+
+
+@attrs.frozen
+class Address:
+    """One assigned address; ``interface`` carries address and prefix together."""
+
+    family: int = attrs.field(validator=[_typed(int, "4 or 6"), _in_range(4, 6)])
+    interface: IPInterface
+    gateway: Optional[IPAddress]
+    public: bool = attrs.field(validator=_typed(bool, "true or false"))
+    management: bool = attrs.field(validator=_typed(bool, "true or false"))
+    enabled: bool = attrs.field(default=True, validator=_typed(bool, "true or false"))
+
+    @property
+    def address(self) -> IPAddress:
+        return self.interface.ip
+
+    @property
+    def prefix(self) -> int:
+        return self.interface.network.prefixlen
+
+
+@attrs.frozen
+class Bonding:
+    mode: int = attrs.field(default=4, validator=[_typed(int, "an integer"), _in_range(0, 6)])
+    link_aggregation: str = attrs.field(default="bonded")
+
+    @link_aggregation.validator
+    def _check_aggregation(self, attribute: attrs.Attribute, value: object) -> None:
+        if value not in LINK_AGGREGATIONS:
+            _fail(attribute, value, f"must be one of {', '.join(LINK_AGGREGATIONS)} or null")
+
+
+@attrs.frozen
+class OperatingSystem:
+    distro: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "an OS name"))
+    version: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "a version"))
+    slug: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "an OS slug"))
+
+
+@attrs.frozen
+class Metadata:
+    hostname: str = attrs.field(validator=_hostname)
+    interfaces: tuple[Interface, ...]
+    addresses: tuple[Address, ...]
+    bonding: Bonding
+    private_subnets: tuple[ipaddress.IPv4Network, ...]
+    plan: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "a plan slug"))
+    operating_system: OperatingSystem = OperatingSystem()
+
+
+def parse(text: Union[str, bytes]) -> Metadata:
+    """Parse and validate a metadata document, or raise ``InvalidMetadata``."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidMetadata("metadata", _excerpt(text), f"is not JSON ({exc})") from None
+    return from_dict(raw)
+
+
+def from_dict(raw: object) -> Metadata:
+    doc = _mapping(raw, "metadata")
+    network = _mapping(_require(doc, "network", "metadata"), "network")
+    raw_ifaces = _list(_require(network, "interfaces", "network"), "network.interfaces")
+    if not raw_ifaces:
+        raise InvalidMetadata("network.interfaces", [], "lists no interfaces")
+    interfaces = tuple(
+        _interface(item, f"network.interfaces[{i}]") for i, item in enumerate(raw_ifaces)
+    )
+    _unique([i.mac for i in interfaces], "network.interfaces[].mac")
+    _unique([i.name for i in interfaces], "network.interfaces[].name")
+    addresses = tuple(
+        _address(item, f"network.addresses[{i}]")
+        for i, item in enumerate(_list(network.get("addresses", []), "network.addresses"))
+    )
+    subnets = doc.get("private_subnets")
+    return _build(
+        Metadata,
+        "",
+        hostname=_require(doc, "hostname", "metadata"),
+        interfaces=interfaces,
+        addresses=addresses,
+        bonding=_bonding(network.get("bonding"), "network.bonding"),
+        private_subnets=_subnets(["10.0.0.0/8"] if subnets is None else subnets),
+        plan=doc.get("plan") or None,
+        operating_system=_os(doc.get("operating_system"), "operating_system"),
+    )
+
+
+def _build(cls: type, path: str, **fields: Any) -> Any:
+    """Construct an attrs class; prefix a validator's field name with its document path."""
+    try:
+        return cls(**fields)
+    except InvalidMetadata as exc:
+        where = f"{path}.{exc.field}" if path else exc.field
+        raise InvalidMetadata(where, exc.value, exc.reason) from None
+
+
+def _interface(raw: object, path: str) -> Interface:
+    item = _mapping(raw, path)
+    return _build(
+        Interface,
+        path,
+        name=_require(item, "name", path),
+        mac=_require(item, "mac", path),
+        bond=item.get("bond") or None,
+        dhcp=item.get("dhcp", False),
+    )
+
+
+def _address(raw: object, path: str) -> Address:
+    item = _mapping(raw, path)
+    family = _build(_Family, path, address_family=_require(item, "address_family", path))
+    ip = _ip(_require(item, "address", path), f"{path}.address", family.address_family)
+    cidr = _require(item, "cidr", path)
+    if not isinstance(cidr, int) or isinstance(cidr, bool) or not 0 <= cidr <= ip.max_prefixlen:
+        raise InvalidMetadata(f"{path}.cidr", cidr, f"must be a prefix length 0-{ip.max_prefixlen}")
+    interface = ipaddress.ip_interface(f"{ip}/{cidr}")
+    _check_netmask(item.get("netmask"), interface, f"{path}.netmask")
+    gateway = item.get("gateway")
+    if gateway is not None:
+        gateway = _ip(gateway, f"{path}.gateway", family.address_family)
+        if gateway not in interface.network:
+            raise InvalidMetadata(f"{path}.gateway", str(gateway), f"is outside {interface.network}")
+    return _build(
+        Address,
+        path,
+        family=family.address_family,
+        interface=interface,
+        gateway=gateway,
+        public=_require(item, "public", path),
+        management=item.get("management", False),
+        enabled=item.get("enabled", True),
+    )
+
+
+@attrs.frozen
+class _Family:
+    address_family: int = attrs.field(validator=_typed(int, "4 or 6"))
+
+    @address_family.validator
+    def _check(self, attribute: attrs.Attribute, value: int) -> None:
+        if value not in (4, 6):
+            _fail(attribute, value, "must be 4 or 6")
+
+
+def _check_netmask(raw: object, interface: IPInterface, path: str) -> None:
+    """The netmask is redundant with the cidr; when present it must agree."""
+    if raw is None:
+        return
+    if interface.version == 6 and isinstance(raw, str):
+        # IPv6 netmasks arrive uncompressed or compressed; compare as addresses.
+        try:
+            if ipaddress.IPv6Address(raw) == interface.network.netmask:
+                return
+        except ValueError:
+            pass
+    elif isinstance(raw, str) and raw == str(interface.network.netmask):
+        return
+    raise InvalidMetadata(path, raw, f"does not match the prefix /{interface.network.prefixlen}")
+
+
+def _ip(raw: object, path: str, family: int) -> IPAddress:
+    if not isinstance(raw, str):
+        raise InvalidMetadata(path, raw, "must be a string (an IP address)")
+    try:
+        ip = ipaddress.ip_address(raw)
+    except ValueError:
+        raise InvalidMetadata(path, raw, "is not an IP address") from None
+    if ip.version != family:
+        raise InvalidMetadata(path, raw, f"is not an IPv{family} address")
+    return ip
+
+
+def _bonding(raw: object, path: str) -> Bonding:
+    item = _mapping(raw if raw is not None else {}, path)
+    aggregation = item.get("link_aggregation")
+    return _build(
+        Bonding,
+        path,
+        mode=item.get("mode", 4),
+        link_aggregation="bonded" if aggregation is None else aggregation,
+    )
+
+
+def _os(raw: object, path: str) -> OperatingSystem:
+    if raw is None:
+        return OperatingSystem()
+    item = _mapping(raw, path)
+    return _build(
+        OperatingSystem,
+        path,
+        distro=item.get("distro") or None,
+        version=item.get("version") or None,
+        slug=item.get("slug") or None,
+    )
+
+
+def _subnets(raw: object) -> tuple[ipaddress.IPv4Network, ...]:
+    subnets = []
+    for i, item in enumerate(_list(raw, "private_subnets")):
+        try:
+            if not isinstance(item, str):
+                raise ValueError
+            subnets.append(ipaddress.IPv4Network(item))
+        except ValueError:
+            raise InvalidMetadata(f"private_subnets[{i}]", item, "is not an IPv4 CIDR") from None
+    return tuple(subnets)
+
+
+def parse_resolvers(values: list[str], origin: str) -> tuple[IPAddress, ...]:
+    """Resolvers come from the command line, the environment or the host: same checks."""
+    resolvers = []
+    for value in values:
+        try:
+            resolvers.append(ipaddress.ip_address(value))
+        except ValueError:
+            raise InvalidMetadata(origin, value, "is not an IP address") from None
+    return tuple(resolvers)
+
+
+def _require(item: Mapping, key: str, path: str) -> object:
+    if key not in item or item[key] is None:
+        raise InvalidMetadata(f"{path}.{key}" if path != "metadata" else key, None, "is missing")
+    return item[key]
+
+
+def _mapping(raw: object, path: str) -> Mapping:
+    if not isinstance(raw, Mapping):
+        raise InvalidMetadata(path, _excerpt(raw), "must be a JSON object")
+    return raw
+
+
+def _list(raw: object, path: str) -> list:
+    if not isinstance(raw, list):
+        raise InvalidMetadata(path, _excerpt(raw), "must be a JSON list")
+    return raw
+
+
+def _unique(values: list[str], path: str) -> None:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise InvalidMetadata(path, value, "appears twice")
+        seen.add(value)
+
+
+def _excerpt(raw: object) -> object:
+    if isinstance(raw, (str, bytes)) and len(raw) > 40:
+        return raw[:40]
+    if isinstance(raw, (list, dict)):
+        return type(raw).__name__
+    return raw

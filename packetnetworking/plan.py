@@ -1,0 +1,230 @@
+"""The Plan: what to configure, with no distro in it.
+
+Built once from the metadata and the host's NICs; every builder and renderer reads
+the Plan, never the raw metadata. Hooks may replace it (``attrs.evolve``) before a
+builder sees it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Optional, Union
+
+import attrs
+
+from .errors import NoMatchingNic
+from .metadata import Address, IPAddress, IPInterface, Metadata
+from .nics import HostNic
+
+BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
+MODES = (BONDED, INDIVIDUAL, DHCP)
+
+
+@attrs.frozen
+class Nic:
+    name: str  # the OS name (enp65s0f0), what config files use
+    mac: str
+    metadata_name: str  # eth0: how the metadata calls it
+    driver: Optional[str] = None
+    kernel_name: Optional[str] = None
+    bond: Optional[str] = None
+    dhcp: bool = False
+
+
+@attrs.frozen
+class Bond:
+    name: str
+    mode: int
+    members: tuple[str, ...]  # OS names, sorted
+    mac: str  # the first member's (by metadata order), so the switch sees one MAC
+    # The values the old tool wrote, kept so every backend configures the same bond.
+    miimon: int = 100
+    updelay: int = 200
+    downdelay: int = 200
+    xmit_hash_policy: str = "layer3+4"
+
+    @property
+    def lacp_rate(self) -> Optional[str]:
+        """LACP rate only means something in 802.3ad (mode 4)."""
+        return "fast" if self.mode == 4 else None
+
+
+@attrs.frozen
+class IP:
+    """An address as config files want it: address, prefix, netmask, gateway."""
+
+    interface: IPInterface
+    gateway: Optional[IPAddress]
+
+    @property
+    def address(self) -> IPAddress:
+        return self.interface.ip
+
+    @property
+    def prefix(self) -> int:
+        return self.interface.network.prefixlen
+
+    @property
+    def netmask(self) -> str:
+        return str(self.interface.network.netmask)
+
+    @property
+    def cidr(self) -> str:
+        return f"{self.interface.ip}/{self.prefix}"
+
+    @property
+    def version(self) -> int:
+        return self.interface.version
+
+
+@attrs.frozen
+class Route:
+    destination: Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+    gateway: IPAddress
+
+
+@attrs.frozen
+class Plan:
+    hostname: str
+    mode: str  # BONDED, INDIVIDUAL or DHCP
+    nics: tuple[Nic, ...]  # in metadata order (eth0 first)
+    bonds: tuple[Bond, ...]  # sorted by name
+    link: Optional[str]  # the bond or NIC that carries the addresses
+    public4: Optional[IP]
+    public6: Optional[IP]
+    private4: Optional[IP]
+    routes: tuple[Route, ...]  # private subnets via the private gateway
+    resolvers: tuple[IPAddress, ...]
+    plan_slug: Optional[str] = None
+
+    @property
+    def primary4(self) -> Optional[IP]:
+        """The IPv4 address that carries the default route: public, else private."""
+        return self.public4 or self.private4
+
+    @property
+    def alias4(self) -> Optional[IP]:
+        """The private IPv4 when it rides beside a public one (``bond0:0``)."""
+        return self.private4 if self.public4 else None
+
+    @property
+    def addresses(self) -> tuple[IP, ...]:
+        return tuple(ip for ip in (self.primary4, self.public6, self.alias4) if ip)
+
+    @property
+    def dhcp_nics(self) -> tuple[Nic, ...]:
+        return tuple(n for n in self.nics if n.dhcp)
+
+    def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
+        """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
+        bonds = _bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
+        return attrs.evolve(self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics))
+
+
+def build(
+    metadata: Metadata, host_nics: tuple[HostNic, ...], resolvers: tuple[IPAddress, ...]
+) -> Plan:
+    nics = _match(metadata, host_nics)
+    mode = _mode(metadata, nics)
+    bonds = _bonds(nics, metadata.bonding.mode) if mode == BONDED else ()
+    if mode == BONDED:
+        nics = tuple(attrs.evolve(n, bond=n.bond or "bond0") for n in nics)
+    public4 = _first(metadata.addresses, 4, public=True)
+    public6 = _first(metadata.addresses, 6, public=True)
+    private4 = _first(metadata.addresses, 4, public=False)
+    routes = ()
+    if public4 and private4 and private4.gateway:
+        gateway = private4.gateway
+        routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
+    return Plan(
+        hostname=metadata.hostname,
+        mode=mode,
+        nics=nics,
+        bonds=bonds,
+        link=_link(mode, bonds, nics),
+        public4=public4,
+        public6=public6,
+        private4=private4,
+        routes=routes,
+        resolvers=resolvers,
+        plan_slug=metadata.plan,
+    )
+
+
+def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...]:
+    """Pair metadata interfaces with host NICs by MAC; unmatched ones are dropped."""
+    by_mac = {nic.mac.lower(): nic for nic in host_nics}
+    matched = []
+    for iface in sorted(metadata.interfaces, key=lambda i: natural_key(i.name)):
+        host = by_mac.get(iface.mac)
+        if host is None:
+            continue
+        matched.append(
+            Nic(
+                name=host.name,
+                mac=iface.mac,
+                metadata_name=iface.name,
+                driver=host.driver,
+                kernel_name=host.kernel_name or host.name,
+                bond=iface.bond,
+                dhcp=iface.dhcp,
+            )
+        )
+    if not matched:
+        wanted = ", ".join(sorted(i.mac for i in metadata.interfaces)) or "none"
+        have = ", ".join(sorted(n.mac for n in host_nics)) or "none"
+        raise NoMatchingNic(
+            f"no metadata interface matches a host NIC: metadata MACs {wanted}; host MACs {have}"
+        )
+    return tuple(matched)
+
+
+def _mode(metadata: Metadata, nics: tuple[Nic, ...]) -> str:
+    if any(n.dhcp for n in nics):
+        return DHCP
+    if metadata.bonding.link_aggregation == INDIVIDUAL:
+        return INDIVIDUAL
+    return BONDED  # bonded, mlag_ha, null and absent alike
+
+
+def _bonds(nics: tuple[Nic, ...], mode: int) -> tuple[Bond, ...]:
+    members: dict[str, list[Nic]] = {}
+    for nic in nics:  # metadata order, so members[...][0] is the bond's first NIC
+        members.setdefault(nic.bond or "bond0", []).append(nic)
+    return tuple(
+        Bond(
+            name=name,
+            mode=mode,
+            members=tuple(sorted((n.name for n in group), key=natural_key)),
+            mac=group[0].mac,
+        )
+        for name, group in sorted(members.items(), key=lambda item: natural_key(item[0]))
+    )
+
+
+def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional[str]:
+    if mode == DHCP:
+        return None
+    if mode == INDIVIDUAL:
+        return nics[0].name
+    names = [b.name for b in bonds]
+    return "bond0" if "bond0" in names else names[0]
+
+
+def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:
+    """Select by family and flags, never by index: the order is not fixed."""
+    for address in addresses:
+        if (
+            address.family == family
+            and address.public is public
+            and address.management
+            and address.enabled
+        ):
+            return IP(address.interface, address.gateway)
+    return None
+
+
+def natural_key(name: str) -> tuple:
+    """eth2 before eth10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))

@@ -1,0 +1,1 @@
+"""One renderer per config format, each reading the Plan; distros share them."""

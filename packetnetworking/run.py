@@ -1,0 +1,158 @@
+"""One run, start to end: metadata -> Plan -> hooks -> builder -> Transaction.
+
+The CLI parses options into ``Options`` and calls ``run``; tests and other programs
+can call ``run`` directly. Errors are raised, never printed: see ``errors``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import attrs
+
+from . import metadata, nics, registry, source
+from . import plan as plan_module
+from . import target as target_module
+from .errors import MalformedOS, NothingToDo
+from .transaction import Change, Transaction, event_fields
+
+# Equinix Metal's public resolvers: the last resort when nothing else names any.
+FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
+
+
+@attrs.frozen
+class Options:
+    rootfs: Path
+    metadata_file: Optional[str] = None
+    metadata_url: str = source.DEFAULT_URL
+    retry: source.Retry = source.Retry()
+    operating_system: Optional[str] = None
+    resolvers: Optional[str] = None  # "a,b" from --resolvers
+    resolvers_origin: str = "--resolvers"
+    nics_file: Optional[str] = None
+    dry_run: bool = False
+    diff: bool = False
+
+
+@attrs.frozen
+class Result:
+    changes: tuple[Change, ...]
+    builder: str
+    target: str
+    duration: float
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+
+def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None) -> Result:
+    started = time.monotonic()
+    root = options.rootfs
+    transaction = Transaction(root, log, before_op)
+    if not options.dry_run and root.is_dir():
+        transaction.recover()  # a run killed half-way is undone before anything else
+    document = _load_metadata(options, log)
+    target = _choose_target(options.operating_system, document, root, log)
+    host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
+    plan = plan_module.build(document, host_nics, _resolvers(options, log))
+    for hook in registry.hooks("plan", plan.plan_slug):
+        plan = hook.func(plan)
+        log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
+    builder = registry.select(target, plan.mode)
+    context = registry.Context(plan, target, root)
+    tasks = builder.func(context)
+    for hook in registry.hooks("tasks", plan.plan_slug):
+        tasks = hook.func(tasks, context)
+    if not tasks:
+        raise NothingToDo(f"nothing to do: {target} configures its own network")
+    log.debug("builder selected", builder=builder.id, target=str(target), mode=plan.mode)
+    changes = transaction.prepare(tasks)
+    if options.diff:
+        _print_diffs(changes)
+    if options.dry_run:
+        for change in changes:
+            log.info("task", dry_run=True, **event_fields(change))
+    else:
+        transaction.apply(changes)
+    result = Result(tuple(changes), builder.id, str(target), time.monotonic() - started)
+    log.info(
+        "run complete",
+        target=result.target,
+        builder=result.builder,
+        mode=plan.mode,
+        dry_run=options.dry_run,
+        tasks=len(changes),
+        written=result.count("write") + result.count("append"),
+        deleted=result.count("delete"),
+        unchanged=result.count("unchanged"),
+        duration_ms=round(result.duration * 1000, 1),
+    )
+    return result
+
+
+def _load_metadata(options: Options, log) -> metadata.Metadata:
+    if options.metadata_file:
+        log.debug("metadata from file; --metadata-url ignored", file=options.metadata_file)
+        body = source.read_file(options.metadata_file)
+    else:
+        body = source.fetch(options.metadata_url, options.retry, log)
+    if len(body) > source.MAX_BYTES:
+        raise metadata.InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
+    return metadata.parse(body)
+
+
+def _choose_target(
+    option: Optional[str], document: metadata.Metadata, root: Path, log
+) -> target_module.Target:
+    if option is not None:
+        return target_module.from_option(option)
+    found = target_module.from_metadata(document.operating_system)
+    origin = "metadata operating_system"
+    if found is None:
+        found, origin = target_module.from_os_release(root), "the rootfs os-release"
+    if found is None:
+        raise MalformedOS(
+            "no operating system: pass -o 'DISTRO VERSION' (the metadata and the rootfs name none)"
+        )
+    log.debug("operating system chosen", target=str(found), origin=origin)
+    return found
+
+
+def _resolvers(options: Options, log) -> tuple:
+    if options.resolvers is not None:
+        values = [v.strip() for v in options.resolvers.split(",") if v.strip()]
+        return metadata.parse_resolvers(values, options.resolvers_origin)
+    values = source.resolvers_from_host()
+    if not values:
+        log.info("no resolvers given or found on this host; using Equinix Metal's")
+        values = list(FALLBACK_RESOLVERS)
+    return metadata.parse_resolvers(values, "/etc/resolv.conf")
+
+
+def _print_diffs(changes: list[Change]) -> None:
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        old = change.before.content.decode(errors="replace") if change.before.exists else ""
+        new = change.content.decode(errors="replace") if change.content is not None else ""
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                old.splitlines(keepends=True),
+                new.splitlines(keepends=True),
+                fromfile=f"a{change.display}" if change.before.exists else "/dev/null",
+                tofile=f"b{change.display}" if change.content is not None else "/dev/null",
+            )
+        )
+
+
+def resolvers_option(cli_value: Optional[str]) -> tuple[Optional[str], str]:
+    """--resolvers wins over PACKET_RESOLVERS; both are checked the same way."""
+    if cli_value is not None:
+        return cli_value, "--resolvers"
+    env = os.environ.get("PACKET_RESOLVERS")
+    return (env, "PACKET_RESOLVERS") if env else (None, "--resolvers")

@@ -1,0 +1,77 @@
+"""Which OS we are configuring: from ``-o``, the metadata, or the target's os-release."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Optional
+
+import attrs
+
+from .errors import MalformedOS
+from .metadata import TOKEN, OperatingSystem
+
+_IGNORED = {"n/a", ""}
+_NUMERIC = re.compile(r"\d+(\.\d+)*")
+
+
+@attrs.frozen
+class Target:
+    distro: str  # as given, lower-cased (redhatenterprise); the registry maps it to a family
+    version: Optional[str]  # "22.04", "9", "stable" or None
+
+    @property
+    def version_tuple(self) -> Optional[tuple[int, ...]]:
+        return version_tuple(self.version)
+
+    def __str__(self) -> str:
+        return f"{self.distro} {self.version}" if self.version else self.distro
+
+
+def version_tuple(version: Optional[str]) -> Optional[tuple[int, ...]]:
+    if version is None or not _NUMERIC.fullmatch(version):
+        return None
+    return tuple(int(part) for part in version.split("."))
+
+
+def from_option(value: str) -> Target:
+    """Parse ``-o 'DISTRO VERSION'``: case-insensitive, ``n/a`` parts ignored."""
+    parts = [p for p in value.lower().split() if p not in _IGNORED]
+    if not parts or len(parts) > 2 or not all(TOKEN.fullmatch(p) for p in parts):
+        raise MalformedOS(
+            f"-o/--operating-system {value!r}: expected 'DISTRO VERSION', e.g. 'ubuntu 22.04'"
+        )
+    return Target(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def from_metadata(os: OperatingSystem) -> Optional[Target]:
+    if not os.distro:
+        return None
+    version = os.version if os.version and os.version.lower() not in _IGNORED else None
+    return Target(os.distro.lower(), version.lower() if version else None)
+
+
+def from_os_release(rootfs: Path) -> Optional[Target]:
+    """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced."""
+    for rel in ("etc/os-release", "usr/lib/os-release"):
+        path = rootfs / rel
+        if path.is_file() and not path.is_symlink():
+            return _parse_os_release(path.read_text(errors="replace"))
+    return None
+
+
+def _parse_os_release(text: str) -> Optional[Target]:
+    fields = {}
+    for line in text.splitlines():
+        key, sep, raw = line.partition("=")
+        if sep:
+            try:
+                words = shlex.split(raw)
+            except ValueError:
+                continue
+            fields[key.strip()] = words[0] if words else ""
+    distro, version = fields.get("ID", "").lower(), fields.get("VERSION_ID", "").lower()
+    if not TOKEN.fullmatch(distro):
+        return None
+    return Target(distro, version if TOKEN.fullmatch(version) else None)
