@@ -5,8 +5,9 @@ Resolvers go to systemd-resolved's config: Ubuntu's resolv.conf is resolved's st
 
 from __future__ import annotations
 
-from packetnetworking import files
 from packetnetworking.distros.debian import eni_tasks
+
+from packetnetworking import files
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 

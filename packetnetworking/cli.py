@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -22,24 +23,75 @@ def parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-M", "--metadata-file", metavar="FILE", help="metadata from FILE (- = stdin); wins over the URL")
+    p.add_argument(
+        "-M",
+        "--metadata-file",
+        metavar="FILE",
+        help="metadata from FILE (- = stdin); wins over the URL",
+    )
     p.add_argument(
         "--metadata-url",
         metavar="URL",
         default=os.environ.get("PACKET_METADATA_URL", "http://metadata.packet.net/metadata"),
         help="metadata service (env PACKET_METADATA_URL; default %(default)s)",
     )
-    p.add_argument("-n", "--max-attempts", type=_positive_int, default=10, metavar="N", help="URL only: attempts before giving up (default 10)")
-    p.add_argument("--timeout", type=_positive_float, default=10.0, metavar="SECONDS", help="URL only: limit for one request and its body (default 10)")
-    p.add_argument("--retry-delay", type=_positive_float, default=1.0, metavar="SECONDS", help="URL only: first backoff, doubled per attempt up to 30 s (default 1)")
-    p.add_argument("-o", "--operating-system", metavar="'DISTRO VERSION'", help="e.g. 'ubuntu 22.04'; default: the metadata's operating_system, then the rootfs's os-release")
-    p.add_argument("-t", "--rootfs", required=True, type=Path, metavar="PATH", help="the target root filesystem (required)")
-    p.add_argument("--resolvers", metavar="A,B", help="nameservers (env PACKET_RESOLVERS; default: this host's /etc/resolv.conf)")
-    p.add_argument("--nics", metavar="FILE", help="JSON list of the host's NICs [{name, mac, driver}] instead of discovering them")
-    p.add_argument("--dry-run", action="store_true", help="render and report every task; write nothing")
-    p.add_argument("--diff", action="store_true", help="print a unified diff of each file against the rootfs")
+    p.add_argument(
+        "-n",
+        "--max-attempts",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="URL only: attempts before giving up (default 10)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="URL only: limit for one request and its body (default 10)",
+    )
+    p.add_argument(
+        "--retry-delay",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="URL only: first backoff, doubled per attempt up to 30 s (default 1)",
+    )
+    p.add_argument(
+        "-o",
+        "--operating-system",
+        metavar="'DISTRO VERSION'",
+        help="e.g. 'ubuntu 22.04'; default: the metadata's operating_system, "
+        "then the rootfs's os-release",
+    )
+    p.add_argument(
+        "-t",
+        "--rootfs",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="the target root filesystem (required)",
+    )
+    p.add_argument(
+        "--resolvers",
+        metavar="A,B",
+        help="nameservers (env PACKET_RESOLVERS; default: this host's /etc/resolv.conf)",
+    )
+    p.add_argument(
+        "--nics",
+        metavar="FILE",
+        help="JSON list of the host's NICs [{name, mac, driver}] instead of discovering them",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="render and report every task; write nothing"
+    )
+    p.add_argument(
+        "--diff", action="store_true", help="print a unified diff of each file against the rootfs"
+    )
     p.add_argument("--audit-log", metavar="FILE", help="append one JSON object per task to FILE")
-    p.add_argument("--log-format", choices=("console", "json"), help="console (default on a TTY) or json lines")
+    p.add_argument(
+        "--log-format", choices=("console", "json"), help="console (default on a TTY) or json lines"
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more detail (repeatable)")
     p.add_argument("-q", "--quiet", action="store_true", help="errors only")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -69,13 +121,13 @@ def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
     # Imported here so --help and --version stay fast.
     from . import audit, run, source
 
-    audit_file = None
-    if args.audit_log:
-        try:
-            audit_file = open(args.audit_log, "a", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"--audit-log {args.audit_log}: {exc.strerror}") from None
-    try:
+    with contextlib.ExitStack() as stack:
+        audit_file = None
+        if args.audit_log:
+            try:
+                audit_file = stack.enter_context(open(args.audit_log, "a", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"--audit-log {args.audit_log}: {exc.strerror}") from None
         log = audit.configure(fmt, verbosity, audit_file)
         resolvers, origin = run.resolvers_option(args.resolvers)
         options = run.Options(
@@ -91,9 +143,6 @@ def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
             diff=args.diff,
         )
         run.run(options, log, _fault_injector())
-    finally:
-        if audit_file is not None:
-            audit_file.close()
     return 0
 
 

@@ -130,9 +130,11 @@ def build(
     bonds = _bonds(nics, metadata.bonding.mode) if mode == BONDED else ()
     if mode == BONDED:
         nics = tuple(attrs.evolve(n, bond=n.bond or "bond0") for n in nics)
-    public4 = _first(metadata.addresses, 4, public=True)
-    public6 = _first(metadata.addresses, 6, public=True)
-    private4 = _first(metadata.addresses, 4, public=False)
+    # In DHCP mode the DHCP server hands out the addresses: none are configured statically.
+    addresses = metadata.addresses if mode != DHCP else ()
+    public4 = _first(addresses, 4, public=True)
+    public6 = _first(addresses, 6, public=True)
+    private4 = _first(addresses, 4, public=False)
     routes = ()
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway

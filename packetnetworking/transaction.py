@@ -37,9 +37,12 @@ class State:
     mode: int = CONFIG
     uid: int = 0
     gid: int = 0
+    link: Optional[str] = None  # a symlink's target (only ever deleted, never written)
 
     @property
     def sha256(self) -> Optional[str]:
+        if self.link is not None:
+            return hashlib.sha256(self.link.encode()).hexdigest()
         return hashlib.sha256(self.content).hexdigest() if self.exists else None
 
 
@@ -91,8 +94,8 @@ class Transaction:
         planned_dirs: set[Path] = set()
         changes = []
         for task in tasks:
-            path = rootfs.resolve(self.root, task.path)
-            before = _read_state(path, task.path)
+            path = _resolve(self.root, task)
+            before = _read_state(path, task.path, link_ok=isinstance(task, Delete))
             current = pending[path] if path in pending else (
                 before.content if before.exists else None
             )
@@ -114,9 +117,9 @@ class Transaction:
         """Make every change or none; log one audit event per change."""
         todo = _last_change_per_path(changes)
         journal = _Journal(self.root, self._before_op)
-        if any(c.action != "unchanged" for c in todo):
-            journal.begin(todo)
         try:
+            if any(c.action != "unchanged" for c in todo):
+                journal.begin(todo)
             for change in todo:
                 if change.action != "unchanged":
                     self._apply_one(change)
@@ -194,13 +197,23 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _read_state(path: Path, shown: str) -> State:
+def _resolve(root: Path, task: Task) -> Path:
+    """Writes follow a final symlink as the target would; a Delete removes the link itself."""
+    if isinstance(task, Delete):
+        parent, _, name = task.path.rpartition("/")
+        return (rootfs.resolve(root, parent) if parent else root) / name
+    return rootfs.resolve(root, task.path)
+
+
+def _read_state(path: Path, shown: str, link_ok: bool = False) -> State:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return State(exists=False)
     except NotADirectoryError:
         raise WriteFailed(f"{shown}: a file stands where a directory should be") from None
+    if link_ok and stat.S_ISLNK(info.st_mode):
+        return State(True, b"", 0o777, info.st_uid, info.st_gid, link=os.readlink(path))
     if not stat.S_ISREG(info.st_mode):
         raise WriteFailed(f"{shown}: exists and is not a regular file")
     try:
@@ -264,6 +277,7 @@ class _Journal:
 
     def begin(self, changes: list[Change]) -> None:
         created_journal_dirs = _missing_dirs(self.root, self.path, set())
+        # Recorded before the first mkdir, so a failure at any point can be undone.
         self._record = {
             "version": 1,
             "journal_dirs": [self._rel(d) for d in created_journal_dirs],
@@ -276,6 +290,7 @@ class _Journal:
                     "mode": c.before.mode,
                     "uid": c.before.uid,
                     "gid": c.before.gid,
+                    "link": c.before.link,
                 }
                 for c in changes
                 if c.action != "unchanged"
@@ -312,7 +327,10 @@ class _Journal:
         for entry in reversed(record["files"]):
             path = self.root / entry["path"]
             _unlink(path.with_name(f".{path.name}{TEMP_SUFFIX}"))
-            if entry["existed"]:
+            if entry.get("link") is not None:
+                _unlink(path)
+                os.symlink(entry["link"], path)
+            elif entry["existed"]:
                 content = base64.b64decode(entry["content"])
                 atomic_write(path, content, entry["mode"], (entry["uid"], entry["gid"]))
             else:

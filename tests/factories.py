@@ -24,25 +24,48 @@ if not SAMPLES.is_dir():  # CI lays shared/ beside the clone
 RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 PUBLIC4 = {
-    "address_family": 4, "public": True, "management": True, "enabled": True,
-    "address": "147.75.84.131", "cidr": 31, "netmask": "255.255.255.254",
-    "network": "147.75.84.130", "gateway": "147.75.84.130",
+    "address_family": 4,
+    "public": True,
+    "management": True,
+    "enabled": True,
+    "address": "147.75.84.131",
+    "cidr": 31,
+    "netmask": "255.255.255.254",
+    "network": "147.75.84.130",
+    "gateway": "147.75.84.130",
 }
 PUBLIC6 = {
-    "address_family": 6, "public": True, "management": True, "enabled": True,
-    "address": "2604:1380:4641:1f00::9", "cidr": 127,
+    "address_family": 6,
+    "public": True,
+    "management": True,
+    "enabled": True,
+    "address": "2604:1380:4641:1f00::9",
+    "cidr": 127,
     "netmask": "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
-    "network": "2604:1380:4641:1f00::8", "gateway": "2604:1380:4641:1f00::8",
+    "network": "2604:1380:4641:1f00::8",
+    "gateway": "2604:1380:4641:1f00::8",
 }
 PRIVATE4 = {
-    "address_family": 4, "public": False, "management": True, "enabled": True,
-    "address": "10.70.17.9", "cidr": 31, "netmask": "255.255.255.254",
-    "network": "10.70.17.8", "gateway": "10.70.17.8",
+    "address_family": 4,
+    "public": False,
+    "management": True,
+    "enabled": True,
+    "address": "10.70.17.9",
+    "cidr": 31,
+    "netmask": "255.255.255.254",
+    "network": "10.70.17.8",
+    "gateway": "10.70.17.8",
 }
 ELASTIC4 = {
-    "address_family": 4, "public": True, "management": False, "enabled": True,
-    "address": "147.75.195.143", "cidr": 32, "netmask": "255.255.255.255",
-    "network": "147.75.195.143", "gateway": "147.75.195.143",
+    "address_family": 4,
+    "public": True,
+    "management": False,
+    "enabled": True,
+    "address": "147.75.195.143",
+    "cidr": 32,
+    "netmask": "255.255.255.255",
+    "network": "147.75.195.143",
+    "gateway": "147.75.195.143",
 }
 
 
@@ -115,7 +138,12 @@ def build_plan(doc: dict, nics: Optional[tuple[HostNic, ...]] = None) -> plan_mo
     return plan
 
 
-def render(os: str, doc: dict, nics: Optional[tuple[HostNic, ...]] = None, root: Path = Path("/nonexistent")):
+def render(
+    os: str,
+    doc: dict,
+    nics: Optional[tuple[HostNic, ...]] = None,
+    root: Path = Path("/nonexistent"),
+):
     """The tasks a builder produces for this OS and document (pure: nothing written)."""
     plan = build_plan(doc, nics)
     target = from_option(os)

@@ -23,3 +23,14 @@ def check(relpath: str, actual: str) -> None:
         actual_path.write_text(actual)
         raise AssertionError(f"{golden} differs; see {actual_path}")
     actual_path.unlink(missing_ok=True)
+
+
+def check_all(reldir: str, files: dict[str, str]) -> None:
+    """Check every file of one case, reporting all mismatches at once."""
+    problems = []
+    for path in sorted(files):
+        try:
+            check(f"{reldir}/{path}", files[path])
+        except AssertionError as exc:
+            problems.append(str(exc))
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,117 @@
+"""All-or-nothing writes: rollback at every position, idempotent reruns, audit events."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+from treehash import snapshot
+
+from packetnetworking.errors import WriteFailed
+from packetnetworking.tasks import SCRIPT, Delete, EnsureLine, Write
+from packetnetworking.transaction import JOURNAL, Transaction
+
+TASKS = [
+    Write("etc/network/interfaces", "auto lo\niface lo inet loopback\n"),
+    EnsureLine("etc/modules", "bonding"),
+    Write("etc/hostname", "web-1\n"),
+    Write("etc/new/dir/deep.conf", "x=1\n"),
+    Write("sbin/ifup-pre-local", "#!/bin/sh\n", mode=SCRIPT),
+    Delete("etc/systemd/system/multi-user.target.wants/NetworkManager.service"),
+]
+
+
+def _rootfs(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    (root / "etc/network").mkdir(parents=True)
+    (root / "etc/network/interfaces").write_text("# the image's own\n")
+    (root / "etc/modules").write_text("loop")  # no trailing newline
+    (root / "etc/hostname").write_text("old\n")
+    (root / "etc/hostname").chmod(0o640)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "NetworkManager.service").symlink_to("/usr/lib/systemd/system/NetworkManager.service")
+    return root
+
+
+def _apply(root: Path, before_op=None):
+    tx = Transaction(root, structlog.get_logger(), before_op)
+    changes = tx.prepare(TASKS)
+    tx.apply(changes)
+    return changes
+
+
+def test_applies_everything(tmp_path: Path):
+    root = _rootfs(tmp_path)
+    with capture_logs() as logs:
+        changes = _apply(root)
+    assert [c.action for c in changes] == ["write", "append", "write", "write", "write", "delete"]
+    assert (root / "etc/modules").read_text() == "loop\nbonding\n"
+    assert (root / "etc/hostname").stat().st_mode & 0o777 == 0o640  # the user's mode is kept
+    assert (root / "sbin/ifup-pre-local").stat().st_mode & 0o777 == 0o755
+    assert (root / "etc/new/dir/deep.conf").stat().st_mode & 0o777 == 0o644
+    assert not (
+        root / "etc/systemd/system/multi-user.target.wants/NetworkManager.service"
+    ).is_symlink()
+    assert not (root / JOURNAL).exists() and not (root / "var").exists()
+    events = [e for e in logs if e["event"] == "task"]
+    assert len(events) == len(TASKS)
+    first = events[0]
+    assert set(first) >= {"path", "action", "bytes", "sha256", "previous_sha256", "mode"}
+    assert first["path"] == "/etc/network/interfaces" and first["mode"] == "0644"
+
+
+def test_rerun_changes_nothing(tmp_path: Path):
+    root = _rootfs(tmp_path)
+    _apply(root)
+    before = snapshot(root)
+    changes = _apply(root)
+    assert {c.action for c in changes} == {"unchanged"}
+    assert snapshot(root) == before
+
+
+def _count_ops(tmp_path: Path) -> int:
+    ops = []
+    _apply(_rootfs(tmp_path / "count"), ops.append)
+    return len(ops)
+
+
+def test_failure_at_every_position_rolls_back(tmp_path: Path):
+    total = _count_ops(tmp_path)
+    assert total >= len(TASKS)
+    for k in range(1, total + 1):
+        root = _rootfs(tmp_path / f"k{k}")
+        before = snapshot(root)
+        seen = []
+
+        def fail_at_k(op: str, k=k, seen=seen) -> None:
+            seen.append(op)
+            if len(seen) == k:
+                raise OSError(errno.EIO, "injected", op)
+
+        with pytest.raises(WriteFailed) as caught:
+            _apply(root, fail_at_k)
+        assert caught.value.exit_code == 80
+        assert snapshot(root) == before, f"rootfs changed after a failure at op {k}: {seen[-1]}"
+
+
+def test_bad_paths_fail_before_any_change(tmp_path: Path):
+    root = _rootfs(tmp_path)
+    (root / "etc/new").write_text("a file where a directory should be")
+    before = snapshot(root)
+    with pytest.raises(WriteFailed, match="where a directory should be"):
+        _apply(root)
+    assert snapshot(root) == before
+
+
+def test_two_tasks_on_one_file(tmp_path: Path):
+    root = tmp_path / "r"
+    root.mkdir()
+    tx = Transaction(root, structlog.get_logger())
+    tx.apply(tx.prepare([EnsureLine("etc/modules", "bonding"), EnsureLine("etc/modules", "8021q")]))
+    assert (root / "etc/modules").read_text() == "bonding\n8021q\n"
+    changes = tx.prepare([EnsureLine("etc/modules", "bonding"), EnsureLine("etc/modules", "8021q")])
+    assert [c.action for c in changes] == ["unchanged", "unchanged"]
