@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import images
-from tests.support.images import IMAGES, build, fresh_copy, require_root_tools, run_in
-from tests.support.netns import apply_in_netns
+from support import images
+from support.images import IMAGES, build, fresh_copy, require_root_tools, run_in
+from support.netns import apply_in_netns
 
 # ---------------------------------------------------------------------------- no root needed
 
@@ -120,7 +120,7 @@ _TOOLS = {
     "bookworm-ifupdown": ["ifquery", "ifup", "ip"],
     "trixie-ifupdown": ["ifquery", "ifup", "ip"],
     "trixie-netplan": ["netplan", "ip", "/usr/lib/systemd/systemd-networkd"],
-    "trixie-ifupdown-ng": ["ifparse", "ifup", "ip"],
+    "trixie-ifupdown-ng": ["ifparse", "ifup-ng", "ifquery-ng", "ip"],
     "bookworm-nm": ["nmcli", "NetworkManager", "ip"],
 }
 

@@ -1,7 +1,8 @@
 """ENI, ``/etc/network/interfaces``: ifupdown (Debian, Ubuntu) and ifupdown-ng (Alpine).
 
-The stanzas are worked out here and printed by ``templates/interfaces.j2``. The two
-dialects agree on everything but the bond keywords, which each documents its own way.
+The stanzas are worked out here and printed by ``templates/interfaces.j2``. The dialects
+share the stanzas; they differ in the bond keywords and values, in how an address is
+written, and in whether a nameserver option means anything.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from ..tasks import Task, Write
 
 @attrs.frozen
 class Dialect:
-    """Keywords for bond settings; ``None`` leaves the setting out."""
+    """Keywords for bond settings; a ``master`` of ``None`` leaves that option out."""
 
-    master: str
+    master: Optional[str]
     members: str
     mode: str
     miimon: str
@@ -27,8 +28,12 @@ class Dialect:
     downdelay: str
     xmit_hash_policy: str
     lacp_rate: str
-    # ifenslave takes modes by number; some tools want the kernel's names.
-    mode_names: bool = False
+    # ifenslave takes the mode and LACP rate as numbers; ip-link wants the kernel's names.
+    kernel_names: bool = False
+    # "address 10.0.0.1/31" instead of "address 10.0.0.1" plus "netmask ...".
+    cidr: bool = False
+    # dns-nameservers only means something where resolvconf reads it.
+    nameservers: bool = True
 
 
 # Debian's ifenslave (/etc/network/if-pre-up.d/ifenslave).
@@ -41,6 +46,26 @@ IFUPDOWN = Dialect(
     downdelay="bond-downdelay",
     xmit_hash_policy="bond-xmit_hash_policy",
     lacp_rate="bond-lacp-rate",
+)
+
+# ifupdown-ng (Alpine 3.13+), interfaces-bond(5). Its bond executor turns every bond-*
+# option into an argument of "ip link add NAME type bond", so values are ip-link's names.
+# No bond-master on members: any "bond-" option makes ifupdown-ng run the bond executor
+# for that interface, whose destroy phase would "ip link del" the physical NIC on ifdown.
+# Members need no option: the executor enslaves them. Addresses go in CIDR form because
+# the inet and inet6 stanzas of one interface merge into one, with one "netmask".
+IFUPDOWN_NG = Dialect(
+    master=None,
+    members="bond-members",
+    mode="bond-mode",
+    miimon="bond-miimon",
+    updelay="bond-updelay",
+    downdelay="bond-downdelay",
+    xmit_hash_policy="bond-xmit-hash-policy",
+    lacp_rate="bond-lacp-rate",
+    kernel_names=True,
+    cidr=True,
+    nameservers=False,
 )
 
 _MODE_NAMES = {
@@ -70,22 +95,20 @@ def interfaces(plan: Plan, dialect: Dialect = IFUPDOWN) -> Task:
 def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
     result = [Stanza("lo", "inet", "loopback")]
     for bond in plan.bonds:
-        result += [
-            Stanza(member, "inet", "manual", ((dialect.master, bond.name),))
-            for member in bond.members
-        ]
+        master = ((dialect.master, bond.name),) if dialect.master else ()
+        result += [Stanza(member, "inet", "manual", master) for member in bond.members]
         result.append(_bond(plan, bond, dialect))
         if bond.name == plan.link:
-            result += _extras(plan, bond.name)
+            result += _extras(plan, bond.name, dialect)
     if plan.mode == INDIVIDUAL and plan.link:
-        result.append(_link(plan, plan.link, ()))
-        result += _extras(plan, plan.link)
+        result.append(_link(plan, plan.link, (), dialect))
+        result += _extras(plan, plan.link, dialect)
     result += [Stanza(nic.name, "inet", "dhcp") for nic in plan.dhcp_nics]
     return result
 
 
 def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:
-    mode = _MODE_NAMES[bond.mode] if dialect.mode_names else str(bond.mode)
+    mode = _MODE_NAMES[bond.mode] if dialect.kernel_names else str(bond.mode)
     options = [
         ("hwaddress", bond.mac),
         (dialect.mode, mode),
@@ -95,36 +118,43 @@ def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:
         (dialect.xmit_hash_policy, bond.xmit_hash_policy),
     ]
     if bond.lacp_rate:
-        options.append((dialect.lacp_rate, "1" if bond.lacp_rate == "fast" else "0"))
+        options.append((dialect.lacp_rate, _lacp_rate(bond.lacp_rate, dialect)))
     options.append((dialect.members, " ".join(bond.members)))
     if bond.name != plan.link:
         return Stanza(bond.name, "inet", "manual", tuple(options))
-    return _link(plan, bond.name, tuple(options))
+    return _link(plan, bond.name, tuple(options), dialect)
 
 
-def _link(plan: Plan, name: str, extra: tuple[tuple[str, str], ...]) -> Stanza:
+def _lacp_rate(rate: str, dialect: Dialect) -> str:
+    if dialect.kernel_names:
+        return rate
+    return "1" if rate == "fast" else "0"
+
+
+def _link(
+    plan: Plan, name: str, extra: tuple[tuple[str, str], ...], dialect: Dialect
+) -> Stanza:
     """The stanza of the link that carries the primary IPv4 (or none: manual)."""
     ip = plan.primary4
     if ip is None:
         return Stanza(name, "inet", "manual", extra)
-    options = _static(ip)
+    options = _static(ip, dialect)
     # hwaddress first among the extras reads best next to the address
     options += extra
-    if plan.resolvers:
+    if plan.resolvers and dialect.nameservers:
         options += (("dns-nameservers", " ".join(str(r) for r in plan.resolvers)),)
     return Stanza(name, "inet", "static", options)
 
 
-def _extras(plan: Plan, link: str) -> list[Stanza]:
+def _extras(plan: Plan, link: str, dialect: Dialect) -> list[Stanza]:
     """The IPv6 stanza and the private alias, on the link that carries the addresses."""
     result = []
     if plan.public6:
-        result.append(
-            Stanza(link, "inet6", "static", _static(plan.public6, str(plan.public6.prefix)), False)
-        )
+        options = _static(plan.public6, dialect, str(plan.public6.prefix))
+        result.append(Stanza(link, "inet6", "static", options, False))
     if plan.alias4:
         # No gateway here: the default route is the public one's; the alias gets routes.
-        options = _static(plan.alias4, gateway=False)
+        options = _static(plan.alias4, dialect, gateway=False)
         for route in plan.routes:
             options += (
                 ("post-up", f"ip route add {route.destination} via {route.gateway}"),
@@ -135,9 +165,12 @@ def _extras(plan: Plan, link: str) -> list[Stanza]:
 
 
 def _static(
-    ip: IP, netmask: Optional[str] = None, gateway: bool = True
+    ip: IP, dialect: Dialect, netmask: Optional[str] = None, gateway: bool = True
 ) -> tuple[tuple[str, str], ...]:
-    options = [("address", str(ip.address)), ("netmask", netmask or ip.netmask)]
+    if dialect.cidr:
+        options = [("address", ip.cidr)]
+    else:
+        options = [("address", str(ip.address)), ("netmask", netmask or ip.netmask)]
     if gateway and ip.gateway:
         options.append(("gateway", str(ip.gateway)))
     return tuple(options)

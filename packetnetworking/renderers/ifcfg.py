@@ -1,0 +1,227 @@
+"""ifcfg: the ``KEY="value"`` files of RHEL's network scripts (sysconfig.txt in initscripts).
+
+Three readers parse these files and each must see the same thing: bash (initscripts
+sources every ifcfg, route and network file), initscripts' own greps (``DEVICE=``,
+``MASTER=``, ``HWADDR=``, which allow a quote around the value) and NetworkManager's
+ifcfg-rh plugin (a shell-like parser). So every value is double-quoted by ``quote``, keys
+are plain names, and comments never hold an ``=``: the ``network`` service runs
+``eval $(grep -F "DEVICE=" ifcfg-X)``, and a comment line it caught would swallow the rest.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Optional
+
+from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan
+from ..render import render
+from ..tasks import SCRIPT, Task, Write
+
+SCRIPTS = "etc/sysconfig/network-scripts"
+Pairs = tuple[tuple[str, str], ...]
+
+_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SPECIAL = re.compile(r'([\\"$`])')
+
+
+def quote(value: str) -> str:
+    """``value`` as one double-quoted shell word that bash and ifcfg-rh read back unchanged.
+
+    The Plan's values are validated tokens that need no escaping, but the files are
+    sourced as shell, so quoting must not depend on that. Inside double quotes only
+    backslash, double quote, dollar and backquote are special (POSIX 2.2.3); a control
+    character (a newline above all) would break the one-line-per-key greps, so it is refused.
+    """
+    if _CONTROL.search(value):
+        raise ValueError(f"control character in ifcfg value {value!r}")
+    return '"' + _SPECIAL.sub(r"\\\1", value) + '"'
+
+
+def keyfile(path: str, pairs: Pairs) -> Task:
+    """One shell-sourced file of ``KEY="value"`` lines."""
+    for key, _ in pairs:
+        if not _KEY.fullmatch(key):
+            raise ValueError(f"bad ifcfg key {key!r}")
+    lines = [(key, quote(value)) for key, value in pairs]
+    return Write(path, render("ifcfg-keys.j2", lines=lines))
+
+
+def interfaces(plan: Plan) -> list[Task]:
+    """ifcfg-* for every configured device, the private alias and its routes."""
+    result = []
+    by_name = {nic.name: nic for nic in plan.nics}
+    for bond in plan.bonds:
+        result.append(keyfile(f"{SCRIPTS}/ifcfg-{bond.name}", _bond(plan, bond)))
+        result += [
+            keyfile(f"{SCRIPTS}/ifcfg-{member}", _member(by_name[member], bond))
+            for member in bond.members
+        ]
+    if plan.mode == INDIVIDUAL and plan.link:
+        nic = by_name[plan.link]
+        pairs = _device(nic.name) + _ethernet(nic) + _static(plan)
+        result.append(keyfile(f"{SCRIPTS}/ifcfg-{nic.name}", pairs))
+    if plan.link and plan.alias4:
+        result += _alias(plan, plan.link, plan.alias4)
+    result += [
+        keyfile(
+            f"{SCRIPTS}/ifcfg-{nic.name}",
+            _device(nic.name) + _ethernet(nic) + (("BOOTPROTO", "dhcp"),),
+        )
+        for nic in plan.dhcp_nics
+    ]
+    return result
+
+
+def network(plan: Plan) -> Task:
+    """etc/sysconfig/network: the default gateway and the device that reaches it.
+
+    GATEWAYDEV matters beyond the default route: ifup-aliases gives an alias its parent's
+    GATEWAY and would make it the default route unless GATEWAYDEV names another device.
+    """
+    pairs: list[tuple[str, str]] = [("NETWORKING", "yes"), ("HOSTNAME", plan.hostname)]
+    ip = plan.primary4
+    if ip and ip.gateway and plan.link:
+        pairs += [("GATEWAY", str(ip.gateway)), ("GATEWAYDEV", plan.link)]
+    # No 169.254.0.0/16 route on every device, as the old installer's images had it.
+    pairs.append(("NOZEROCONF", "yes"))
+    return keyfile("etc/sysconfig/network", tuple(pairs))
+
+
+def bonding_aliases(plan: Plan) -> list[Task]:
+    """modprobe's ``alias bondN bonding``: what ``modprobe bondN`` in initscripts loads.
+
+    Bond settings stay in each BONDING_OPTS (applied through sysfs per bond), never in
+    module options, which would give every bond the same ones.
+    """
+    if not plan.bonds:
+        return []
+    return [Write("etc/modprobe.d/bonding.conf", render("ifcfg-bonding.conf.j2", plan=plan))]
+
+
+def pre_local(plan: Plan) -> Task:
+    """sbin/ifup-pre-local: initscripts' ifup runs it before bringing any device up.
+
+    ifup-eth refuses a NIC whose MAC differs from its HWADDR, and a bond leaves its own
+    MAC on its members; so each NIC gets its own MAC back first, and each bond the MAC
+    the switch knows, whatever the order its members join in.
+    """
+    macs = [(nic.name, nic.mac) for nic in plan.nics] + [(b.name, b.mac) for b in plan.bonds]
+    table = [(shlex.quote(name), shlex.quote(mac)) for name, mac in macs]
+    return Write("sbin/ifup-pre-local", render("ifcfg-pre-local.j2", macs=table), mode=SCRIPT)
+
+
+def bonding_opts(bond: Bond) -> str:
+    """The bond's driver options, the same values every other backend configures."""
+    options = [
+        f"mode={bond.mode}",
+        f"miimon={bond.miimon}",
+        f"updelay={bond.updelay}",
+        f"downdelay={bond.downdelay}",
+        f"xmit_hash_policy={bond.xmit_hash_policy}",
+    ]
+    if bond.lacp_rate:
+        options.append(f"lacp_rate={bond.lacp_rate}")
+    return " ".join(options)
+
+
+def _device(name: str) -> Pairs:
+    # NAME becomes NetworkManager's connection id (else "System <name>").
+    return (("DEVICE", name), ("NAME", name))
+
+
+def _ethernet(nic: Nic) -> Pairs:
+    return (("TYPE", "Ethernet"), ("HWADDR", nic.mac), ("ONBOOT", "yes"))
+
+
+def _bond(plan: Plan, bond: Bond) -> Pairs:
+    pairs = _device(bond.name) + (
+        ("TYPE", "Bond"),
+        ("BONDING_MASTER", "yes"),
+        ("BONDING_OPTS", bonding_opts(bond)),
+        # ifup-eth sets this right after creating the bond, and NetworkManager reads it
+        # as the bond's cloned MAC: the switch sees one MAC under both.
+        ("MACADDR", bond.mac),
+        ("ONBOOT", "yes"),
+    )
+    if bond.name == plan.link:
+        return pairs + _static(plan)
+    return pairs + (("BOOTPROTO", "none"), ("IPV6INIT", "no"))
+
+
+def _member(nic: Nic, bond: Bond) -> Pairs:
+    return (
+        ("DEVICE", nic.name),
+        ("NAME", nic.name),
+        ("TYPE", "Ethernet"),
+        ("HWADDR", nic.mac),
+        ("ONBOOT", "yes"),
+        ("BOOTPROTO", "none"),
+        ("MASTER", bond.name),
+        ("SLAVE", "yes"),
+    )
+
+
+def _static(plan: Plan) -> Pairs:
+    """The addresses of the link: primary IPv4 with the default route, IPv6, resolvers."""
+    pairs: list[tuple[str, str]] = [("BOOTPROTO", "none")]
+    ip = plan.primary4
+    if ip:
+        pairs += [("IPADDR", str(ip.address)), ("PREFIX", str(ip.prefix))]
+        if ip.gateway:
+            pairs.append(("GATEWAY", str(ip.gateway)))
+    pairs += _ipv6(plan.public6)
+    pairs += [(f"DNS{i}", str(r)) for i, r in enumerate(plan.resolvers, start=1)]
+    return tuple(pairs)
+
+
+def _ipv6(ip6: Optional[IP]) -> Pairs:
+    if ip6 is None:
+        return (("IPV6INIT", "no"),)
+    pairs = [
+        ("IPV6INIT", "yes"),
+        # Static, as Equinix assigns it: no SLAAC address or RA default route beside it.
+        ("IPV6_AUTOCONF", "no"),
+        ("IPV6ADDR", ip6.cidr),
+    ]
+    if ip6.gateway:
+        pairs.append(("IPV6_DEFAULTGW", str(ip6.gateway)))
+    return tuple(pairs)
+
+
+def _alias(plan: Plan, link: str, ip: IP) -> list[Task]:
+    """``link:0`` with the private IPv4, and ``route-link`` for the private subnets.
+
+    PREFIX, not NETMASK: ifup-aliases starts each alias from its parent's PREFIX and only
+    derives one from NETMASK when none is set, so a NETMASK alone would be ignored. No
+    GATEWAY: the default route is the public one's.
+    """
+    alias = (
+        ("DEVICE", f"{link}:0"),
+        ("IPADDR", str(ip.address)),
+        ("PREFIX", str(ip.prefix)),
+        ("ONPARENT", "yes"),
+    )
+    result = [keyfile(f"{SCRIPTS}/ifcfg-{link}:0", alias)]
+    if plan.routes:
+        result.append(keyfile(f"{SCRIPTS}/route-{link}", _routes(plan)))
+    return result
+
+
+def _routes(plan: Plan) -> Pairs:
+    """ADDRESSn/NETMASKn/GATEWAYn: sysconfig.txt's own form of route-<dev>.
+
+    Chosen over the ``x.x.x.x/n via gw dev bond0`` lines (the "older syntax") because it
+    is key=value like every other file here: sourced, quoted and checked the same way,
+    and read by ifup-routes and ifcfg-rh alike. ifup-routes adds ``dev <device>`` itself.
+    ifup-post brings aliases up before routes, so the private gateway is on-link by then.
+    """
+    pairs: list[tuple[str, str]] = []
+    for i, route in enumerate(plan.routes):
+        pairs += [
+            (f"ADDRESS{i}", str(route.destination.network_address)),
+            (f"NETMASK{i}", str(route.destination.netmask)),
+            (f"GATEWAY{i}", str(route.gateway)),
+        ]
+    return tuple(pairs)
