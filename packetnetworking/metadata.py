@@ -277,10 +277,17 @@ def _os(raw: object, path: str) -> OperatingSystem:
     return _build(
         OperatingSystem,
         path,
-        distro=item.get("distro") or None,
-        version=item.get("version") or None,
-        slug=item.get("slug") or None,
+        distro=_unless_na(item.get("distro")),
+        version=_unless_na(item.get("version")),
+        slug=_unless_na(item.get("slug")),
     )
+
+
+def _unless_na(value: object) -> object:
+    """Installers fill unknown OS fields with "n/a" (lsb_release does): that means none."""
+    if not value or (isinstance(value, str) and value.lower() == "n/a"):
+        return None
+    return value
 
 
 def _subnets(raw: object) -> tuple[ipaddress.IPv4Network, ...]:

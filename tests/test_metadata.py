@@ -127,3 +127,10 @@ def test_duplicate_macs_are_refused():
     doc["network"]["interfaces"][1]["mac"] = f.mac(0)
     with pytest.raises(InvalidMetadata, match="appears twice"):
         metadata.from_dict(doc)
+
+
+def test_na_os_fields_mean_none():
+    doc = f.metadata()
+    doc["operating_system"] = {"distro": "debian", "version": "N/A", "slug": "n/a"}
+    os = metadata.from_dict(doc).operating_system
+    assert (os.distro, os.version, os.slug) == ("debian", None, None)

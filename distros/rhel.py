@@ -1,0 +1,90 @@
+"""The RHEL family: CentOS 7-8, RHEL 7-9, Rocky 8-9, AlmaLinux 8-9, Scientific Linux 7.
+
+One builder for all of them: ifcfg files that the legacy network scripts (initscripts)
+and NetworkManager's ifcfg-rh plugin both read. Which of the two brings the network up
+decides whether NetworkManager is switched off:
+
+* 7: initscripts ships the ``network`` service and it is enabled; NetworkManager would
+  take the same ifcfg files over, so it is disabled and the scripts drive.
+* 8: the scripts are the optional, deprecated ``network-scripts`` package. Where the
+  target has it installed they drive, as on 7; otherwise NetworkManager reads the files.
+* 9: the scripts are gone; NetworkManager reads the files, and udev names NICs through
+  ``.link`` files as well as the rules.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packetnetworking import files, rootfs
+from packetnetworking.errors import WriteFailed
+from packetnetworking.plan import Plan
+from packetnetworking.registry import Context, distro
+from packetnetworking.render import render
+from packetnetworking.renderers import ifcfg
+from packetnetworking.tasks import Delete, Task, Write
+
+# The legacy service's init script, installed by initscripts (7) or network-scripts (8).
+NETWORK_SERVICE = "etc/rc.d/init.d/network"
+
+# What `systemctl enable NetworkManager` creates, from the [Install] sections of
+# NetworkManager.service (WantedBy, Alias, Also=NetworkManager-dispatcher.service),
+# NetworkManager-dispatcher.service (Alias) and NetworkManager-wait-online.service.
+NETWORK_MANAGER_LINKS = (
+    "etc/systemd/system/multi-user.target.wants/NetworkManager.service",
+    "etc/systemd/system/dbus-org.freedesktop.NetworkManager.service",
+    "etc/systemd/system/dbus-org.freedesktop.nm-dispatcher.service",
+    "etc/systemd/system/network-online.target.wants/NetworkManager-wait-online.service",
+)
+
+
+@distro("scientific", versions="7", names=("scientificcernslc",))
+@distro("almalinux", versions="8-9", names=("alma",))
+@distro("rocky", versions="8-9")
+@distro("rhel", versions="7-9", names=("redhatenterprise", "redhatenterpriseserver"))
+@distro("centos", versions="7-8")
+def ifcfg_scripts(ctx: Context) -> list[Task]:
+    plan: Plan = ctx.plan  # type: ignore[assignment]
+    tasks = [
+        *ifcfg.interfaces(plan),
+        ifcfg.network(plan),
+        *ifcfg.bonding_aliases(plan),
+        ifcfg.pre_local(plan),
+        files.udev_names(plan),
+    ]
+    if _major(ctx) >= 9:
+        tasks += link_files(plan)
+    if network_scripts_drive(ctx):
+        tasks += [Delete(path) for path in NETWORK_MANAGER_LINKS]
+    return [*tasks, files.hostname(plan), files.hosts(plan), files.resolv_conf(plan)]
+
+
+def network_scripts_drive(ctx: Context) -> bool:
+    """Whether the legacy ``network`` service, not NetworkManager, brings the network up."""
+    major = _major(ctx)
+    if major == 7:
+        return True
+    return major == 8 and _installed(Path(str(ctx.root)), NETWORK_SERVICE)
+
+
+def link_files(plan: Plan) -> list[Task]:
+    """systemd-udevd's own way to pin a name to a MAC, one ``70-<nic>.link`` per NIC."""
+    return [
+        Write(f"etc/systemd/network/70-{nic.name}.link", render("ifcfg-systemd.link.j2", nic=nic))
+        for nic in plan.nics
+    ]
+
+
+def _major(ctx: Context) -> int:
+    version = ctx.target.version_tuple
+    if not version:  # the registry only selects this builder for a numeric version
+        raise ValueError(f"no numeric version in {ctx.target}")
+    return version[0]
+
+
+def _installed(root: Path, relpath: str) -> bool:
+    """Look (only look) in the target, following its symlinks as it would."""
+    try:
+        return rootfs.resolve(root, relpath).is_file()
+    except (WriteFailed, OSError):
+        return False
