@@ -15,6 +15,7 @@ decides whether NetworkManager is switched off:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from packetnetworking import files, rootfs
 from packetnetworking.errors import WriteFailed
@@ -44,7 +45,7 @@ NETWORK_MANAGER_LINKS = (
 @distro("rhel", versions="7-9", names=("redhatenterprise", "redhatenterpriseserver"))
 @distro("centos", versions="7-8")
 def ifcfg_scripts(ctx: Context) -> list[Task]:
-    plan: Plan = ctx.plan  # type: ignore[assignment]
+    plan = cast(Plan, ctx.plan)
     tasks = [
         *ifcfg.interfaces(plan),
         ifcfg.network(plan),
@@ -64,7 +65,7 @@ def network_scripts_drive(ctx: Context) -> bool:
     major = _major(ctx)
     if major == 7:
         return True
-    return major == 8 and _installed(Path(str(ctx.root)), NETWORK_SERVICE)
+    return major == 8 and _installed(cast(Path, ctx.root), NETWORK_SERVICE)
 
 
 def link_files(plan: Plan) -> list[Task]:

@@ -72,7 +72,10 @@ def _in_range(low: int, high: int):
 
 
 def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
+    # Only a MAC is lowered: anything refused is shown as it was given.
+    if isinstance(value, str) and value.isascii() and MAC.fullmatch(value.lower()):
+        return value.lower()
+    return value
 
 
 @attrs.frozen
@@ -169,7 +172,7 @@ def from_dict(raw: object) -> Metadata:
         addresses=addresses,
         bonding=_bonding(network.get("bonding"), "network.bonding"),
         private_subnets=_subnets(["10.0.0.0/8"] if subnets is None else subnets),
-        plan=doc.get("plan") or None,
+        plan=_given(doc.get("plan")),
         operating_system=_os(doc.get("operating_system"), "operating_system"),
     )
 
@@ -190,7 +193,7 @@ def _interface(raw: object, path: str) -> Interface:
         path,
         name=_require(item, "name", path),
         mac=_require(item, "mac", path),
-        bond=item.get("bond") or None,
+        bond=_given(item.get("bond")),
         dhcp=item.get("dhcp", False),
     )
 
@@ -204,11 +207,12 @@ def _address(raw: object, path: str) -> Address:
         raise InvalidMetadata(f"{path}.cidr", cidr, f"must be a prefix length 0-{ip.max_prefixlen}")
     interface = ipaddress.ip_interface(f"{ip}/{cidr}")
     _check_netmask(item.get("netmask"), interface, f"{path}.netmask")
-    gateway = item.get("gateway")
-    if gateway is not None:
-        gateway = _ip(gateway, f"{path}.gateway", family.address_family)
+    raw_gateway = item.get("gateway")
+    gateway = None
+    if raw_gateway is not None:
+        gateway = _ip(raw_gateway, f"{path}.gateway", family.address_family)
         if gateway not in interface.network:
-            raise InvalidMetadata(f"{path}.gateway", str(gateway), f"is outside {interface.network}")
+            raise InvalidMetadata(f"{path}.gateway", raw_gateway, f"is outside {interface.network}")
     return _build(
         Address,
         path,
@@ -247,14 +251,18 @@ def _check_netmask(raw: object, interface: IPInterface, path: str) -> None:
     raise InvalidMetadata(path, raw, f"does not match the prefix /{interface.network.prefixlen}")
 
 
-def _ip(raw: object, path: str, family: int) -> IPAddress:
+def _ip(raw: object, path: str, family: Optional[int] = None) -> IPAddress:
     if not isinstance(raw, str):
         raise InvalidMetadata(path, raw, "must be a string (an IP address)")
     try:
         ip = ipaddress.ip_address(raw)
     except ValueError:
         raise InvalidMetadata(path, raw, "is not an IP address") from None
-    if ip.version != family:
+    # Python accepts an IPv6 scope ("fe80::1%eth0") of any characters but '%' and '/',
+    # newlines included, and prints it back: it must never reach a config file.
+    if "%" in raw:
+        raise InvalidMetadata(path, raw, "must not carry a scope (%...)")
+    if family is not None and ip.version != family:
         raise InvalidMetadata(path, raw, f"is not an IPv{family} address")
     return ip
 
@@ -285,9 +293,9 @@ def _os(raw: object, path: str) -> OperatingSystem:
 
 def _unless_na(value: object) -> object:
     """Installers fill unknown OS fields with "n/a" (lsb_release does): that means none."""
-    if not value or (isinstance(value, str) and value.lower() == "n/a"):
+    if isinstance(value, str) and value.lower() == "n/a":
         return None
-    return value
+    return _given(value)
 
 
 def _subnets(raw: object) -> tuple[ipaddress.IPv4Network, ...]:
@@ -304,13 +312,13 @@ def _subnets(raw: object) -> tuple[ipaddress.IPv4Network, ...]:
 
 def parse_resolvers(values: list[str], origin: str) -> tuple[IPAddress, ...]:
     """Resolvers come from the command line, the environment or the host: same checks."""
-    resolvers = []
-    for value in values:
-        try:
-            resolvers.append(ipaddress.ip_address(value))
-        except ValueError:
-            raise InvalidMetadata(origin, value, "is not an IP address") from None
-    return tuple(resolvers)
+    return tuple(_ip(value, origin) for value in values)
+
+
+def _given(value: object) -> object:
+    """Null and "" mean "not given"; any other value, of whatever type, goes on to the
+    validator: a ``[]`` or ``0`` is refused, not mistaken for absent."""
+    return None if value == "" else value
 
 
 def _require(item: Mapping, key: str, path: str) -> object:

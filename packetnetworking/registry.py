@@ -210,3 +210,4 @@ class Context:
     plan: object  # plan.Plan; untyped here to keep the registry free of the model
     target: Target
     root: object  # pathlib.Path of --rootfs
+    backend: Optional[str] = None  # --backend: a config format asked for by name

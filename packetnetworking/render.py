@@ -1,11 +1,20 @@
-"""Jinja2, set up once: strict about undefined names, no autoescaping (not HTML)."""
+"""Jinja2, set up once: strict about undefined names, no autoescaping (not HTML).
+
+Lexing, parsing and compiling the templates costs a run more than rendering them, so
+the zipapp ships them compiled to Python modules (``compile_into``, called by
+packaging/build_pyz.py with the same settings) and loads them with Jinja2's
+ModuleLoader. A checkout has no compiled templates and reads the sources.
+"""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Optional
 
 import jinja2
+
+COMPILED = Path(__file__).parent / "_compiled_templates"
 
 _env = None
 
@@ -19,19 +28,39 @@ def _template_dirs() -> list[str]:
     ]
 
 
+def _new_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def source_environment() -> jinja2.Environment:
+    """An environment that reads and compiles the template sources."""
+    return _new_environment(jinja2.FileSystemLoader(_template_dirs()))
+
+
 def environment() -> jinja2.Environment:
     global _env
     if _env is None:
-        _env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(_template_dirs()),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        if COMPILED.is_dir():
+            _env = _new_environment(jinja2.ModuleLoader(str(COMPILED)))
+        else:
+            _env = source_environment()
     return _env
 
 
 def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
+
+
+def compile_into(target: Optional[Path] = None) -> list[str]:
+    """Compile every template into modules under target (default COMPILED); returns
+    the names. A syntax error raises rather than leaving the template out."""
+    env = source_environment()
+    env.compile_templates(str(target or COMPILED), zip=None, ignore_errors=False)
+    return env.list_templates()

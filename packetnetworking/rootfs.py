@@ -1,18 +1,30 @@
-"""Paths inside the target root filesystem, resolved as the target would see them.
+"""Paths inside the target root filesystem, resolved as the target would see them, and
+the one way we write a file there (temp file beside it, fsync, rename over).
 
 A symlink's absolute target is relative to the rootfs, a relative one to its directory,
 and nothing may climb out: ``..`` above the root and symlink loops are errors, so no
-crafted link in a customer's image can make us write outside ``--rootfs``.
+crafted link in a customer's image can make us write outside ``--rootfs``. A climb is
+refused outright rather than clamped at the root as the kernel would: a link that tries
+it is not one a sane image contains, and refusing happens before any change.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+from typing import Callable, Optional
 
 from .errors import WriteFailed
 
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
+TEMP_SUFFIX = ".pn-new"
+
+Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
+
+
+def no_op(_op: str) -> None:
+    """The fault hook of code that must not be interrupted by an injected fault."""
 
 
 def resolve(root: Path, relpath: str) -> Path:
@@ -26,23 +38,92 @@ def resolve(root: Path, relpath: str) -> Path:
             continue
         if part == "..":
             if not inside:
-                raise WriteFailed(f"{relpath}: a path climbs out of the rootfs")
+                raise WriteFailed(f"/{shown(relpath)}: a symlink climbs out of the rootfs")
             inside.pop()
             continue
         candidate = root.joinpath(*inside, part)
-        if candidate.is_symlink():
-            links += 1
-            if links > MAX_LINKS:
-                raise WriteFailed(f"{relpath}: too many levels of symbolic links")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                inside = []
-            pending = target.split("/") + pending
+        target = _link_target(candidate, relpath)
+        if target is None:
+            inside.append(part)
             continue
-        inside.append(part)
+        links += 1
+        if links > MAX_LINKS:
+            raise WriteFailed(f"/{shown(relpath)}: too many levels of symbolic links")
+        if target.startswith("/"):
+            inside = []
+        pending = target.split("/") + pending
     return root.joinpath(*inside)
 
 
+def _link_target(candidate: Path, relpath: str) -> str | None:
+    """The symlink's target, or None when ``candidate`` is not a symlink (or is missing)."""
+    try:
+        return os.readlink(candidate)
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # missing, or a file in the way: reading its state reports that
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # it exists and is not a symlink
+            return None
+        raise WriteFailed(f"/{shown(relpath)}: cannot look up a part: {exc.strerror}") from None
+
+
 def display(root: Path, path: Path) -> str:
-    """How the target will name this path: ``/etc/hostname``."""
-    return "/" + str(path.relative_to(root))
+    """How the target will name this path: ``/etc/hostname`` (non-printables escaped)."""
+    try:
+        return "/" + shown(str(path.relative_to(root)))
+    except ValueError:
+        return shown(str(path))
+
+
+def shown(text: str) -> str:
+    """``text`` fit for a one-line message: a newline in a crafted link target stays ``\\n``."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def temp_path(path: Path) -> Path:
+    """Where the new content of ``path`` is staged: a dot file in the same directory."""
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+def atomic_write(
+    path: Path,
+    content: bytes,
+    mode: int,
+    owner: Optional[tuple[int, int]] = None,
+    before_op: Op = no_op,
+) -> None:
+    """Temp file in the same directory, fsync, rename over, fsync the directory."""
+    temp = write_temp(path, content, mode, owner, before_op)
+    before_op(f"rename {temp}")
+    os.rename(temp, path)
+    fsync_dir(path.parent)
+
+
+def write_temp(
+    path: Path, content: bytes, mode: int, owner: Optional[tuple[int, int]], before_op: Op
+) -> Path:
+    temp = temp_path(path)
+    before_op(f"write {temp}")
+    # O_EXCL and O_NOFOLLOW: never write through something planted under our temp name.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchmod(fd, mode)
+        if owner is not None and os.geteuid() == 0:
+            os.fchown(fd, *owner)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return temp
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -125,7 +125,7 @@ def _choose_target(
 
 def _resolvers(options: Options, log) -> tuple:
     if options.resolvers is not None:
-        values = [v.strip() for v in options.resolvers.split(",") if v.strip()]
+        values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
         return metadata.parse_resolvers(values, options.resolvers_origin)
     values = source.resolvers_from_host()
     if not values:

@@ -38,7 +38,10 @@ def version_tuple(version: Optional[str]) -> Optional[tuple[int, ...]]:
 def from_option(value: str) -> Target:
     """Parse ``-o 'DISTRO VERSION'``: case-insensitive, ``n/a`` parts ignored."""
     parts = [p for p in value.lower().split() if p not in _IGNORED]
-    if not parts or len(parts) > 2 or not all(TOKEN.fullmatch(p) for p in parts):
+    # Printable ASCII only: split() and lower() would quietly make a newline, a Unicode
+    # space or a Kelvin sign into something valid.
+    printable = value.isascii() and value.isprintable()
+    if not printable or not parts or len(parts) > 2 or not all(TOKEN.fullmatch(p) for p in parts):
         raise MalformedOS(
             f"-o/--operating-system {value!r}: expected 'DISTRO VERSION', e.g. 'ubuntu 22.04'"
         )

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from support import images
-from support.images import IMAGES, build, fresh_copy, require_root_tools, run_in
+from support.images import (
+    IMAGES,
+    build,
+    fresh_copy,
+    overlay_copy,
+    require_root_tools,
+    run_in,
+)
 from support.netns import apply_in_netns
 
 # ---------------------------------------------------------------------------- no root needed
@@ -141,14 +148,23 @@ def test_nm_image_has_libnm_bindings() -> None:
     require_root_tools()
     res = run_in(
         build("bookworm-nm"),
-        ["python3", "-c", "import gi; gi.require_version('NM', '1.0'); from gi.repository import NM"],
+        [
+            "python3",
+            "-c",
+            "import gi; gi.require_version('NM', '1.0'); from gi.repository import NM",
+        ],
     )
     assert res.returncode == 0, res.stderr
 
 
 def test_run_in_uses_a_clean_environment(bookworm: Path) -> None:
     res = run_in(bookworm, ["sh", "-c", "env | sort"])
-    assert res.stdout.splitlines() == ["LANG=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "PWD=/"]
+    assert res.stdout.splitlines() == [
+        "LANG=C.UTF-8",
+        "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "PWD=/",
+        "PYTHONDONTWRITEBYTECODE=1",
+    ]
     res = run_in(bookworm, ["sh", "-c", "cat; exit 3"], input="hello")
     assert (res.returncode, res.stdout) == (3, "hello")
 
@@ -160,7 +176,20 @@ def test_fresh_copy_does_not_touch_the_cache(bookworm: Path, tmp_path: Path) -> 
     assert (copy / "dev" / "null").is_char_device()
 
 
-def test_podman_extra_image(bookworm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overlay_copy_is_writable_and_isolated(bookworm: Path, tmp_path: Path) -> None:
+    with overlay_copy("bookworm-ifupdown", tmp_path / "ovl") as root:
+        (root / "etc" / "network" / "interfaces").write_text("# test\n")
+        (root / "etc" / "hostname").unlink()
+        assert run_in(root, ["cat", "/etc/network/interfaces"]).stdout == "# test\n"
+        assert run_in(root, ["sh", "-c", "echo x >/dev/null"]).returncode == 0
+    assert not os.path.ismount(tmp_path / "ovl" / "root")
+    assert (bookworm / "etc" / "hostname").exists()
+    assert (bookworm / "etc" / "network" / "interfaces").read_text() != "# test\n"
+    assert (tmp_path / "ovl" / "upper" / "etc" / "network" / "interfaces").exists()
+
+
+def test_podman_extra_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require_root_tools()
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed (only needed for PN_EXTRA_IMAGES=NAME=podman:...)")
     tiny = _tiny_tarball(tmp_path)

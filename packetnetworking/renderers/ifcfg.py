@@ -39,7 +39,7 @@ def quote(value: str) -> str:
     return '"' + _SPECIAL.sub(r"\\\1", value) + '"'
 
 
-def keyfile(path: str, pairs: Pairs) -> Task:
+def keyfile(path: str, pairs: Pairs) -> Write:
     """One shell-sourced file of ``KEY="value"`` lines."""
     for key, _ in pairs:
         if not _KEY.fullmatch(key):
@@ -152,14 +152,9 @@ def _bond(plan: Plan, bond: Bond) -> Pairs:
 
 def _member(nic: Nic, bond: Bond) -> Pairs:
     return (
-        ("DEVICE", nic.name),
-        ("NAME", nic.name),
-        ("TYPE", "Ethernet"),
-        ("HWADDR", nic.mac),
-        ("ONBOOT", "yes"),
-        ("BOOTPROTO", "none"),
-        ("MASTER", bond.name),
-        ("SLAVE", "yes"),
+        _device(nic.name)
+        + _ethernet(nic)
+        + (("BOOTPROTO", "none"), ("MASTER", bond.name), ("SLAVE", "yes"))
     )
 
 

@@ -29,7 +29,12 @@ from typing import Callable
 # Bump when the way images are built changes, so old cache entries are not reused.
 RECIPE_VERSION = "2"
 
-CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+# No .pyc files written by a test's python3 into a shared (pristine) image.
+CHROOT_ENV = {
+    "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
 BUILD_TIMEOUT = 1200  # seconds; a cold network-manager image takes about a minute
 
 # podman 4.3 on these machines only works with runc and low ulimits (see VALIDATION.md).
@@ -164,10 +169,8 @@ def _recipe(name: str) -> _Recipe:
     tarball = Path(source).resolve()
     st = tarball.stat()
     # Keyed by path, size and mtime so a replaced tarball is unpacked again.
-    return _Recipe(
-        f"extra-{name}-{_short_hash(RECIPE_VERSION, 'tar', str(tarball), str(st.st_size), str(st.st_mtime_ns))}",
-        lambda dest: _untar(tarball, dest),
-    )
+    key = _short_hash(RECIPE_VERSION, "tar", str(tarball), str(st.st_size), str(st.st_mtime_ns))
+    return _Recipe(f"extra-{name}-{key}", lambda dest: _untar(tarball, dest))
 
 
 # ---------------------------------------------------------------------------- build / copy
@@ -176,7 +179,7 @@ def _recipe(name: str) -> _Recipe:
 def build(name: str) -> Path:
     """The pristine cached rootfs for image `name`, building it first if needed.
 
-    Never write into the returned tree: use fresh_copy() for that.
+    Never write into the returned tree: use fresh_copy() or overlay_copy() for that.
     """
     recipe = _recipe(name)
     root = cache_root()
@@ -204,13 +207,33 @@ def fresh_copy(name: str, dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     if any(dest.iterdir()):
         raise FileExistsError(f"{dest} is not empty")
-    subprocess.run(
-        ["cp", "-a", "--reflink=auto", f"{src}/.", f"{dest}/"],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    # --reflink=auto: instant on btrfs/xfs; a plain copy on ext4 (see overlay_copy).
+    _run_checked(["cp", "-a", "--reflink=auto", f"{src}/.", f"{dest}/"], 600)
     return dest
+
+
+@contextmanager
+def overlay_copy(name: str, workdir: Path) -> Iterator[Path]:
+    """A writable view of image `name` at workdir/root for the duration of the `with`.
+
+    An overlay mount: about 10 ms instead of the 1-10 s that fresh_copy's full copy takes
+    on this disk. Writes land in workdir/upper; overlayfs never writes to its lower
+    layer, so even a mount leaked by a killed test cannot change the cached image.
+    """
+    lower = build(name)
+    if "," in str(lower) or ":" in str(lower):
+        raise ValueError(f"overlayfs cannot take {lower} as a lower dir")
+    upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    _run_checked(["mount", "-t", "overlay", "pn-overlay", "-o", options, str(merged)], 30)
+    try:
+        yield merged
+    finally:
+        if subprocess.run(["umount", str(merged)], capture_output=True, timeout=30).returncode:
+            # Still busy (a process left running in it): detach now, freed when idle.
+            subprocess.run(["umount", "--lazy", str(merged)], capture_output=True, timeout=30)
 
 
 def run_in(
@@ -260,8 +283,14 @@ def _untar(tarball: Path, dest: Path) -> None:
 
 
 # (name, major, minor) of the character devices every chroot'ed shell script expects.
-_DEV_NODES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-              ("urandom", 1, 9), ("tty", 5, 0))
+_DEV_NODES = (
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+)
 
 
 def _populate_dev(root: Path) -> None:
@@ -275,8 +304,12 @@ def _populate_dev(root: Path) -> None:
         if not node.exists() and not node.is_symlink():
             os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
             node.chmod(0o666)  # mknod's mode is filtered by the umask
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         if not (dev / name).is_symlink() and not (dev / name).exists():
             (dev / name).symlink_to(target)
 

@@ -1,0 +1,61 @@
+# The zipapp's __main__.py: a fast front for shiv's bootstrap. build_pyz.py fills in
+# BUILD_ID and ENTRY_MODULE and puts this file in the archive in place of shiv's own.
+#
+# shiv's bootstrap imports zipfile, compileall, pathlib, runpy and more on every run,
+# and reads the archive's directory with zipfile. A warm start needs none of that:
+# the extraction directory's name is known (shiv's scheme, so both share a cache), and
+# if it exists, the entry point is imported from it directly. Only a cold start (no
+# extraction yet, or SHIV_FORCE_EXTRACT) hands over to shiv's own extraction code.
+#
+# Isolation: the host's site-packages, PYTHONPATH and user site must not leak in (a
+# host's `rich` changes structlog's output, for one). The shebang runs the interpreter
+# with -I -S; started any other way (`python3 packet-networking.pyz`), the process
+# re-executes itself with those flags, keeping -X and -W options.
+import os
+import sys
+
+BUILD_ID = "@BUILD_ID@"
+ENTRY_MODULE = "@ENTRY_MODULE@"
+ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
+
+
+def _isolate() -> None:
+    if (sys.flags.isolated and sys.flags.no_site) or not sys.executable:
+        return
+    xopts = [
+        f"-X{key}" if value is True else f"-X{key}={value}"
+        for key, value in sys._xoptions.items()
+    ]
+    warnings = [f"-W{option}" for option in sys.warnoptions]
+    os.execv(sys.executable, [sys.executable, "-I", "-S", *xopts, *warnings, *sys.argv])
+
+
+def _site_packages(archive: str) -> str:
+    root = os.environ.get("SHIV_ROOT") or os.path.expanduser("~/.shiv")
+    name = os.path.basename(os.path.realpath(archive))
+    return os.path.join(root, f"{name}_{BUILD_ID}", "site-packages")
+
+
+def _extract(archive: str, site_packages: str, force: bool) -> None:
+    import zipfile
+    from pathlib import Path
+
+    from _bootstrap import extract_site_packages
+
+    with zipfile.ZipFile(archive) as zf:
+        extract_site_packages(zf, Path(site_packages).parent, force=force)
+
+
+def main() -> None:
+    _isolate()
+    archive = sys.argv[0]
+    site_packages = _site_packages(archive)
+    force = os.environ.get("SHIV_FORCE_EXTRACT", "").lower() in ("1", "yes", "true", "t")
+    if force or not os.path.isdir(site_packages):
+        _extract(archive, site_packages, force)
+    sys.path.append(site_packages)
+    module = __import__(ENTRY_MODULE, fromlist=[ENTRY_FUNCTION])
+    sys.exit(getattr(module, ENTRY_FUNCTION)())
+
+
+main()

@@ -1,0 +1,128 @@
+"""What the target root filesystem shows about its network tools.
+
+Only looking: paths are resolved inside ``--rootfs`` as the target would see them
+(``sbin -> usr/sbin`` and the like) and tested for existence; nothing from the rootfs is
+ever executed or read beyond a symlink's target. A service counts as enabled when an
+enablement link (``*.wants/NAME.service``) exists, which is what ``systemctl enable``
+and presets leave in an image.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+from typing import Optional
+
+import attrs
+
+from . import rootfs
+from .errors import WriteFailed
+
+IFUPDOWN, NETPLAN, NETWORKMANAGER = "ifupdown", "netplan", "NetworkManager"
+NETWORK_SCRIPTS, NETWORKD, WICKED = "network-scripts", "systemd-networkd", "wicked"
+
+# Each tool and the paths (any one suffices) that show it installed.
+PROBES: dict[str, tuple[str, ...]] = {
+    # ifquery: ifupdown, ifupdown2 and ifupdown-ng all ship it; RHEL's network-scripts
+    # ship an ifup too, so ifup alone would not tell the two apart.
+    IFUPDOWN: ("usr/sbin/ifquery", "sbin/ifquery"),
+    NETPLAN: (
+        "usr/sbin/netplan",
+        "usr/lib/systemd/system-generators/netplan",
+        "lib/systemd/system-generators/netplan",
+    ),
+    NETWORKMANAGER: ("usr/sbin/NetworkManager",),
+    NETWORK_SCRIPTS: ("etc/rc.d/init.d/network", "etc/sysconfig/network-scripts/ifup-eth"),
+    NETWORKD: ("usr/lib/systemd/systemd-networkd", "lib/systemd/systemd-networkd"),
+    WICKED: ("usr/sbin/wicked", "sbin/wicked"),
+}
+
+# Tools that do nothing unless their service is enabled, and that service.
+SERVICES = {NETWORKMANAGER: "NetworkManager.service", NETWORKD: "systemd-networkd.service"}
+_UNIT_DIRS = ("etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system")
+
+# Where systemd-resolved keeps the files an etc/resolv.conf symlink points at.
+RESOLVED_FILES = (
+    "/run/systemd/resolve/stub-resolv.conf",
+    "/run/systemd/resolve/resolv.conf",
+    "/usr/lib/systemd/resolv.conf",
+    "/lib/systemd/resolv.conf",
+)
+
+
+@attrs.frozen
+class Findings:
+    installed: tuple[tuple[str, str], ...]  # (tool, the path that shows it), in PROBES order
+    enabled: tuple[tuple[str, str], ...]  # (tool, its enablement link)
+    resolv_conf_link: Optional[str]  # where etc/resolv.conf points, if it is a symlink
+
+    def has(self, tool: str) -> bool:
+        return tool in dict(self.installed)
+
+    def is_enabled(self, tool: str) -> bool:
+        return tool in dict(self.enabled)
+
+    @property
+    def resolved_stub(self) -> bool:
+        """etc/resolv.conf is systemd-resolved's: writing through it would be lost."""
+        if self.resolv_conf_link is None:
+            return False
+        return posixpath.normpath(posixpath.join("/etc", self.resolv_conf_link)) in RESOLVED_FILES
+
+    def summary(self) -> str:
+        """One line for the log: what was found, where."""
+        enabled = dict(self.enabled)
+        parts = []
+        for tool, path in self.installed:
+            state = ""
+            if tool in SERVICES:
+                state = f", enabled by /{enabled[tool]}" if tool in enabled else ", not enabled"
+            parts.append(f"{tool} (/{path}{state})")
+        if self.resolv_conf_link is not None:
+            parts.append(f"/etc/resolv.conf -> {self.resolv_conf_link}")
+        return "; ".join(parts) or "no network tool"
+
+
+def look(root: Path) -> Findings:
+    installed = []
+    for tool, paths in PROBES.items():
+        found = next((p for p in paths if _exists(root, p)), None)
+        if found is not None:
+            installed.append((tool, found))
+    enabled = []
+    for tool, service in SERVICES.items():
+        link = _enablement_link(root, service)
+        if link is not None:
+            enabled.append((tool, link))
+    return Findings(tuple(installed), tuple(enabled), _resolv_conf_link(root))
+
+
+def _exists(root: Path, relpath: str) -> bool:
+    try:
+        return rootfs.resolve(root, relpath).exists()
+    except (WriteFailed, OSError):  # a link that climbs out or loops shows nothing
+        return False
+
+
+def _enablement_link(root: Path, service: str) -> Optional[str]:
+    """The first ``*.wants/SERVICE`` link in the target's unit directories."""
+    for unit_dir in _UNIT_DIRS:
+        try:
+            directory = rootfs.resolve(root, unit_dir)
+            wants = sorted(directory.glob(f"*.wants/{service}"))
+        except (WriteFailed, OSError):
+            continue
+        # The link itself is the evidence; its target is a path inside the target.
+        for link in wants:
+            if os.path.lexists(link):
+                return f"{unit_dir}/{link.parent.name}/{service}"
+    return None
+
+
+def _resolv_conf_link(root: Path) -> Optional[str]:
+    try:
+        path = rootfs.resolve(root, "etc") / "resolv.conf"
+        return os.readlink(path) if path.is_symlink() else None
+    except (WriteFailed, OSError):
+        return None

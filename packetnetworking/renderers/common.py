@@ -1,0 +1,61 @@
+"""What the native renderers (netplan, NetworkManager keyfiles, systemd-networkd) share.
+
+Each describes the same network as the ENI renderer: the link carries the Plan's
+addresses, default routes go via the primary IPv4 gateway and the IPv6 gateway, the
+private subnets via the private gateway, and a bond has the Plan's options under each
+format's own names. Values reach the files through ``Section`` lists that ``checked``
+vets, so no value, however it got into the Plan, can start a new line or section.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..metadata import IPAddress
+from ..plan import Bond, Nic, Plan
+
+# The kernel's names for the bonding modes; netplan, NetworkManager and networkd all use them.
+BOND_MODES = {
+    0: "balance-rr",
+    1: "active-backup",
+    2: "balance-xor",
+    3: "broadcast",
+    4: "802.3ad",
+    5: "balance-tlb",
+    6: "balance-alb",
+}
+
+Pairs = tuple[tuple[str, str], ...]
+Section = tuple[str, Pairs]  # an INI section: its name and its key=value lines, in order
+
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\[\]=#;\"'\\]")
+
+
+def mode_name(bond: Bond) -> str:
+    return BOND_MODES[bond.mode]
+
+
+def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:
+    """The default routes' next hops: the primary IPv4's gateway, then the IPv6 one."""
+    return tuple(ip.gateway for ip in (plan.primary4, plan.public6) if ip and ip.gateway)
+
+
+def link_nic(plan: Plan) -> Nic:
+    """In individual mode, the NIC that carries the addresses."""
+    return next(nic for nic in plan.nics if nic.name == plan.link)
+
+
+def checked(sections: list[Section], list_values: bool = False) -> list[Section]:
+    """Refuse anything that could read as more than one value of one key.
+
+    The Plan's values are validated addresses, MACs and names that need none of these
+    characters; the check makes the file's structure independent of that. A keyfile
+    list (``dns=a;b;``) is the one place a ``;`` belongs, so ``list_values`` allows it.
+    """
+    unsafe = re.compile(_UNSAFE.pattern.replace(";", "")) if list_values else _UNSAFE
+    for name, pairs in sections:
+        for key, value in pairs:
+            if not _KEY.fullmatch(key) or unsafe.search(value):
+                raise ValueError(f"unsafe setting in [{name}]: {key}={value!r}")
+    return sections

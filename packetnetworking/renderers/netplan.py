@@ -1,0 +1,116 @@
+"""netplan: one YAML file under ``etc/netplan`` (netplan.io's YAML reference, version 2).
+
+Ethernets are matched by permanent MAC and given their OS name with ``set-name``; bonds
+list their ``interfaces`` and ``parameters``; the link carries the addresses, the
+routes and the nameservers. The renderer is networkd, which netplan's own generator
+enables at boot. Every value is double-quoted, so YAML never reads a MAC as a number
+or an IPv6 address as anything but a string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import attrs
+
+from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
+from ..render import render
+from ..tasks import SECRET, Task, Write
+from . import common
+
+# Sorted after the 00-/50- files images and installers ship, so on a same-id merge ours win.
+PATH = "etc/netplan/90-packet.yaml"
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"\\]")
+
+
+@attrs.frozen
+class Device:
+    """One entry under ``ethernets`` or ``bonds``; empty fields are left out."""
+
+    name: str
+    mac: Optional[str] = None  # ethernets: match.macaddress (and set-name)
+    dhcp4: bool = False
+    interfaces: tuple[str, ...] = ()  # bonds
+    macaddress: Optional[str] = None  # bonds: the MAC the switch sees
+    parameters: common.Pairs = ()  # bonds
+    addresses: tuple[str, ...] = ()
+    routes: common.Pairs = ()  # (to, via)
+    nameservers: tuple[str, ...] = ()
+
+
+def tasks(plan: Plan, legacy_routes: bool = False) -> list[Task]:
+    """``legacy_routes``: write default routes as ``0.0.0.0/0`` and ``::/0``, for netplan
+    before 0.103 (Ubuntu 18.04 and 20.04 as released), which has no ``to: default``."""
+    ethernets, bonds = devices(plan, legacy_routes)
+    for device in ethernets + bonds:
+        _check(device)
+    content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds)
+    return [Write(PATH, content, mode=SECRET)]
+
+
+def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]]:
+    ethernets: list[Device] = []
+    bonds: list[Device] = []
+    if plan.mode == BONDED:
+        by_name = {nic.name: nic for nic in plan.nics}
+        for bond in plan.bonds:
+            ethernets += [_ethernet(by_name[m]) for m in bond.members]
+            bonds.append(_bond(plan, bond, legacy_routes))
+    elif plan.mode == INDIVIDUAL:
+        nic = common.link_nic(plan)
+        ethernets.append(attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes)))
+    ethernets += [attrs.evolve(_ethernet(nic), dhcp4=True) for nic in plan.dhcp_nics]
+    return ethernets, bonds
+
+
+def _ethernet(nic: Nic) -> Device:
+    return Device(name=nic.name, mac=nic.mac)
+
+
+def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
+    parameters = [
+        ("mode", common.mode_name(bond)),
+        ("mii-monitor-interval", str(bond.miimon)),  # milliseconds without a suffix
+        ("up-delay", str(bond.updelay)),
+        ("down-delay", str(bond.downdelay)),
+        ("transmit-hash-policy", bond.xmit_hash_policy),
+    ]
+    if bond.lacp_rate:
+        parameters.insert(1, ("lacp-rate", bond.lacp_rate))
+    addressing = _addressing(plan, legacy_routes) if bond.name == plan.link else {}
+    return Device(
+        name=bond.name,
+        interfaces=bond.members,
+        macaddress=bond.mac,
+        parameters=tuple(parameters),
+        **addressing,
+    )
+
+
+def _addressing(plan: Plan, legacy_routes: bool) -> dict:
+    routes = []
+    for gateway in common.default_gateways(plan):
+        if legacy_routes:
+            to = "0.0.0.0/0" if gateway.version == 4 else "::/0"
+        else:
+            to = "default"
+        routes.append((to, str(gateway)))
+    routes += [(str(r.destination), str(r.gateway)) for r in plan.routes]
+    return {
+        "addresses": tuple(ip.cidr for ip in plan.addresses),
+        "routes": tuple(routes),
+        "nameservers": tuple(str(r) for r in plan.resolvers),
+    }
+
+
+def _check(device: Device) -> None:
+    """The template puts every value inside double quotes: none may hold a quote, a
+    backslash or a line break, whatever reached the Plan."""
+    values = [device.name, device.mac or "", device.macaddress or "", *device.interfaces]
+    values += [*device.addresses, *device.nameservers]
+    values += [v for pair in (*device.parameters, *device.routes) for v in pair]
+    for value in values:
+        if _UNSAFE.search(value):
+            raise ValueError(f"unsafe netplan value for {device.name!r}: {value!r}")

@@ -1,0 +1,135 @@
+"""NetworkManager keyfiles: one ``.nmconnection`` profile per configured device.
+
+As nm-settings-keyfile(5) and nm-settings(5) describe them (NetworkManager 1.42):
+
+* a bond profile (``type=bond``) with the ``[bond]`` options under the kernel's names,
+  the bond's MAC as ``[ethernet] cloned-mac-address`` and the link's addressing;
+* a port profile per member, matched by ``[ethernet] mac-address`` (NetworkManager
+  compares it with the permanent MAC) and tied to the bond by ``master=`` and
+  ``slave-type=bond``: the names 1.42 documents, which every older release reads and
+  newer ones keep reading as aliases of ``controller``/``port-type``;
+* addresses as ``addressN=ADDRESS/PREFIX``, the default gateway after the first one
+  (``address1=ADDRESS/PREFIX,GATEWAY``, the oldest spelling), ``routeN=DEST,GATEWAY``,
+  and ``dns=`` lists.
+
+NetworkManager ignores profiles that anyone but root can read, so each is mode 0600.
+Files are named after the device, which replaces a profile an installer wrote under the
+same name; the UUIDs are derived from the profile, so a rerun writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from ..metadata import IPAddress
+from ..plan import BONDED, INDIVIDUAL, IP, Bond, Nic, Plan
+from ..render import render
+from ..tasks import SECRET, Task, Write
+from . import common
+
+DIRECTORY = "etc/NetworkManager/system-connections"
+# Above the default of 0: an image's own profile for the same NIC loses to ours.
+PRIORITY = "10"
+_NAMESPACE = uuid.UUID("5e0b8a4e-43a7-4c5c-9d55-0f3b7d6a2c11")
+
+
+def tasks(plan: Plan) -> list[Task]:
+    result = []
+    if plan.mode == BONDED:
+        by_name = {nic.name: nic for nic in plan.nics}
+        for bond in plan.bonds:
+            result.append(_profile(bond.name, _bond(plan, bond)))
+            result += [_profile(m, _port(by_name[m], bond)) for m in bond.members]
+    elif plan.mode == INDIVIDUAL:
+        nic = common.link_nic(plan)
+        result.append(_profile(nic.name, [*_ethernet(nic), *_addressing(plan)]))
+    for nic in plan.dhcp_nics:
+        dhcp = [("ipv4", (("method", "auto"),)), ("ipv6", (("method", "auto"),))]
+        result.append(_profile(nic.name, [*_ethernet(nic), *dhcp]))
+    return result
+
+
+def profile_uuid(name: str, mac: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{name} {mac}"))
+
+
+def _profile(name: str, sections: list[common.Section]) -> Task:
+    content = render("nm-keyfile.j2", sections=common.checked(sections, list_values=True))
+    return Write(f"{DIRECTORY}/{name}.nmconnection", content, mode=SECRET)
+
+
+def _connection(name: str, mac: str, kind: str, *extra: tuple[str, str]) -> common.Section:
+    pairs = (
+        ("id", name),
+        ("uuid", profile_uuid(name, mac)),
+        ("type", kind),
+        *extra,
+        ("autoconnect-priority", PRIORITY),
+    )
+    return ("connection", pairs)
+
+
+def _ethernet(nic: Nic) -> list[common.Section]:
+    return [
+        _connection(nic.name, nic.mac, "ethernet"),
+        ("ethernet", (("mac-address", nic.mac),)),
+    ]
+
+
+def _port(nic: Nic, bond: Bond) -> list[common.Section]:
+    connection = _connection(
+        nic.name, nic.mac, "ethernet", ("master", bond.name), ("slave-type", "bond")
+    )
+    return [connection, ("ethernet", (("mac-address", nic.mac),))]
+
+
+def _bond(plan: Plan, bond: Bond) -> list[common.Section]:
+    options = [("mode", common.mode_name(bond))]
+    if bond.lacp_rate:
+        options.append(("lacp_rate", bond.lacp_rate))
+    options += [
+        ("miimon", str(bond.miimon)),
+        ("updelay", str(bond.updelay)),
+        ("downdelay", str(bond.downdelay)),
+        ("xmit_hash_policy", bond.xmit_hash_policy),
+    ]
+    sections = [
+        _connection(bond.name, bond.mac, "bond", ("interface-name", bond.name)),
+        ("ethernet", (("cloned-mac-address", bond.mac),)),
+        ("bond", tuple(options)),
+    ]
+    if bond.name != plan.link:  # a second bond: up, with no addresses (ENI's "manual")
+        return [*sections, ("ipv4", (("method", "disabled"),)), ("ipv6", (("method", "ignore"),))]
+    return [*sections, *_addressing(plan)]
+
+
+def _addressing(plan: Plan) -> list[common.Section]:
+    ipv4 = [ip for ip in plan.addresses if ip.version == 4]
+    ipv6 = [ip for ip in plan.addresses if ip.version == 6]
+    v4_routes = [(str(r.destination), str(r.gateway)) for r in plan.routes]
+    return [
+        ("ipv4", _family(ipv4, v4_routes, _resolvers(plan, 4), "disabled")),
+        ("ipv6", _family(ipv6, [], _resolvers(plan, 6), "ignore")),
+    ]
+
+
+def _family(
+    addresses: list[IP], routes: list[tuple[str, str]], dns: str, off: str
+) -> common.Pairs:
+    """One [ipv4]/[ipv6] section; ``off`` is the method when there is no address."""
+    if not addresses:
+        return (("method", off),)
+    pairs = [("method", "manual")]
+    for n, ip in enumerate(addresses, 1):
+        # The gateway of the first address is the default route's next hop.
+        gateway = f",{ip.gateway}" if n == 1 and ip.gateway else ""
+        pairs.append((f"address{n}", ip.cidr + gateway))
+    pairs += [(f"route{n}", f"{dest},{via}") for n, (dest, via) in enumerate(routes, 1)]
+    if dns:
+        pairs.append(("dns", dns))
+    return tuple(pairs)
+
+
+def _resolvers(plan: Plan, version: int) -> str:
+    chosen: list[IPAddress] = [r for r in plan.resolvers if r.version == version]
+    return "".join(f"{r};" for r in chosen)

@@ -1,0 +1,124 @@
+"""wicked's sysconfig files (SUSE): etc/sysconfig/network/ifcfg-* and ifroute-*.
+
+Keys as wicked documents them: ifcfg(5), ifcfg-bonding(5), ifroute(5) (routes(5)).
+Values are single-quoted, as YaST writes them: bash sources these files and wicked
+reads them with its own parser, and both keep a quoted value with spaces whole.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+from ..plan import INDIVIDUAL, Bond, Plan
+from ..render import render
+from ..tasks import EnsureLine, Task, Write
+from .common import default_gateways, mode_name
+
+DIR = "etc/sysconfig/network"
+# netconfig(8) writes resolv.conf from this file's NETCONFIG_DNS_STATIC_SERVERS.
+NETCONFIG = f"{DIR}/config"
+
+Variables = tuple[tuple[str, str], ...]
+
+
+@attrs.frozen
+class Ifcfg:
+    name: str
+    variables: Variables
+
+
+def interfaces(plan: Plan) -> list[Task]:
+    """An ifcfg file per interface we configure, and the routes of the addressed link."""
+    configs: list[Ifcfg] = []
+    for bond in plan.bonds:
+        configs += [_port(member) for member in bond.members]
+        configs.append(_bond(plan, bond))
+    if plan.mode == INDIVIDUAL and plan.link:
+        configs.append(_addressed(plan, plan.link, ()))
+    configs += [
+        Ifcfg(nic.name, (("STARTMODE", "auto"), ("BOOTPROTO", "dhcp"))) for nic in plan.dhcp_nics
+    ]
+    tasks: list[Task] = [_write_ifcfg(config) for config in configs]
+    route = ifroute(plan)
+    return tasks + [route] if route else tasks
+
+
+def resolvers(plan: Plan) -> list[Task]:
+    """The resolvers for netconfig, as the last assignment in its config file.
+
+    The file is SUSE's own, long and commented, with an empty assignment already in
+    it: appending ours keeps it whole, and bash (netconfig sources the file) and wicked
+    alike take the last assignment of a variable.
+    """
+    if not plan.resolvers:
+        return []
+    servers = " ".join(str(r) for r in plan.resolvers)
+    return [EnsureLine(NETCONFIG, f'NETCONFIG_DNS_STATIC_SERVERS="{servers}"')]
+
+
+def ifroute(plan: Plan) -> Optional[Task]:
+    """Default routes and private subnets, all bound to the link that carries them."""
+    if plan.link is None:
+        return None
+    rows = [("default", str(gateway)) for gateway in default_gateways(plan)]
+    rows += [(str(route.destination), str(route.gateway)) for route in plan.routes]
+    if not rows:
+        return None
+    content = render("wicked-ifroute.j2", name=plan.link, routes=rows)
+    return Write(f"{DIR}/ifroute-{plan.link}", content)
+
+
+def _port(name: str) -> Ifcfg:
+    # ifcfg-bonding(5): what wicked itself assumes for a port; hotplug because wicked
+    # then waits for the bond's carrier rather than for every port.
+    return Ifcfg(name, (("STARTMODE", "hotplug"), ("BOOTPROTO", "none")))
+
+
+def _bond(plan: Plan, bond: Bond) -> Ifcfg:
+    variables: list[tuple[str, str]] = [("BONDING_MASTER", "yes")]
+    variables += [(f"BONDING_SLAVE_{i}", member) for i, member in enumerate(bond.members)]
+    variables += [("BONDING_MODULE_OPTS", _bond_options(bond)), ("LLADDR", bond.mac)]
+    if bond.name == plan.link:
+        return _addressed(plan, bond.name, tuple(variables))
+    # ifcfg(5): "static" with no address, not "none", for an interface without IP.
+    return Ifcfg(bond.name, (("STARTMODE", "auto"), ("BOOTPROTO", "static"), *variables))
+
+
+def _bond_options(bond: Bond) -> str:
+    # ifcfg-bonding(5) takes the mode by number or by the kernel's name; names read better.
+    options = [
+        f"mode={mode_name(bond)}",
+        f"miimon={bond.miimon}",
+        f"updelay={bond.updelay}",
+        f"downdelay={bond.downdelay}",
+        f"xmit_hash_policy={bond.xmit_hash_policy}",
+    ]
+    if bond.lacp_rate:
+        options.append(f"lacp_rate={bond.lacp_rate}")
+    return " ".join(options)
+
+
+def _addressed(plan: Plan, name: str, extra: Variables) -> Ifcfg:
+    """The link with the addresses: IPADDR, then IPADDR_1.. (ifcfg(5) "Multiple addresses")."""
+    variables: list[tuple[str, str]] = [("STARTMODE", "auto"), ("BOOTPROTO", "static")]
+    # ifcfg(5): a label is the device's name, a colon and the alias; IPv4 only.
+    labelled = [(plan.primary4, None), (plan.public6, None), (plan.alias4, f"{name}:0")]
+    addresses = [(ip, label) for ip, label in labelled if ip]
+    for index, (ip, label) in enumerate(addresses):
+        suffix = f"_{index}" if index else ""
+        variables.append((f"IPADDR{suffix}", ip.cidr))
+        if label:
+            variables.append((f"LABEL{suffix}", label))
+    return Ifcfg(name, (*variables, *extra))
+
+
+def _write_ifcfg(config: Ifcfg) -> Task:
+    for key, value in config.variables:
+        # Nothing reaching here can hold a quote (names and addresses are validated);
+        # refuse rather than write a file that bash would read differently.
+        if "'" in value or "\n" in value:
+            raise ValueError(f"ifcfg-{config.name}: {key} value {value!r} cannot be quoted")
+    content = render("wicked-ifcfg.j2", variables=config.variables)
+    return Write(f"{DIR}/ifcfg-{config.name}", content)

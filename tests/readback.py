@@ -1,0 +1,189 @@
+"""Run the real consumers of netplan, NetworkManager keyfile and systemd-networkd files.
+
+Each runs either from this host or from an image's tree (``image``: a fresh copy made
+with support.images, its own tools run by chroot), so one check covers two releases:
+
+* ``netplan_generate``: ``netplan generate --root-dir``; any output is a complaint.
+* ``nm_read``: libnm's keyfile reader via consumers/nm_keyfile_read.py.
+* ``networkd_problems``: the real systemd-networkd, started inside ``unshare -n -m``
+  with a tmpfs on /run (VALIDATION.md), stopped once it has loaded its configuration;
+  its ``FILE:LINE: ... ignoring`` and ``Failed to parse`` lines are the complaints.
+* ``link_problems``: udev's own ``.link`` loader (``udevadm test-builtin
+  net_setup_link``) on a veth in a throwaway namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+NM_READER = Path(__file__).parent / "consumers" / "nm_keyfile_read.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+NETWORKD_TIMEOUT = 20  # seconds; it has loaded everything well within one
+
+
+def require(what: str, ok: bool) -> None:
+    """Skip without the tool; under CI=true a missing tool fails instead."""
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {what} is not available (make test installs it)")
+    pytest.skip(f"{what} is not available (make test installs it)")
+
+
+def require_netplan() -> None:
+    require("netplan (netplan.io)", shutil.which("netplan") is not None)
+
+
+def require_libnm() -> None:
+    probe = subprocess.run(
+        [SYSTEM_PYTHON, "-c", "import gi; gi.require_version('NM', '1.0')"],
+        capture_output=True,
+        check=False,
+    )
+    require("libnm for python3 (gir1.2-nm-1.0, python3-gi)", probe.returncode == 0)
+
+
+def require_networkd() -> None:
+    require("root, unshare and systemd-networkd", os.geteuid() == 0 and bool(_networkd("/")))
+
+
+def _networkd(root: str) -> Optional[str]:
+    for path in ("usr/lib/systemd/systemd-networkd", "lib/systemd/systemd-networkd"):
+        if os.path.exists(os.path.join(root, path)):
+            return "/" + path
+    return None
+
+
+def _chroot(image: Optional[Path], argv: list[str]) -> list[str]:
+    return ["chroot", str(image), *argv] if image is not None else argv
+
+
+# ---------------------------------------------------------------------------- netplan
+
+
+def netplan_generate(yaml_files: dict[str, str], image: Optional[Path] = None) -> dict[str, str]:
+    """Generate from ``{name: yaml}`` placed in etc/netplan; the networkd files it made."""
+    with tempfile.TemporaryDirectory(dir=image / "tmp" if image else None) as tmp:
+        root = Path(tmp)
+        (root / "etc/netplan").mkdir(parents=True)
+        for name, text in yaml_files.items():
+            path = root / "etc/netplan" / name
+            path.write_text(text)
+            path.chmod(0o600)
+        inside = "/" + str(root.relative_to(image)) if image else str(root)
+        argv = _chroot(image, ["netplan", "generate", "--root-dir", inside])
+        proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=60)
+        complaints = (proc.stdout + proc.stderr).strip()
+        assert proc.returncode == 0 and not complaints, f"netplan generate: {complaints}"
+        out = root / "run/systemd/network"
+        return {p.name: p.read_text() for p in sorted(out.iterdir())}
+
+
+# ---------------------------------------------------------------------------- NetworkManager
+
+
+def nm_read(profiles: dict[str, str], image: Optional[Path] = None) -> list[dict]:
+    """libnm's reading of ``{name: keyfile}``; fails on any warning or error."""
+    with tempfile.TemporaryDirectory(dir=image / "tmp" if image else None) as tmp:
+        for name, text in profiles.items():
+            (Path(tmp) / name).write_text(text)
+        shutil.copy(NM_READER, Path(tmp) / NM_READER.name)
+        inside = "/" + str(Path(tmp).relative_to(image)) if image else tmp
+        argv = [SYSTEM_PYTHON if image is None else "python3", f"{inside}/{NM_READER.name}"]
+        argv += [f"{inside}/{name}" for name in profiles]
+        proc = subprocess.run(
+            _chroot(image, argv), capture_output=True, text=True, env=ENV, timeout=60
+        )
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    results = json.loads(proc.stdout)
+    for result in results:
+        assert not result["warnings"], f"{result['path']}: {result['warnings']}"
+        assert "error" not in result, f"{result['path']}: {result['error']}"
+    return results
+
+
+# ---------------------------------------------------------------------------- networkd
+
+# What networkd says when it skips part of a file: "FILE:LINE: ..., ignoring" and the like.
+_COMPLAINT = re.compile(r"^/etc/systemd/network/|Failed to parse|[Ii]nvalid|[Uu]nknown")
+_NETWORKD_SCRIPT = """
+set -e
+root=$1 conf=$2 networkd=$3
+mount -t tmpfs tmpfs "$root/run"
+mkdir -p "$root/run/systemd/netif"
+mount --bind "$conf" "$root/etc/systemd/network"
+if [ "$root" != / ]; then mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; fi
+export SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_LEVEL=debug
+exec chroot "$root" "$networkd"
+"""
+
+
+def networkd_problems(conf: Path, image: Optional[Path] = None) -> list[str]:
+    """Start systemd-networkd on ``conf`` (a directory of .netdev/.network files) and
+    return every line in which it skipped something of ours."""
+    root = str(image) if image else "/"
+    networkd = _networkd(root)
+    assert networkd, f"no systemd-networkd in {root}"
+    if image is not None:
+        (image / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
+    lines = _run_until(
+        ["unshare", "-n", "-m", "sh", "-c", _NETWORKD_SCRIPT, "sh", root, str(conf), networkd],
+        "Enumeration completed",
+    )
+    return [line for line in lines if _COMPLAINT.search(line) and "/etc/systemd/network/" in line]
+
+
+def _run_until(argv: list[str], marker: str) -> list[str]:
+    """Run argv in its own process group, collect its output until ``marker``, kill it."""
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=ENV, start_new_session=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + NETWORKD_TIMEOUT
+    try:
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), True)
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if marker in line or time.monotonic() > deadline:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert any(marker in line for line in lines), "networkd did not finish loading:\n" + "\n".join(lines[-20:])
+    return lines
+
+
+_LINK_SCRIPT = """
+set -e
+mount -t sysfs sysfs /sys
+mount --bind "$1" /etc/systemd/network
+ip link add pn-probe0 type veth peer name pn-probe1
+udevadm test-builtin net_setup_link /sys/class/net/pn-probe0 2>&1
+"""
+
+
+def link_problems(conf: Path) -> tuple[list[str], list[str]]:
+    """udev loads every .link file in ``conf``: (files it parsed, its complaints)."""
+    proc = subprocess.run(
+        ["unshare", "-n", "-m", "sh", "-c", _LINK_SCRIPT, "sh", str(conf)],
+        capture_output=True, text=True, env=ENV, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    parsed = [m.group(1) for m in map(re.compile(r'Parsed configuration file "(.+)"').search, lines) if m]
+    complaints = [line for line in lines if line.startswith("/etc/systemd/network/")]
+    return parsed, complaints

@@ -1,0 +1,117 @@
+"""Shared by the safety tests: run the real CLI, read its one-line errors, set up rootfs.
+
+``cli_subprocess`` runs ``python -m packetnetworking`` as a user would (a fresh process,
+so SIGKILL faults and namespaces work); ``cli_inprocess`` calls ``cli.main`` for the big
+tables, where a process per case would cost minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+import factories as f
+import pytest
+
+from packetnetworking import cli
+
+REPO = Path(__file__).resolve().parents[1]
+OS = "debian 12"
+RESOLVERS = "147.75.207.207,147.75.207.208"
+# What the Debian builder writes for f.metadata(): the paths the fault tests watch.
+DEBIAN_FILES = (
+    "etc/network/interfaces",
+    "etc/modules",
+    "etc/udev/rules.d/70-persistent-net.rules",
+    "etc/hostname",
+    "etc/hosts",
+    "etc/resolv.conf",
+)
+
+
+def inputs(tmp_path: Path, doc: Optional[dict] = None, nics: int = 2) -> tuple[Path, Path]:
+    """Write a metadata document and a matching --nics file; return their paths."""
+    meta = tmp_path / "metadata.json"
+    meta.write_text(json.dumps(doc if doc is not None else f.metadata()))
+    nics_file = tmp_path / "nics.json"
+    nics_file.write_text(f.nics_json(nics))
+    return meta, nics_file
+
+
+def args(meta: Path, nics: Path, root: Path, *extra: str) -> list[str]:
+    return ["-M", str(meta), "--nics", str(nics), "--rootfs", str(root), *extra]
+
+
+def default_args(meta: Path, nics: Path, root: Path, *extra: str) -> list[str]:
+    """-o and --resolvers given, so nothing depends on this host."""
+    fixed = ("-o", OS, "--resolvers", RESOLVERS, "--log-format", "json")
+    return args(meta, nics, root, *fixed, *extra)
+
+
+def cli_subprocess(
+    argv: list[str], env: Optional[dict] = None, prefix: tuple[str, ...] = (), timeout: float = 60
+) -> subprocess.CompletedProcess:
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+    environment.update(env or {})
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "packetnetworking", *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        check=False,
+        cwd=str(REPO),
+    )
+
+
+def cli_inprocess(argv: list[str], capsys) -> tuple[int, str]:
+    """(exit code, stderr) of ``cli.main`` in this process."""
+    capsys.readouterr()
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code if isinstance(exc.code, int) else 2
+    return code, capsys.readouterr().err
+
+
+def one_line(stderr: str) -> str:
+    """The single line a failed run prints; fails the test on more, or a traceback."""
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
+    return lines[0]
+
+
+def old_rootfs(root: Path) -> dict[str, bytes]:
+    """A rootfs that already holds OLD versions of some of the files we write (so both
+    "was absent" and "was present" are covered); returns path -> old content."""
+    old = {
+        "etc/hostname": b"old-name\n",
+        "etc/network/interfaces": b"# the image's own\nauto lo\niface lo inet loopback\n",
+        "etc/modules": b"loop",  # no final newline: the append must add one
+        "etc/hosts": b"127.0.0.1\tlocalhost\n",
+    }
+    for rel, content in old.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (root / "etc/hosts").chmod(0o600)  # a user's mode, which a config rewrite keeps
+    (root / "var/lib").mkdir(parents=True)
+    return old
+
+
+def require(tool: str, why: str) -> None:
+    """Skip when a tool or privilege is missing; under CI=true that is a failure."""
+    missing = shutil.which(tool) is None
+    if tool == "root":
+        missing = os.geteuid() != 0
+    if missing:
+        message = f"needs {tool}: {why}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
