@@ -1,11 +1,22 @@
-"""Debian 10-13: ifupdown with ifenslave, resolv.conf written directly."""
+"""Debian 10-13: ifupdown with ifenslave, resolv.conf written directly.
+
+From 12 on, a target without ifupdown that runs netplan, NetworkManager or
+systemd-networkd gets that tool's files instead (see packetnetworking/backends.py).
+"""
 
 from __future__ import annotations
 
-from packetnetworking import files
+from packetnetworking import backends, files
 from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import eni
 from packetnetworking.tasks import Task
+
+BACKENDS = backends.Table.of(
+    {
+        "10-11": (backends.ENI,),
+        "12+": (backends.ENI, backends.NETPLAN, backends.NETWORKMANAGER, backends.NETWORKD),
+    }
+)
 
 
 def eni_tasks(ctx: Context) -> list[Task]:
@@ -20,6 +31,21 @@ def eni_tasks(ctx: Context) -> list[Task]:
     ]
 
 
+def native_tasks(ctx: Context, choice: backends.Choice, legacy_netplan: bool = False) -> list[Task]:
+    """netplan, NetworkManager or networkd files on a Debian-family target."""
+    plan = ctx.plan
+    return [
+        *backends.native_tasks(plan, choice.backend, legacy_netplan),
+        files.hostname(plan),
+        files.hosts(plan),
+        *backends.resolver_files(ctx, choice),
+    ]
+
+
 @distro("debian", versions="10-13")
+@backends.offers(BACKENDS)
 def debian(ctx: Context) -> list[Task]:
-    return [*eni_tasks(ctx), files.resolv_conf(ctx.plan)]
+    choice = backends.choose(ctx, BACKENDS)
+    if choice.backend != backends.ENI:
+        return native_tasks(ctx, choice)
+    return [*eni_tasks(ctx), *backends.resolver_files(ctx, choice)]

@@ -1,17 +1,27 @@
-"""Ubuntu 18.04-24.04 with ifupdown (Equinix's own images install it).
+"""Ubuntu 18.04-24.04: ifupdown where the image has it (Equinix's own images), else netplan.
 
-Resolvers go to systemd-resolved's config: Ubuntu's resolv.conf is resolved's stub.
+With ifupdown, resolvers go to systemd-resolved's config: Ubuntu's resolv.conf is
+resolved's stub. With netplan they are in the YAML, which reaches resolved through
+networkd.
 """
 
 from __future__ import annotations
 
-from packetnetworking.distros.debian import eni_tasks
+from packetnetworking.distros.debian import eni_tasks, native_tasks
 
-from packetnetworking import files
+from packetnetworking import backends, files
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
+BACKENDS = backends.Table.of({"18.04+": (backends.ENI, backends.NETPLAN)})
+
 
 @distro("ubuntu", versions="18.04-24.04")
+@backends.offers(BACKENDS)
 def ubuntu(ctx: Context) -> list[Task]:
-    return [*eni_tasks(ctx), files.resolved_conf(ctx.plan)]
+    choice = backends.choose(ctx, BACKENDS)
+    if choice.backend == backends.ENI:
+        return [*eni_tasks(ctx), files.resolved_conf(ctx.plan)]
+    # netplan before 0.103 (18.04 and 20.04 as released) has no "to: default".
+    legacy = (ctx.target.version_tuple or ()) < (22, 4)
+    return native_tasks(ctx, choice, legacy_netplan=legacy)

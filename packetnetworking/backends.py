@@ -21,6 +21,7 @@ from . import detect, files
 from .errors import NoBuilder
 from .plan import DHCP
 from .registry import Context, VersionRange
+from .renderers import netplan, networkd, networkmanager
 from .target import Target
 from .tasks import Task
 
@@ -129,7 +130,8 @@ def _requested(
             f"--backend {backend}: {tool} is installed but not enabled (no *.wants/"
             f"{detect.SERVICES[tool]} link); enable it in the image"
         )
-    return Choice(backend, f"requested with --backend; the rootfs has {_evidence(backend, findings)}", True, findings)
+    reason = f"requested with --backend; the rootfs has {_evidence(backend, findings)}"
+    return Choice(backend, reason, True, findings)
 
 
 def _usable(backend: str, findings: detect.Findings) -> bool:
@@ -176,3 +178,15 @@ def resolver_files(ctx: Context, choice: Choice) -> list[Task]:
     if findings.resolved_stub and not backend_carries_dns:
         return [files.resolved_conf(plan)]  # type: ignore[arg-type]
     return []
+
+
+def native_tasks(plan: object, backend: str, legacy_netplan: bool = False) -> list[Task]:
+    """The config files of netplan, NetworkManager or networkd, with udev's name pinning
+    where the format does not pin names itself (networkd's ``.link`` files do)."""
+    if backend == NETPLAN:
+        return [*netplan.tasks(plan, legacy_netplan), files.udev_names(plan)]  # type: ignore[arg-type]
+    if backend == NETWORKMANAGER:
+        return [*networkmanager.tasks(plan), files.udev_names(plan)]  # type: ignore[arg-type]
+    if backend == NETWORKD:
+        return networkd.tasks(plan)  # type: ignore[arg-type]
+    raise ValueError(f"{backend} is not a native backend")

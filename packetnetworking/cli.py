@@ -83,6 +83,13 @@ def parser() -> argparse.ArgumentParser:
         help="JSON list of the host's NICs [{name, mac, driver}] instead of discovering them",
     )
     p.add_argument(
+        "--backend",
+        type=_backend,
+        metavar="NAME",
+        help="config format to write: eni, ifcfg, netplan, networkmanager, networkd or wicked "
+        "(default: chosen from what the rootfs has installed)",
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="render and report every task; write nothing"
     )
     p.add_argument(
@@ -141,6 +148,7 @@ def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
             nics_file=args.nics,
             dry_run=args.dry_run,
             diff=args.diff,
+            backend=args.backend,
         )
         run.run(options, log, _fault_injector())
     return 0
@@ -155,6 +163,15 @@ def _fault_injector():
     from .faults import injector
 
     return injector(spec)
+
+
+def _backend(text: str) -> str:
+    # Imported only when the option is given, so --help and --version stay fast.
+    from .backends import NAMES
+
+    if text not in NAMES:
+        raise argparse.ArgumentTypeError(f"unknown backend; one of: {', '.join(NAMES)}")
+    return text
 
 
 def _positive_int(text: str) -> int:

@@ -110,13 +110,14 @@ def _enablement_link(root: Path, service: str) -> Optional[str]:
     for unit_dir in _UNIT_DIRS:
         try:
             directory = rootfs.resolve(root, unit_dir)
-            wants = sorted(directory.glob(f"*.wants/{service}"))
+            wants = sorted(d for d in os.listdir(directory) if d.endswith(".wants"))
         except (WriteFailed, OSError):
             continue
-        # The link itself is the evidence; its target is a path inside the target.
-        for link in wants:
-            if os.path.lexists(link):
-                return f"{unit_dir}/{link.parent.name}/{service}"
+        # The link itself is the evidence. Its target is a path inside the target, so it
+        # must not be followed from here (glob would, and look on this host instead).
+        for name in wants:
+            if os.path.lexists(directory / name / service):
+                return f"{unit_dir}/{name}/{service}"
     return None
 
 

@@ -24,6 +24,9 @@ IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 
 # Kernel interface names: at most 15 bytes, no '/', no whitespace; we are stricter still.
 IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
+# A bond's name: anything else could be a NIC's or "lo", which ifupdown accepts and the
+# server never comes up with (a bond named like its own member).
+BOND = re.compile(r"bond[0-9]{1,4}")
 MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # Plan slugs, OS names and versions: a plain token.
@@ -85,7 +88,7 @@ class Interface:
     name: str = attrs.field(validator=_matches(IFNAME, "an interface name"))
     mac: str = attrs.field(converter=_lower, validator=_matches(MAC, "a MAC address"))
     bond: Optional[str] = attrs.field(
-        default=None, validator=_matches(IFNAME, "a bond interface name")
+        default=None, validator=_matches(BOND, "a bond name (bond0, bond1...)")
     )
     dhcp: bool = attrs.field(default=False, validator=_typed(bool, "true or false"))
 

@@ -6,7 +6,6 @@ can call ``run`` directly. Errors are raised, never printed: see ``errors``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 import time
@@ -15,10 +14,10 @@ from typing import Callable, Optional
 
 import attrs
 
-from . import metadata, nics, registry, source
+from . import backends, metadata, nics, registry, source
 from . import plan as plan_module
 from . import target as target_module
-from .errors import MalformedOS, NothingToDo
+from .errors import MalformedOS, NoBuilder, NothingToDo
 from .transaction import Change, Transaction, event_fields
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
@@ -37,6 +36,7 @@ class Options:
     nics_file: Optional[str] = None
     dry_run: bool = False
     diff: bool = False
+    backend: Optional[str] = None  # --backend: a config format by name, else chosen
 
 
 @attrs.frozen
@@ -64,7 +64,8 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
     builder = registry.select(target, plan.mode)
-    context = registry.Context(plan, target, root)
+    context = registry.Context(plan, target, root, backend=options.backend)
+    _log_backend(builder, context, log)
     tasks = builder.func(context)
     for hook in registry.hooks("tasks", plan.plan_slug):
         tasks = hook.func(tasks, context)
@@ -93,6 +94,25 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
         duration_ms=round(result.duration * 1000, 1),
     )
     return result
+
+
+def _log_backend(builder: registry.Registration, context: registry.Context, log) -> None:
+    """Say which config format the builder will write and why (an audit event)."""
+    table = backends.offered(builder.func)
+    if table is None:
+        if context.backend is not None:
+            raise NoBuilder(
+                f"--backend {context.backend}: {context.target} is configured one way only"
+            )
+        return
+    choice = backends.choose(context, table)
+    log.info(
+        "backend",
+        backend=choice.backend,
+        reason=choice.reason,
+        detected=choice.detected,
+        found=choice.findings.summary(),
+    )
 
 
 def _load_metadata(options: Options, log) -> metadata.Metadata:
@@ -135,6 +155,8 @@ def _resolvers(options: Options, log) -> tuple:
 
 
 def _print_diffs(changes: list[Change]) -> None:
+    import difflib  # only --diff needs it
+
     for change in changes:
         if change.action == "unchanged":
             continue

@@ -12,7 +12,6 @@ link on the provisioning network, and every byte read is under our control.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import ipaddress
 import json
 import socket
@@ -20,12 +19,15 @@ import sys
 import threading
 import time
 import urllib.parse
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import attrs
 
 from . import __version__
 from .errors import FetchFailed, NoMetadataSource
+
+if TYPE_CHECKING:
+    import http.client
 
 DEFAULT_URL = "http://metadata.packet.net/metadata"
 MAX_BYTES = 4 * 2**20  # real documents are ~10 KiB; ssh keys and userdata stay well under
@@ -55,6 +57,8 @@ def fetch(url: str, retry: Retry, log, sleep: Callable[[float], None] = time.sle
     """GET the metadata document, retrying; ``FetchFailed`` with the last error."""
     if not url:
         raise NoMetadataSource("no metadata source: pass -M FILE or --metadata-url URL")
+    import http.client  # ~8 ms with the email package it loads: only URLs need it
+
     last_error = "no attempt made"
     delay = min(retry.delay, retry.max_delay)
     for attempt in range(1, retry.attempts + 1):
@@ -89,6 +93,8 @@ def _get(url: str, timeout: float) -> bytes:
 
 def _request(url: str, timeout: float) -> tuple[bytes, Optional[str]]:
     """(body, None) for a 200 answer, (b"", location) for a redirect; raises otherwise."""
+    import http.client
+
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")

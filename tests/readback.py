@@ -5,7 +5,7 @@ with support.images, its own tools run by chroot), so one check covers two relea
 
 * ``netplan_generate``: ``netplan generate --root-dir``; any output is a complaint.
 * ``nm_read``: libnm's keyfile reader via consumers/nm_keyfile_read.py.
-* ``networkd_problems``: the real systemd-networkd, started inside ``unshare -n -m``
+* ``networkd_read``: the real systemd-networkd, started inside ``unshare -n -m``
   with a tmpfs on /run (VALIDATION.md), stopped once it has loaded its configuration;
   its ``FILE:LINE: ... ignoring`` and ``Failed to parse`` lines are the complaints.
 * ``link_problems``: udev's own ``.link`` loader (``udevadm test-builtin
@@ -73,6 +73,13 @@ def _chroot(image: Optional[Path], argv: list[str]) -> list[str]:
 # ---------------------------------------------------------------------------- netplan
 
 
+# What systemctl, called by netplan's generator, says in a chroot: not about our YAML.
+_CHROOT_NOISE = re.compile(
+    r"Running in chroot, ignoring|/proc/ is not mounted|invocation environment to mount"
+    r"|Your mileage may vary"
+)
+
+
 def netplan_generate(yaml_files: dict[str, str], image: Optional[Path] = None) -> dict[str, str]:
     """Generate from ``{name: yaml}`` placed in etc/netplan; the networkd files it made."""
     with tempfile.TemporaryDirectory(dir=image / "tmp" if image else None) as tmp:
@@ -85,8 +92,9 @@ def netplan_generate(yaml_files: dict[str, str], image: Optional[Path] = None) -
         inside = "/" + str(root.relative_to(image)) if image else str(root)
         argv = _chroot(image, ["netplan", "generate", "--root-dir", inside])
         proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=60)
-        complaints = (proc.stdout + proc.stderr).strip()
-        assert proc.returncode == 0 and not complaints, f"netplan generate: {complaints}"
+        lines = (proc.stdout + proc.stderr).splitlines()
+        complaints = [line for line in lines if line.strip() and not _CHROOT_NOISE.search(line)]
+        assert proc.returncode == 0 and not complaints, f"netplan generate: {lines}"
         out = root / "run/systemd/network"
         return {p.name: p.read_text() for p in sorted(out.iterdir())}
 
@@ -116,13 +124,13 @@ def nm_read(profiles: dict[str, str], image: Optional[Path] = None) -> list[dict
 
 # ---------------------------------------------------------------------------- networkd
 
-# What networkd says when it skips part of a file: "FILE:LINE: ..., ignoring" and the like.
-_COMPLAINT = re.compile(r"^/etc/systemd/network/|Failed to parse|[Ii]nvalid|[Uu]nknown")
+_OURS = "/etc/systemd/network/"
 _NETWORKD_SCRIPT = """
 set -e
 root=$1 conf=$2 networkd=$3
 mount -t tmpfs tmpfs "$root/run"
 mkdir -p "$root/run/systemd/netif"
+chroot "$root" chown systemd-network:systemd-network /run/systemd/netif
 mount --bind "$conf" "$root/etc/systemd/network"
 if [ "$root" != / ]; then mount -t proc proc "$root/proc"; mount -t sysfs sysfs "$root/sys"; fi
 export SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_LEVEL=debug
@@ -130,9 +138,14 @@ exec chroot "$root" "$networkd"
 """
 
 
-def networkd_problems(conf: Path, image: Optional[Path] = None) -> list[str]:
-    """Start systemd-networkd on ``conf`` (a directory of .netdev/.network files) and
-    return every line in which it skipped something of ours."""
+def networkd_read(conf: Path, image: Optional[Path] = None) -> tuple[list[str], list[str]]:
+    """Start systemd-networkd on ``conf`` (a directory of .netdev/.network files):
+    (the files it says it loaded, every line in which it complained about one of ours).
+
+    Any line naming one of our files is a complaint (``FILE:LINE: Unknown key ...,
+    ignoring``, ``Failed to parse ...``) except systemd 257's "Successfully loaded."
+    (252 does not say what it loaded, only what it skipped).
+    """
     root = str(image) if image else "/"
     networkd = _networkd(root)
     assert networkd, f"no systemd-networkd in {root}"
@@ -142,7 +155,14 @@ def networkd_problems(conf: Path, image: Optional[Path] = None) -> list[str]:
         ["unshare", "-n", "-m", "sh", "-c", _NETWORKD_SCRIPT, "sh", root, str(conf), networkd],
         "Enumeration completed",
     )
-    return [line for line in lines if _COMPLAINT.search(line) and "/etc/systemd/network/" in line]
+    loaded = [line.split(":")[0] for line in lines if line.endswith(": Successfully loaded.")]
+    complaints = [
+        line
+        for line in lines
+        if (_OURS in line and not line.endswith(": Successfully loaded."))
+        or "Failed to parse" in line
+    ]
+    return [path for path in loaded if path.startswith(_OURS)], complaints
 
 
 def _run_until(argv: list[str], marker: str) -> list[str]:
@@ -163,7 +183,8 @@ def _run_until(argv: list[str], marker: str) -> list[str]:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    assert any(marker in line for line in lines), "networkd did not finish loading:\n" + "\n".join(lines[-20:])
+    tail = "\n".join(lines[-20:])
+    assert any(marker in line for line in lines), f"networkd did not finish loading:\n{tail}"
     return lines
 
 
@@ -176,6 +197,9 @@ udevadm test-builtin net_setup_link /sys/class/net/pn-probe0 2>&1
 """
 
 
+_PARSED = re.compile(r'Parsed configuration file "(.+)"')
+
+
 def link_problems(conf: Path) -> tuple[list[str], list[str]]:
     """udev loads every .link file in ``conf``: (files it parsed, its complaints)."""
     proc = subprocess.run(
@@ -184,6 +208,42 @@ def link_problems(conf: Path) -> tuple[list[str], list[str]]:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    parsed = [m.group(1) for m in map(re.compile(r'Parsed configuration file "(.+)"').search, lines) if m]
+    parsed = [m.group(1) for m in map(_PARSED.search, lines) if m]
     complaints = [line for line in lines if line.startswith("/etc/systemd/network/")]
     return parsed, complaints
+
+
+# ---------------------------------------------------------------------------- ENI
+
+
+def require_ifupdown() -> None:
+    require("ifupdown", shutil.which("ifquery") is not None)
+
+
+def eni_read(interfaces: str) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:
+    """ifupdown's reading of an interfaces file: (ifquery's options of every auto
+    interface, in order with repeats, and the interfaces ifup would run DHCP on)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "interfaces"
+        path.write_text(interfaces)
+        autos = _ok(["ifquery", "-i", str(path), "--list"]).split()
+        options = {}
+        for iface in autos:
+            lines = _ok(["ifquery", "-i", str(path), iface]).splitlines()
+            options[iface] = [tuple(line.split(": ", 1)) for line in lines if ": " in line]
+        plan = _ok(["ifup", "--no-act", "-v", "-i", str(path), "--state-dir", tmp, "-a"], err=True)
+    # ifup -v heads each interface's commands with "ifup: configuring interface X=X (inet)".
+    dhcp, current = [], None
+    for line in plan.splitlines():
+        header = re.match(r"ifup: configuring interface (\S+)=", line)
+        if header:
+            current = header.group(1)
+        elif current and re.search(r"dhclient|udhcpc|dhcpcd|No DHCP client", line):
+            dhcp.append(current)
+    return options, sorted(set(dhcp))
+
+
+def _ok(argv: list[str], err: bool = False) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=30)
+    assert proc.returncode == 0, f"{' '.join(argv)}: {proc.stderr}"
+    return proc.stderr if err else proc.stdout

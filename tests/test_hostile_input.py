@@ -111,7 +111,8 @@ def _set(doc: dict, path: str, value: object) -> dict:
 
 
 def _document(path: str, value: object) -> dict:
-    return _set(f.metadata(os=("debian", "12")), path, value)
+    doc = f.metadata(os=("debian", "12"), private_subnets=["10.0.0.0/8"])
+    return _set(doc, path, value)
 
 
 @pytest.fixture

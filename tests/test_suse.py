@@ -71,31 +71,31 @@ def test_suse_golden(case):
     golden.check_all(f"suse/{case}", out)
 
 
-@pytest.mark.parametrize("os", ["opensuse 15.5", "opensuse-leap 15.6", "sles 12.5", "suse 15"])
-def test_every_suse_name_writes_the_same(os):
-    assert f.files(os, CASES["bonded"]) == f.files(OS, CASES["bonded"])
+@pytest.mark.parametrize("target", ["opensuse 15.5", "opensuse-leap 15.6", "sles 12.5", "suse 15"])
+def test_every_suse_name_writes_the_same(target):
+    assert f.files(target, CASES["bonded"]) == f.files(OS, CASES["bonded"])
 
 
 # ---------------------------------------------------------------------------- selection
 
 @pytest.mark.parametrize(
-    "os",
+    "target",
     ["opensuse 15", "openSUSE 15.5", "opensuse-leap 15.6", "OPENSUSE-LEAP 15.0",
      "sles 12", "sles 12.5", "SLES 15", "sles 15.6", "suse 12", "SUSE 15.5"],
 )
-def test_selects_suse(os):
+def test_selects_suse(target):
     for mode in ("bonded", "individual", "dhcp"):
-        assert registry.select(from_option(os), mode).id == "suse.suse"
+        assert registry.select(from_option(target), mode).id == "suse.suse"
 
 
 @pytest.mark.parametrize(
-    "os",
+    "target",
     ["opensuse 42.3", "opensuse 16", "opensuse-leap 16.0", "sles 11.4", "sles 16",
      "suse 11", "sles", "opensuse-tumbleweed 20240101"],
 )
-def test_other_suse_versions_are_refused(os):
+def test_other_suse_versions_are_refused(target):
     with pytest.raises(NoBuilder) as caught:
-        registry.select(from_option(os), "bonded")
+        registry.select(from_option(target), "bonded")
     message = str(caught.value)
     assert "opensuse 15" in message and "sles 12-15" in message
     assert caught.value.exit_code == 40
@@ -269,12 +269,12 @@ NETCONFIG_DNS_STATIC_SERVERS=""
 """
 
 
-def _cli(tmp_path: Path, rootfs: Path, os: str) -> list[dict]:
+def _cli(tmp_path: Path, rootfs: Path, target: str) -> list[dict]:
     (tmp_path / "md.json").write_text(json.dumps(CASES["bonded"]))
     (tmp_path / "nics.json").write_text(f.nics_json(2))
     res = subprocess.run(
         [sys.executable, "-m", "packetnetworking", "-M", str(tmp_path / "md.json"),
-         "--nics", str(tmp_path / "nics.json"), "-o", os, "--rootfs", str(rootfs),
+         "--nics", str(tmp_path / "nics.json"), "-o", target, "--rootfs", str(rootfs),
          "--resolvers", "147.75.207.207", "--log-format", "json"],
         capture_output=True, text=True, timeout=60, check=False,
     )

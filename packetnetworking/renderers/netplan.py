@@ -92,11 +92,8 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
 def _addressing(plan: Plan, legacy_routes: bool) -> dict:
     routes = []
     for gateway in common.default_gateways(plan):
-        if legacy_routes:
-            to = "0.0.0.0/0" if gateway.version == 4 else "::/0"
-        else:
-            to = "default"
-        routes.append((to, str(gateway)))
+        legacy = "0.0.0.0/0" if gateway.version == 4 else "::/0"
+        routes.append((legacy if legacy_routes else "default", str(gateway)))
     routes += [(str(r.destination), str(r.gateway)) for r in plan.routes]
     return {
         "addresses": tuple(ip.cidr for ip in plan.addresses),

@@ -12,7 +12,7 @@ import sys
 import gi
 
 gi.require_version("NM", "1.0")
-from gi.repository import GLib, NM  # noqa: E402
+from gi.repository import NM, GLib  # noqa: E402
 
 BASE_DIR = "/etc/NetworkManager/system-connections"
 # Keyfile section names that are aliases of a setting's name (nm-settings-keyfile(5)).

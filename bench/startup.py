@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Start-up of packet-networking.pyz, as medians of repeated whole-process runs.
+
+    .venv/bin/python bench/startup.py [--pyz packet-networking.pyz] [--python /usr/bin/python3]
+
+Prints, in milliseconds (wall clock; CPU = user + system time of the child):
+  floor      the bare interpreter running `import attrs, jinja2, structlog` from the
+             pyz's own extracted site-packages, with the flags the shebang uses (-I -S),
+             and with default flags (site on) for comparison;
+  warm       the pyz on a bonded four-NIC example (--dry-run, so nothing is written),
+             its extraction already in place;
+  cold       the same with a fresh, empty extraction root (SHIV_ROOT) each run;
+  variants   (--variants) ways of starting the same pyz, for the shebang choice.
+Then the ratios against the targets: warm <= floor + 25 ms, cold <= 2 x warm.
+Commands are run round-robin, so that a burst of load on the machine hits them alike.
+Benchmarks print figures; nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOR_IMPORTS = "import attrs, jinja2, structlog"
+WARM_LIMIT_MS = 25.0
+COLD_LIMIT_RATIO = 2.0
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    pyz = args.pyz.resolve()
+    with tempfile.TemporaryDirectory(prefix="pn-bench-", dir=args.tmp) as tmp:
+        work = Path(tmp)
+        run_args = _example(work)
+        env = {**os.environ, "SHIV_ROOT": str(work / "warm-root")}
+        _check([args.python, "-I", "-S", str(pyz), *run_args], env, work)  # warm from now on
+        site_packages = next((work / "warm-root").glob("*/site-packages"))
+        commands = _commands(args.python, pyz, run_args, site_packages, env, args.variants)
+        results = measure(commands, args.runs, work)
+    _report(results, args.python, pyz)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--pyz", type=Path, default=ROOT / "packet-networking.pyz")
+    p.add_argument("--python", default="/usr/bin/python3", help="interpreter (default %(default)s)")
+    p.add_argument("--runs", type=int, default=30, help="runs of each command (default %(default)s)")
+    p.add_argument("--variants", action="store_true", help="also time other ways to start it")
+    p.add_argument(
+        "--tmp",
+        default="/dev/shm" if os.path.isdir("/dev/shm") else None,
+        help="where the extraction roots go (default %(default)s: a ramdisk, like the "
+        "installer's; a slow disk makes extraction, i.e. the cold start, slower)",
+    )
+    return p
+
+
+def _example(work: Path) -> list[str]:
+    """A bonded four-NIC server: metadata, host NICs, an empty target rootfs."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import factories
+
+    (work / "metadata.json").write_text(json.dumps(factories.metadata(nics=4)))
+    (work / "nics.json").write_text(factories.nics_json(4))
+    (work / "rootfs").mkdir()
+    return [
+        "-M", str(work / "metadata.json"), "--nics", str(work / "nics.json"),
+        "-o", "debian 12", "--rootfs", str(work / "rootfs"),
+        "--resolvers", "147.75.207.207", "--dry-run", "-q",
+    ]
+
+
+class Command:
+    def __init__(self, label: str, argv: list[str], env: dict[str, str], cold: bool = False):
+        self.label, self.argv, self.env, self.cold = label, argv, env, cold
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+
+def _commands(python, pyz, run_args, site_packages, env, variants) -> list[Command]:
+    floor_isolated = f"import sys; sys.path.insert(0, {str(site_packages)!r}); {FLOOR_IMPORTS}"
+    commands = [
+        Command("floor (-I -S)", [python, "-I", "-S", "-c", floor_isolated], env),
+        Command("floor (default flags)", [python, "-c", FLOOR_IMPORTS],
+                {**env, "PYTHONPATH": str(site_packages)}),
+        Command("warm", [python, "-I", "-S", str(pyz), *run_args], env),
+        Command("cold", [python, "-I", "-S", str(pyz), *run_args], env, cold=True),
+    ]
+    if variants:
+        stock = (f"import sys; sys.path.insert(0, {str(pyz)!r}); sys.argv[0] = {str(pyz)!r}; "
+                 "import _bootstrap; _bootstrap.bootstrap()")
+        commands += [
+            Command("warm: ./pyz (shebang)", [str(pyz), *run_args], env),
+            Command(f"warm: {python} pyz (re-execs)", [python, str(pyz), *run_args], env),
+            Command(f"warm: {python} -I pyz (re-execs)", [python, "-I", str(pyz), *run_args], env),
+            Command("warm: /usr/bin/env python3 -IS pyz",
+                    ["/usr/bin/env", "python3", "-IS", str(pyz), *run_args], env),
+            Command("warm: shiv's own bootstrap, -I -S",
+                    [python, "-I", "-S", "-c", stock, *run_args], env),
+            Command("warm: shiv's own bootstrap, default flags",
+                    [python, "-c", stock, *run_args], env),
+        ]
+    return commands
+
+
+def measure(commands: list[Command], runs: int, work: Path) -> list[Command]:
+    for i in range(runs):
+        for command in commands:
+            env = command.env
+            if command.cold:
+                env = {**env, "SHIV_ROOT": str(work / f"cold-{i}")}
+            wall, cpu = _time(command.argv, env, work)
+            command.wall.append(wall)
+            command.cpu.append(cpu)
+            if command.cold:
+                shutil.rmtree(work / f"cold-{i}")
+    return commands
+
+
+def _time(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    # cwd: a `python -c` puts it first on sys.path; the checkout's packetnetworking/
+    # must not shadow the pyz's.
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv} exited {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def _check(argv: list[str], env: dict[str, str], cwd: Path) -> None:
+    subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+
+
+def _report(results: list[Command], python: str, pyz: Path) -> None:
+    version = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"],
+                             capture_output=True, text=True).stdout.strip()
+    runs = len(results[0].wall)
+    print(f"{pyz.name} ({pyz.stat().st_size // 1024} KiB), Python {version} at {python}, "
+          f"{runs} runs each, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    print(f"{'':46} {'median wall':>11} {'median CPU':>11}")
+    for c in results:
+        print(f"{c.label:46} {statistics.median(c.wall):8.1f} ms {statistics.median(c.cpu):8.1f} ms")
+    by = {c.label: statistics.median(c.wall) for c in results}
+    over = by["warm"] - by["floor (-I -S)"]
+    ratio = by["cold"] / by["warm"]
+    print(f"warm - floor (-I -S):  {over:+.1f} ms   (target <= {WARM_LIMIT_MS:.0f} ms: "
+          f"{'met' if over <= WARM_LIMIT_MS else 'NOT met'})")
+    print(f"cold / warm:           {ratio:.2f}x     (target <= {COLD_LIMIT_RATIO:.0f}x: "
+          f"{'met' if ratio <= COLD_LIMIT_RATIO else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
