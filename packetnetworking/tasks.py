@@ -6,7 +6,7 @@ them inside ``--rootfs`` and does the writing.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 import attrs
 
@@ -32,11 +32,16 @@ class Write:
 
 @attrs.frozen
 class EnsureLine:
-    """Append ``line`` unless the file already has it: idempotent across reruns."""
+    """Append ``line`` unless the file already has it: idempotent across reruns.
+
+    With ``replaces`` (a prefix such as ``"KEY="``), a line starting with it is replaced
+    instead: a setting in a file the distro owns, changed without clobbering the rest.
+    """
 
     path: str = attrs.field(validator=_relative)
     line: str
     mode: int = CONFIG
+    replaces: Optional[str] = None
 
 
 @attrs.frozen

@@ -224,11 +224,28 @@ def _new_content(task: Task, current: Optional[bytes]) -> Optional[bytes]:
     if isinstance(task, Delete):
         return None
     text = (current or b"").decode(errors="surrogateescape")
-    if task.line in text.splitlines():
+    lines = text.splitlines()
+    if task.replaces is not None and any(line.startswith(task.replaces) for line in lines):
+        return _replace_setting(lines, task.line, task.replaces)
+    if task.line in lines:
         return current if current is not None else b""
     if text and not text.endswith("\n"):
         text += "\n"
     return (text + task.line + "\n").encode(errors="surrogateescape")
+
+
+def _replace_setting(lines: list[str], line: str, prefix: str) -> bytes:
+    """The first line starting with ``prefix`` becomes ``line``; later ones go, so the
+    file says one thing whichever assignment its reader honours."""
+    out, done = [], False
+    for old in lines:
+        if old.startswith(prefix):
+            if not done:
+                out.append(line)
+                done = True
+            continue
+        out.append(old)
+    return ("\n".join(out) + "\n").encode(errors="surrogateescape")
 
 
 def _missing_dirs(root: Path, path: Path, planned: set[Path]) -> tuple[Path, ...]:

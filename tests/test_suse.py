@@ -290,7 +290,11 @@ def test_cli_writes_then_changes_nothing(tmp_path):
     tasks = [e for e in first if e["event"] == "task"]
     assert {t["path"] for t in tasks} == {f"/{p}" for p in _expected_paths("bonded")}
     config = (rootfs / NET / "config").read_text()
-    assert config == SUSE_CONFIG + 'NETCONFIG_DNS_STATIC_SERVERS="147.75.207.207"\n'
+    # the distro's own (empty) setting is replaced in place, the rest kept as it was
+    expected = SUSE_CONFIG.replace(
+        'NETCONFIG_DNS_STATIC_SERVERS=""', 'NETCONFIG_DNS_STATIC_SERVERS="147.75.207.207"'
+    )
+    assert config == expected and config.count("NETCONFIG_DNS_STATIC_SERVERS=") == 1
     variables = sourced(rootfs / NET / "config", tmp_path)
     assert variables["NETCONFIG_DNS_STATIC_SERVERS"] == "147.75.207.207"
     assert variables["NETCONFIG_DNS_POLICY"] == "auto"

@@ -115,3 +115,18 @@ def test_two_tasks_on_one_file(tmp_path: Path):
     assert (root / "etc/modules").read_text() == "bonding\n8021q\n"
     changes = tx.prepare([EnsureLine("etc/modules", "bonding"), EnsureLine("etc/modules", "8021q")])
     assert [c.action for c in changes] == ["unchanged", "unchanged"]
+
+
+def test_ensure_line_replaces_a_setting(tmp_path: Path):
+    root = tmp_path / "r"
+    (root / "etc").mkdir(parents=True)
+    config = root / "etc/config"
+    config.write_text('A="1"\nDNS="1.1.1.1"\nB="2"\nDNS="8.8.8.8"\n')
+    tx = Transaction(root, structlog.get_logger())
+    task = EnsureLine("etc/config", 'DNS="9.9.9.9"', replaces="DNS=")
+    tx.apply(tx.prepare([task]))
+    assert config.read_text() == 'A="1"\nDNS="9.9.9.9"\nB="2"\n'
+    assert [c.action for c in tx.prepare([task])] == ["unchanged"]
+    config.write_text("A=1")
+    tx.apply(tx.prepare([task]))
+    assert config.read_text() == 'A=1\nDNS="9.9.9.9"\n'

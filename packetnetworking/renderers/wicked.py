@@ -55,7 +55,13 @@ def resolvers(plan: Plan) -> list[Task]:
     if not plan.resolvers:
         return []
     servers = " ".join(str(r) for r in plan.resolvers)
-    return [EnsureLine(NETCONFIG, f'NETCONFIG_DNS_STATIC_SERVERS="{servers}"')]
+    return [
+        EnsureLine(
+            NETCONFIG,
+            f'NETCONFIG_DNS_STATIC_SERVERS="{servers}"',
+            replaces="NETCONFIG_DNS_STATIC_SERVERS=",
+        )
+    ]
 
 
 def ifroute(plan: Plan) -> Optional[Task]:
