@@ -84,14 +84,14 @@ def _get(url: str, timeout: float) -> bytes:
     """One attempt: the body of a 200 answer, following a few redirects, within ``timeout``."""
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        body, location = _request(url, max(deadline - time.monotonic(), 0.001))
+        body, location = _request(url, deadline, timeout)
         if location is None:
             return body
         url = urllib.parse.urljoin(url, location)
     raise ValueError(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _request(url: str, timeout: float) -> tuple[bytes, Optional[str]]:
+def _request(url: str, deadline: float, timeout: float) -> tuple[bytes, Optional[str]]:
     """(body, None) for a 200 answer, (b"", location) for a redirect; raises otherwise."""
     import http.client
 
@@ -99,41 +99,42 @@ def _request(url: str, timeout: float) -> tuple[bytes, Optional[str]]:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.hostname, parts.port, timeout=timeout)
+    conn = kind(parts.hostname, parts.port, timeout=max(deadline - time.monotonic(), 0.001))
     expired = threading.Event()
-    watchdog = threading.Timer(timeout, _cut, (conn, expired))
-    watchdog.daemon = True
-    watchdog.start()
+    watchdog = None
     try:
-        conn.connect()  # bounded by ``timeout`` itself; the watchdog needs the socket
-        if expired.is_set():
-            raise TimeoutError
+        conn.connect()  # bounded by the socket timeout; the watchdog takes over from here
+        # The socket itself, not conn.sock: http.client drops that once the answer
+        # says the connection will close, while the body is still to be read from it.
+        remaining = max(deadline - time.monotonic(), 0.0)
+        watchdog = threading.Timer(remaining, _cut, (conn.sock, expired))
+        watchdog.daemon = True
+        watchdog.start()
         path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         agent = f"packet-networking/{__version__}"
         conn.request("GET", path, headers={"Accept": "application/json", "User-Agent": agent})
-        response = conn.getresponse()
-        location = response.getheader("Location")
-        if response.status in _REDIRECTS and location:
-            return b"", location
-        if response.status != 200:
-            raise ValueError(f"HTTP {response.status} {response.reason}")
-        return _read_body(response), None
+        with contextlib.closing(conn.getresponse()) as response:
+            location = response.getheader("Location")
+            if response.status in _REDIRECTS and location:
+                return b"", location
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status} {response.reason}")
+            return _read_body(response), None
     except Exception:
         if expired.is_set():
             raise TimeoutError(f"no complete answer within {timeout:g} s") from None
         raise
     finally:
-        watchdog.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
         conn.close()
 
 
-def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+def _cut(sock: socket.socket, expired: threading.Event) -> None:
     """The deadline passed: wake whatever read is blocked on this connection."""
     expired.set()
-    sock = conn.sock  # read once: the fetching thread may be closing it right now
-    if sock is not None:
-        with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
-            sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):  # already closed: nothing is blocked on it
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read_body(response: http.client.HTTPResponse) -> bytes:

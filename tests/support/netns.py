@@ -77,8 +77,8 @@ def apply_in_netns(
 ) -> NetnsResult:
     """Create a veth per NIC, run up_cmd then down_cmd in the rootfs, snapshot after each.
 
-    `root` must be a fresh copy (images.fresh_copy): /run is a tmpfs here, but the
-    commands may still write under /etc or /var of the tree.
+    `root` must be a writable copy (images.overlay_copy or images.fresh_copy): /run is a
+    tmpfs here, but the commands may still write under /etc or /var of the tree.
     """
     for nic in nics:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", nic):
@@ -124,8 +124,8 @@ def _script(
         # ifupdown keeps its state and lock in /run/network; a tmpfs keeps it off the tree.
         f"mount -t tmpfs -o mode=0755 pn-run {r}/run",
         f"mkdir -p {r}/run/network {r}/run/lock",
-        # Hook scripts and ifupdown's inet6 method use sysctl and /sys/class/net; mounted
-        # from inside the new netns they show only its interfaces.
+        # ifupdown's inet6 method reads /proc/sys/net/ipv6 and the ifenslave hooks read
+        # /sys/class/net; mounted from inside the new netns they show only its devices.
         f"mount -t proc pn-proc {r}/proc",
         f"mount -t sysfs pn-sys {r}/sys",
         "set +e",

@@ -1,0 +1,227 @@
+"""Choosing the backend from what the target rootfs shows, and ``--backend``.
+
+Trees are built here with just the paths detection looks at (laid out as merged-/usr
+distros lay them out, with their symlinks); nothing in them is ever run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import backend_cases as cases
+import pytest
+from backend_cases import CASES
+
+from packetnetworking import backends, cli, detect, registry
+from packetnetworking.errors import NoBuilder
+from packetnetworking.target import Target, from_option
+
+TOOLS = {
+    "ifupdown": ["usr/sbin/ifquery"],
+    "netplan": ["usr/sbin/netplan", "usr/lib/systemd/system-generators/netplan"],
+    "nm": ["usr/sbin/NetworkManager"],
+    "nm-enabled": ["usr/sbin/NetworkManager", "@multi-user.target.wants/NetworkManager.service"],
+    "networkd": ["usr/lib/systemd/systemd-networkd"],
+    "networkd-enabled": [
+        "usr/lib/systemd/systemd-networkd",
+        "@multi-user.target.wants/systemd-networkd.service",
+    ],
+    "network-scripts": ["etc/rc.d/init.d/network"],
+}
+
+
+def tree(root: Path, *tools: str) -> Path:
+    """A rootfs showing ``tools``; ``@x.wants/unit`` is an enablement link, as systemctl
+    enable makes it (absolute, pointing at a unit this host does not have)."""
+    root.mkdir(exist_ok=True)
+    (root / "sbin").symlink_to("usr/sbin")  # merged /usr: probes through it must work
+    for tool in tools:
+        for path in TOOLS[tool]:
+            if path.startswith("@"):
+                link = root / "etc/systemd/system" / path[1:]
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(f"/usr/lib/systemd/system/{link.name}")
+            else:
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).write_text("#!/bin/sh\ntouch /tmp/packet-networking-ran-it\n")
+                (root / path).chmod(0o755)
+    return root
+
+
+def choose(os: str, root: Path, backend=None) -> backends.Choice:
+    target = from_option(os)
+    plan = cases.f.build_plan(CASES["bonded"])
+    builder = registry.select(target, plan.mode)
+    table = backends.offered(builder.func)
+    assert table is not None, f"{builder.id} declares no backends"
+    return backends.choose(registry.Context(plan, target, root, backend=backend), table)
+
+
+# The issue's table: what a tree showing no tool gets.
+DEFAULTS = [
+    ("debian 10", "eni"), ("debian 12", "eni"), ("debian 13", "eni"),
+    ("ubuntu 18.04", "eni"), ("ubuntu 24.04", "eni"),
+    ("fedora 40", "networkmanager"), ("rhel 10", "networkmanager"),
+    ("rocky 10.0", "networkmanager"), ("almalinux 10", "networkmanager"),
+    ("flatcar stable", "networkd"), ("archlinux", "networkd"),
+]
+
+
+@pytest.mark.parametrize("os, backend", DEFAULTS)
+def test_an_empty_tree_gets_the_default_and_says_so(os, backend, tmp_path: Path):
+    choice = choose(os, tmp_path)
+    assert (choice.backend, choice.detected) == (backend, False)
+    assert choice.reason.startswith(f"the default for {from_option(os)}")
+
+
+DETECTED = [
+    ("ubuntu 22.04", ("netplan",), "netplan"),
+    ("ubuntu 22.04", ("netplan", "ifupdown"), "eni"),
+    ("ubuntu 20.04", ("ifupdown",), "eni"),
+    ("debian 12", ("netplan",), "netplan"),
+    ("debian 12", ("nm-enabled",), "networkmanager"),
+    ("debian 12", ("networkd-enabled",), "networkd"),
+    ("debian 12", ("ifupdown", "nm-enabled"), "eni"),
+    ("debian 13", ("netplan", "networkd"), "netplan"),
+    ("fedora 41", ("nm-enabled", "networkd"), "networkmanager"),
+    ("flatcar stable", ("networkd-enabled",), "networkd"),
+]
+
+
+@pytest.mark.parametrize("os, tools, backend", DETECTED)
+def test_the_first_preferred_tool_found_wins(os, tools, backend, tmp_path: Path):
+    choice = choose(os, tree(tmp_path / "root", *tools))
+    assert (choice.backend, choice.detected) == (backend, True)
+    assert choice.reason.startswith("the rootfs has ")
+    assert not Path("/tmp/packet-networking-ran-it").exists()  # looked at, never run
+
+
+def test_networkd_that_is_only_installed_shows_nothing(tmp_path: Path):
+    """Every systemd ships networkd: installed but not enabled is no evidence."""
+    choice = choose("debian 12", tree(tmp_path / "root", "networkd"))
+    assert (choice.backend, choice.detected) == ("eni", False)
+
+
+@pytest.mark.parametrize(
+    "os, tools, words",
+    [
+        ("debian 12", ("nm",), ["NetworkManager (/usr/sbin/NetworkManager, not enabled)"]),
+        ("fedora 40", ("netplan",), ["netplan (/usr/sbin/netplan)", "networkmanager (needs"]),
+        ("ubuntu 22.04", ("nm-enabled",), ["eni (needs ifupdown) or netplan (needs netplan)"]),
+    ],
+)
+def test_tools_that_contradict_the_distro_are_exit_40(os, tools, words, tmp_path: Path):
+    with pytest.raises(NoBuilder) as caught:
+        choose(os, tree(tmp_path / "root", *tools))
+    assert caught.value.exit_code == 40
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_backend_option_wins_when_its_tool_is_there(tmp_path: Path):
+    choice = choose("debian 12", tree(tmp_path / "root", "ifupdown", "netplan"), "netplan")
+    assert (choice.backend, choice.detected) == ("netplan", True)
+    assert choice.reason.startswith("requested with --backend")
+
+
+def test_backend_option_on_an_empty_tree_is_taken_unchecked(tmp_path: Path):
+    choice = choose("debian 12", tmp_path, "networkd")
+    assert (choice.backend, choice.detected) == ("networkd", False)
+    assert "no network tool to check it against" in choice.reason
+
+
+@pytest.mark.parametrize(
+    "os, tools, backend, words",
+    [
+        ("debian 12", ("ifupdown",), "netplan", ["no netplan", "/usr/sbin/netplan", "ifupdown"]),
+        ("debian 12", ("nm",), "networkmanager", ["not enabled", "NetworkManager.service"]),
+        ("fedora 40", (), "netplan", ["fedora 40 is configured with networkmanager only"]),
+        ("debian 11", (), "netplan", ["debian 11 is configured with eni only"]),
+    ],
+)
+def test_backend_option_contradicted_is_exit_40(os, tools, backend, words, tmp_path: Path):
+    with pytest.raises(NoBuilder) as caught:
+        choose(os, tree(tmp_path / "root", *tools), backend)
+    assert caught.value.exit_code == 40
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_tables_reject_unknown_backends():
+    with pytest.raises(ValueError, match="ipfw"):
+        backends.Table.of({"*": ("ipfw",)})
+
+
+def test_every_table_covers_its_builder_versions():
+    """A builder that declares backends does so for every version it is selected for."""
+    for reg in registry.builders():
+        table = backends.offered(reg.func)
+        if table is None:
+            continue
+        for bound in reg.versions.bounds():
+            version = ".".join(map(str, bound)) if bound else None
+            assert table.preferences(Target(reg.family, version))
+
+
+@pytest.mark.parametrize(
+    "link, stub",
+    [
+        ("../run/systemd/resolve/stub-resolv.conf", True),
+        ("/run/systemd/resolve/resolv.conf", True),
+        ("/usr/lib/systemd/resolv.conf", True),
+        ("../run/resolvconf/resolv.conf", False),
+        ("/run/NetworkManager/resolv.conf", False),
+    ],
+)
+def test_resolv_conf_links_are_read_not_followed(link, stub, tmp_path: Path):
+    (tmp_path / "etc").mkdir()
+    os.symlink(link, tmp_path / "etc/resolv.conf")
+    findings = detect.look(tmp_path)
+    assert (findings.resolv_conf_link, findings.resolved_stub) == (link, stub)
+
+
+def test_probes_do_not_escape_the_rootfs(tmp_path: Path):
+    """A link to a host path that exists here (but not in the tree) shows nothing."""
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    os.symlink("/usr/bin/env", tmp_path / "usr/sbin/NetworkManager")
+    os.symlink("../../../../../../usr/bin/env", tmp_path / "usr/sbin/ifquery")
+    assert detect.look(tmp_path).installed == ()
+
+
+def test_cli_rejects_an_unknown_backend(capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["--rootfs", "/nonexistent", "--backend", "ipfw"])
+    assert caught.value.code == 2
+    assert "eni, ifcfg, netplan, networkmanager, networkd, wicked" in capsys.readouterr().err
+
+
+def test_cli_help_lists_every_backend():
+    assert "eni, ifcfg, netplan, networkmanager, networkd or wicked" in cli.parser().format_help()
+    assert backends.NAMES == ("eni", "ifcfg", "netplan", "networkmanager", "networkd", "wicked")
+
+
+def test_the_run_logs_the_choice_as_an_audit_event(tmp_path: Path):
+    root = tree(tmp_path / "root", "nm-enabled")
+    proc, events = cases.run_cli(tmp_path, root, "debian 12", "-v")
+    assert proc.returncode == 0, proc.stderr
+    event = cases.backend_event(events)
+    assert event["backend"] == "networkmanager" and event["detected"] is True
+    assert event["found"].startswith("NetworkManager (/usr/sbin/NetworkManager, enabled by ")
+    assert any(json.loads(line)["event"] == "backend" for line in proc.stderr.splitlines())
+    assert (root / "etc/NetworkManager/system-connections/bond0.nmconnection").exists()
+
+
+def test_the_run_stops_at_exit_40_before_writing(tmp_path: Path):
+    root = tree(tmp_path / "root", "ifupdown")
+    proc, _ = cases.run_cli(tmp_path, root, "debian 12", "--backend", "netplan")
+    assert proc.returncode == 40
+    assert proc.stderr.startswith("packet-networking: --backend netplan: the rootfs has no netplan")
+    assert not (root / "etc").exists()
+
+
+def test_backend_option_on_a_single_format_builder_is_exit_40(tmp_path: Path):
+    (tmp_path / "root").mkdir()
+    proc, _ = cases.run_cli(tmp_path, tmp_path / "root", "rhel 9", "--backend", "eni")
+    assert proc.returncode == 40, proc.stderr
