@@ -1,25 +1,31 @@
 #!/usr/bin/env python3
 """Build packet-networking.pyz: pure Python, pinned, precompiled, reproducible.
 
-    python packaging/build_pyz.py [--output packet-networking.pyz] [--python '/usr/bin/python3 -IS']
+    python packaging/build_pyz.py [build] [--output FILE] [--python '/usr/bin/python3 -IS']
+    python packaging/build_pyz.py wheelhouse DIR   # every file a build needs, for offline builds
+    python packaging/build_pyz.py inputs           # rewrite packaging/pyz-inputs.json
 
-Steps, each in the work directory (default build/pyz, wiped first):
+The interpreter running this needs the build tools: pip install --require-hashes
+--no-deps -r packaging/build-tools.lock (``make pyz`` does it). A build, in the work
+directory (default build/pyz, wiped first):
 
 1. The locked dependencies (requirements.lock, hashes required) as pure wheels. MarkupSafe
-   publishes no pure wheel: its sdist is built with the C compiler disabled, so its
-   setup.py takes its own plain-Python fallback. Compiled extensions would tie the pyz to
-   one libc and one Python version; the installer images use musl and glibc alike.
+   publishes no pure wheel: its sdist is built with the C compiler disabled (CC=false),
+   so its setup.py takes its own plain-Python fallback. Compiled extensions would tie the
+   pyz to one libc and one Python version; installer images use musl and glibc alike.
 2. This project, as a wheel built from a clean copy of its sources (no stale build/lib).
+   Local wheels are installed by name from a find-links directory: installed by path,
+   pip would record the build directory in direct_url.json.
 3. The Jinja2 templates compiled to Python modules (``packetnetworking.render.compile_into``).
 4. Every module compiled to unchecked-hash bytecode for the interpreter running this
-   script: an extraction is then importable at once (timestamp bytecode would be stale,
-   since extraction does not keep mtimes). Other Python versions ignore these files and
-   compile the sources on first import, as usual.
-5. shiv, which leaves bytecode out of the archive; the archive is then rewritten with the
-   bytecode added, entries sorted and timestamps fixed, so that two builds of the same
-   sources give the same bytes (the test suite checks it).
+   script: an extraction is importable at once (timestamp bytecode would be stale, since
+   extraction does not keep mtimes). Other Python versions ignore these files and compile
+   the sources on first import, as usual.
+5. shiv. It leaves bytecode out of the archive, so the archive is rewritten with the
+   bytecode and our __main__.py (packaging/pyz_main.py) in it, entries sorted and
+   timestamps fixed: two builds of the same sources give the same bytes.
 
-Build backends fetched by pip are pinned in packaging/build-constraints.txt.
+Offline: PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR, with DIR made by the wheelhouse command.
 """
 
 from __future__ import annotations
@@ -35,150 +41,167 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements.lock"
+TOOLS_LOCK = ROOT / "packaging" / "build-tools.lock"
+INPUTS = ROOT / "packaging" / "pyz-inputs.json"
 ENTRY_POINT = "packetnetworking.cli:main"
 DEFAULT_SHEBANG = "/usr/bin/python3 -IS"
 # Packages that publish no pure-Python wheel: built from their sdist without a compiler.
 SDIST_ONLY = ("markupsafe",)
-# What of the source tree goes into our own wheel (pyproject.toml maps these directories).
+# Pure wheels only, whatever the running interpreter: the pyz runs on Python 3.9+.
+PURE = ("--only-binary", ":all:", "--platform", "any", "--implementation", "py",
+        "--abi", "none", "--python-version", "3.9")
+# What of the source tree our own wheel is built from (pyproject.toml maps these).
 PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "packetnetworking", "distros", "hooks")
-# 1980-01-01, the earliest date a zip file can hold; shiv's own --reproducible default.
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
+SOURCE_DATE_EPOCH = "315532800"  # the same instant, for shiv's built_at
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    work = args.work.resolve()
-    if work.exists():
-        shutil.rmtree(work)
-    site = work / "site-packages"
-    site.mkdir(parents=True)
-    env = _build_env()
-    install_dependencies(args.lock, site, work, env)
-    install_project(site, work, env)
-    compile_templates(site)
-    compile_bytecode(site)
-    shiv_archive = work / "shiv.pyz"
-    run_shiv(site, shiv_archive, args.python, env)
-    finish_archive(shiv_archive, site, args.output.resolve(), args.python)
-    print(f"built {args.output}", file=sys.stderr)
+    if args.command == "wheelhouse":
+        wheelhouse(args.dir.resolve())
+    elif args.command == "inputs":
+        write_inputs(INPUTS)
+    else:
+        build(args.output.resolve(), args.python, args.work.resolve())
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--output", type=Path, default=ROOT / "packet-networking.pyz")
-    p.add_argument("--python", default=DEFAULT_SHEBANG, help="the shebang's interpreter and flags")
-    p.add_argument("--lock", type=Path, default=ROOT / "requirements.lock")
+    p.add_argument("--python", default=DEFAULT_SHEBANG, help="shebang: interpreter and flags")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "pyz")
+    sub = p.add_subparsers(dest="command")
+    sub.add_parser("build", help="build the pyz (the default)")
+    wh = sub.add_parser("wheelhouse", help="download every file a build needs into DIR")
+    wh.add_argument("dir", type=Path)
+    sub.add_parser("inputs", help=f"rewrite {INPUTS.relative_to(ROOT)} (for flake.nix)")
     return p
 
 
-def _build_env() -> dict[str, str]:
+# ---------------------------------------------------------------------------- build
+
+
+def build(output: Path, python: str, work: Path) -> None:
+    _require_build_tools()
+    if work.exists():
+        shutil.rmtree(work)
+    site, wheels = work / "site-packages", work / "wheels"
+    site.mkdir(parents=True)
+    pure, sdist = split_lock(work)
+    _pip("install", "--no-deps", "--require-hashes", "--target", str(site), *PURE, "-r", str(pure))
+    # CC=false: the extension's compile step fails at once and setup.py falls back.
+    # --no-cache-dir: pip's wheel cache may hold a wheel built another way (with speedups).
+    _pip("wheel", "--no-deps", "--require-hashes", "--no-binary", ":all:", "--no-build-isolation",
+         "--no-cache-dir", "--wheel-dir", str(wheels), "-r", str(sdist),
+         extra_env={"CC": "false", "CXX": "false"})
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels),
+         str(_copy_project(work / "src")))
+    _install_local_wheels(wheels, site)
+    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: shiv runs the entry point
+    _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
+    _staged_python(
+        site,
+        # ddir: code objects record "site-packages/...", not this build directory (the
+        # import system puts the real path in when it loads them).
+        "import compileall, py_compile; sys.exit(not compileall.compile_dir("
+        f"{str(site)!r}, ddir='site-packages', force=True, quiet=1, "
+        "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH))",
+    )
+    shiv_archive = work / "shiv.pyz"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("shiv")), "--reproducible", "--compressed",
+         "--site-packages", str(site), "-p", python, "-e", ENTRY_POINT, "-o", str(shiv_archive)],
+        check=True,
+        env=_env(),
+    )
+    finish_archive(shiv_archive, site, output, python)
+    print(f"built {output}", file=sys.stderr)
+
+
+def _require_build_tools() -> None:
+    for module in ("setuptools", "shiv"):
+        try:
+            __import__(module)
+        except ImportError:
+            raise SystemExit(
+                f"{module} is missing: pip install --require-hashes --no-deps -r {TOOLS_LOCK}"
+            ) from None
+
+
+def _env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PIP_CONSTRAINT"] = str(ROOT / "packaging" / "build-constraints.txt")
-    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
-    env["PYTHONHASHSEED"] = "0"  # set and frozenset constants are marshalled in hash order
-    env["SOURCE_DATE_EPOCH"] = "315532800"  # 1980-01-01: wheels built here get fixed dates
+    env.update(
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        PYTHONHASHSEED="0",  # set and frozenset constants are marshalled in hash order
+        SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH,
+        **extra,
+    )
     return env
 
 
-def _pip(*args: str, env: dict[str, str]) -> None:
+def _pip(*args: str, extra_env: dict[str, str] | None = None) -> None:
     # Quiet unless it fails: build backends print pages of warnings on success.
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "--quiet", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(**(extra_env or {})), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout)
         raise SystemExit(f"pip {args[0]} failed (exit {proc.returncode})")
 
 
-def split_lock(lock: Path, work: Path) -> tuple[Path, Path]:
-    """The lock as two files: packages with a pure wheel, and the SDIST_ONLY ones."""
+def split_lock(work: Path) -> tuple[Path, Path]:
+    """requirements.lock as two files: packages with a pure wheel, and SDIST_ONLY ones."""
     pure: list[str] = []
     sdist: list[str] = []
     current = pure
-    for line in lock.read_text().splitlines():
+    for line in LOCK.read_text().splitlines():
         if line and not line[0].isspace() and not line.startswith("#"):
-            name = line.split("==")[0].strip().lower().replace("_", "-")
-            current = sdist if name in SDIST_ONLY else pure
+            current = sdist if _name(line.split("==")[0]) in SDIST_ONLY else pure
         current.append(line)
+    work.mkdir(parents=True, exist_ok=True)
     paths = work / "pure.lock", work / "sdist.lock"
     for path, lines in zip(paths, (pure, sdist)):
         path.write_text("\n".join(lines) + "\n")
     return paths
 
 
-def install_dependencies(lock: Path, site: Path, work: Path, env: dict[str, str]) -> None:
-    pure, sdist = split_lock(lock, work)
-    _pip(
-        "install", "--no-deps", "--require-hashes", "--target", str(site),
-        "--only-binary", ":all:", "--platform", "any", "--implementation", "py",
-        "--abi", "none", "--python-version", "3.9", "-r", str(pure),
-        env=env,
-    )
-    wheels = work / "sdist-wheels"
-    # CC=false: the extension's compile step fails at once and setup.py falls back.
-    _pip(
-        "wheel", "--no-deps", "--require-hashes", "--no-binary", ":all:",
-        "--wheel-dir", str(wheels), "-r", str(sdist),
-        env={**env, "CC": "false", "CXX": "false"},
-    )
-    built = sorted(wheels.glob("*.whl"))
-    impure = [w.name for w in built if not w.name.endswith("-py3-none-any.whl")]
-    if impure:
-        raise SystemExit(f"not pure-Python wheels: {impure}")
-    if built:
-        _pip("install", "--no-deps", "--target", str(site), *map(str, built), env=env)
+def _name(text: str) -> str:
+    return text.strip().lower().replace("_", "-")
 
 
-def install_project(site: Path, work: Path, env: dict[str, str]) -> None:
-    src = work / "src"
+def _copy_project(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_compiled_templates")
     for name in PROJECT_FILES:
         path = ROOT / name
         if path.is_dir():
-            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(path, dest / name, ignore=ignore)
         elif path.exists():
-            src.mkdir(exist_ok=True)
-            shutil.copy2(path, src / name)
-    _pip("install", "--no-deps", "--target", str(site), str(src), env=env)
-    # Console scripts: shiv runs the entry point itself, nothing uses them.
-    shutil.rmtree(site / "bin", ignore_errors=True)
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest / name)
+    return dest
+
+
+def _install_local_wheels(wheels: Path, site: Path) -> None:
+    built = sorted(wheels.glob("*.whl"))
+    impure = [w.name for w in built if not w.name.endswith("-none-any.whl")]
+    if impure:
+        raise SystemExit(f"not pure-Python wheels: {impure}")
+    wanted = ["==".join(w.name.split("-")[:2]) for w in built]
+    _pip("install", "--no-deps", "--no-index", "--find-links", str(wheels),
+         "--target", str(site), *wanted)
 
 
 def _staged_python(site: Path, code: str) -> None:
-    """Run code with only the staged site-packages importable (-I -S), writing no bytecode."""
+    """Run code with only the staged site-packages importable, writing no bytecode."""
     subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
+        [sys.executable, "-I", "-S", "-B", "-c",
+         f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
         check=True,
         env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
-    )
-
-
-def compile_templates(site: Path) -> None:
-    # The staged packetnetworking and Jinja2 do it: compiled templates are tied to the
-    # Jinja2 version that made them, and to the environment's settings in render.py.
-    _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
-
-
-def compile_bytecode(site: Path) -> None:
-    # ddir: the path recorded in the code objects is "site-packages/...", not this build
-    # directory (the import system replaces it with the real path when loading).
-    _staged_python(
-        site,
-        "import compileall, py_compile; ok = compileall.compile_dir("
-        f"{str(site)!r}, ddir='site-packages', force=True, quiet=1, "
-        "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH); sys.exit(not ok)",
-    )
-
-
-def run_shiv(site: Path, output: Path, python: str, env: dict[str, str]) -> None:
-    shiv = Path(sys.executable).with_name("shiv")
-    subprocess.run(
-        [str(shiv), "--reproducible", "--compressed", "--site-packages", str(site),
-         "-p", python, "-e", ENTRY_POINT, "-o", str(output)],
-        check=True,
-        env=env,
     )
 
 
@@ -186,7 +209,8 @@ def main_py(build_id: str) -> bytes:
     """Our __main__.py (packaging/pyz_main.py) with this build's values filled in."""
     module, _, function = ENTRY_POINT.partition(":")
     text = (ROOT / "packaging" / "pyz_main.py").read_text()
-    for key, value in (("BUILD_ID", build_id), ("ENTRY_MODULE", module), ("ENTRY_FUNCTION", function)):
+    for key, value in (("BUILD_ID", build_id), ("ENTRY_MODULE", module),
+                       ("ENTRY_FUNCTION", function)):
         text = text.replace(f'"@{key}@"', repr(value))
     if '"@' in text:
         raise SystemExit("packaging/pyz_main.py: a placeholder was left unfilled")
@@ -202,8 +226,9 @@ def finish_archive(shiv_archive: Path, site: Path, output: Path, python: str) ->
     build_id = json.loads(entries["environment.json"][0])["build_id"]
     entries["__main__.py"] = (main_py(build_id), 0o100644 << 16)
     for path in sorted(site.rglob("*.pyc")):
-        name = "site-packages/" + path.relative_to(site).as_posix()
-        entries[name] = (path.read_bytes(), 0o100644 << 16)
+        entries["site-packages/" + path.relative_to(site).as_posix()] = (
+            path.read_bytes(), 0o100644 << 16)
+    output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".pyz-", delete=False) as tmp:
         tmp.write(b"#!" + python.encode() + b"\n")
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -215,6 +240,52 @@ def finish_archive(shiv_archive: Path, site: Path, output: Path, python: str) ->
                 archive.writestr(info, data, compresslevel=9)
     os.chmod(tmp.name, 0o755)
     os.replace(tmp.name, output)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def _requirement_sets(work: Path) -> list[tuple[Path, tuple[str, ...]]]:
+    """Each lock file with the pip options that pick the files a build uses from it."""
+    pure, sdist = split_lock(work)
+    return [
+        (pure, PURE),
+        (sdist, ("--no-binary", ":all:", "--no-build-isolation")),
+        (TOOLS_LOCK, PURE),
+    ]
+
+
+def wheelhouse(dest: Path) -> None:
+    """Download (hash-checked) every file a build needs, for PIP_FIND_LINKS."""
+    with tempfile.TemporaryDirectory() as work:
+        for lock, options in _requirement_sets(Path(work)):
+            _pip("download", "--no-deps", "--require-hashes", *options, "-d", str(dest),
+                 "-r", str(lock))
+    print(f"wheelhouse in {dest}", file=sys.stderr)
+
+
+def write_inputs(path: Path) -> None:
+    """Name, version, URL and sha256 of every file a build uses: flake.nix fetches them."""
+    entries = []
+    with tempfile.TemporaryDirectory() as work:
+        for i, (lock, options) in enumerate(_requirement_sets(Path(work))):
+            report = Path(work) / f"report-{i}.json"
+            _pip("install", "--isolated", "--dry-run", "--ignore-installed", "--no-deps",
+                 "--require-hashes", "--index-url", "https://pypi.org/simple",
+                 "--target", str(Path(work) / "t"), *options, "--report", str(report),
+                 "-r", str(lock))
+            for item in json.loads(report.read_text())["install"]:
+                info = item["download_info"]
+                entries.append({
+                    "name": _name(item["metadata"]["name"]),
+                    "version": item["metadata"]["version"],
+                    "url": info["url"],
+                    "sha256": info["archive_info"]["hashes"]["sha256"],
+                    "build_tool": lock == TOOLS_LOCK,
+                })
+    entries.sort(key=lambda e: (e["build_tool"], e["name"]))
+    path.write_text(json.dumps(entries, indent=2) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,8 @@ from packetnetworking import registry
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "metadata-samples"
-if not SAMPLES.is_dir():  # CI lays shared/ beside the clone
-    SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "metadata-samples"
+# Published metadata documents, verbatim; provenance in SOURCES.txt beside them.
+SAMPLES = Path(__file__).parent / "data" / "metadata-samples"
 
 RESOLVERS = ("147.75.207.207", "147.75.207.208")
 

@@ -79,12 +79,25 @@ def cli_inprocess(argv: list[str], capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-def one_line(stderr: str) -> str:
-    """The single line a failed run prints; fails the test on more, or a traceback."""
+def one_line(stderr: str, progress: bool = False) -> str:
+    """The single line a failed run prints; fails the test on more, or a traceback.
+
+    With ``progress``, JSON log events of level info (what the run did before it failed,
+    e.g. which backend it chose) may come first: the error itself is still one line."""
     assert "Traceback" not in stderr and "internal error" not in stderr, stderr
     lines = stderr.splitlines()
-    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
+    if progress:
+        lines = [line for line in lines if not _info_event(line)]
+    assert len(lines) == 1, f"expected one error line on stderr, got {len(lines)}:\n{stderr}"
     return lines[0]
+
+
+def _info_event(line: str) -> bool:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("level") in ("debug", "info")
 
 
 def old_rootfs(root: Path) -> dict[str, bytes]:

@@ -198,7 +198,8 @@ def test_cli_rejects_an_unknown_backend(capsys):
 
 
 def test_cli_help_lists_every_backend():
-    assert "eni, ifcfg, netplan, networkmanager, networkd or wicked" in cli.parser().format_help()
+    text = " ".join(cli.parser().format_help().split())  # argparse wraps lines
+    assert "eni, ifcfg, netplan, networkmanager, networkd or wicked" in text
     assert backends.NAMES == ("eni", "ifcfg", "netplan", "networkmanager", "networkd", "wicked")
 
 
@@ -225,3 +226,36 @@ def test_backend_option_on_a_single_format_builder_is_exit_40(tmp_path: Path):
     (tmp_path / "root").mkdir()
     proc, _ = cases.run_cli(tmp_path, tmp_path / "root", "rhel 9", "--backend", "eni")
     assert proc.returncode == 40, proc.stderr
+
+
+STUB = "../run/systemd/resolve/stub-resolv.conf"
+RESOLVERS = [
+    # (os, --backend, case, etc/resolv.conf link or None, the resolver files written)
+    ("debian 12", None, "bonded", None, {"etc/resolv.conf"}),
+    ("debian 12", None, "bonded", STUB, {"etc/systemd/resolved.conf"}),
+    ("debian 12", None, "bonded", "../run/resolvconf/resolv.conf", set()),
+    ("debian 12", "netplan", "bonded", STUB, set()),
+    ("debian 12", "netplan", "dhcp", STUB, {"etc/systemd/resolved.conf"}),
+    ("debian 12", "networkmanager", "bonded", None, {"etc/resolv.conf"}),
+    ("ubuntu 22.04", None, "bonded", None, {"etc/systemd/resolved.conf"}),
+    ("ubuntu 22.04", "netplan", "bonded", STUB, set()),
+    ("fedora 40", None, "bonded", None, {"etc/resolv.conf"}),
+    ("fedora 40", None, "bonded", STUB, set()),
+    ("flatcar stable", None, "individual", "../run/systemd/resolve/resolv.conf", set()),
+    ("flatcar stable", None, "dhcp", "../run/systemd/resolve/resolv.conf",
+     {"etc/systemd/resolved.conf"}),
+]
+
+
+@pytest.mark.parametrize("system, backend, case, link, expected", RESOLVERS)
+def test_resolvers_never_go_through_a_resolv_conf_link(
+    system, backend, case, link, expected, tmp_path: Path
+):
+    """A symlinked resolv.conf belongs to its owner: written through, it would land in
+    /run and vanish at boot. resolved gets resolved.conf when the backend does not
+    already hand it the servers; other owners take them from the backend's keys."""
+    (tmp_path / "etc").mkdir()
+    if link is not None:
+        os.symlink(link, tmp_path / "etc/resolv.conf")
+    out = cases.files(system, CASES[case], backend=backend, root=tmp_path)
+    assert {p for p in out if "resolv" in p} == expected
