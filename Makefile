@@ -8,12 +8,15 @@ DEMO   := build/demo-rootfs
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox
 
-.PHONY: help demo test pyz venv apt lint clean
+.PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 
 help:
 	@echo "make demo   - set up, build $(PYZ), run it on examples/ into $(DEMO), show the files"
 	@echo "make test   - install what the tests need (apt + venv) and run the whole suite"
-	@echo "make pyz    - build ./$(PYZ)"
+	@echo "make pyz    - build ./$(PYZ) (reproducible; see packaging/build_pyz.py)"
+	@echo "make bench  - start-up and render benchmarks (bench/)"
+	@echo "make lock   - re-pin the dependencies and build tools (requirements.lock)"
+	@echo "make image  - build the installer image from Containerfile with podman"
 	@echo "make lint   - ruff"
 
 $(VENV)/.done: pyproject.toml
@@ -24,9 +27,42 @@ $(VENV)/.done: pyproject.toml
 
 venv: $(VENV)/.done
 
-pyz: $(VENV)/.done
-	$(VENV)/bin/shiv --reproducible --compressed -q -p '/usr/bin/env python3' \
-	    -e packetnetworking.cli:main -o $(PYZ) .
+# The zipapp: pinned pure-Python dependencies, precompiled, reproducible (packaging/build_pyz.py
+# says how). PYZ_PYTHON is its shebang: an absolute interpreter with -I -S, so nothing of the
+# host's site-packages or environment leaks in; see README "Shipping".
+PYZ_PYTHON ?= /usr/bin/python3 -IS
+BUILD_TOOLS := $(VENV)/.build-tools
+# A base image for `make image`; Alpine is the installer's.
+IMAGE_BASE ?= docker.io/library/alpine:3.20
+IMAGE      ?= localhost/packet-networking:latest
+
+$(BUILD_TOOLS): packaging/build-tools.lock $(VENV)/.done
+	$(PY) -m pip install -q --require-hashes --no-deps -r packaging/build-tools.lock
+	touch $@
+
+pyz: $(BUILD_TOOLS)
+	$(PY) packaging/build_pyz.py --python '$(PYZ_PYTHON)' --output $(PYZ)
+
+# Re-resolve the pins (for Python 3.9, the oldest supported) after a dependency change.
+lock: $(VENV)/.done
+	$(PY) -m pip install -q uv
+	$(VENV)/bin/uv pip compile -q pyproject.toml --python-version 3.9 --generate-hashes \
+	    --custom-compile-command 'make lock' -o requirements.lock
+	$(VENV)/bin/uv pip compile -q packaging/build-tools.in --python-version 3.9 --generate-hashes \
+	    --custom-compile-command 'make lock' -o packaging/build-tools.lock
+	$(MAKE) $(BUILD_TOOLS)
+	$(PY) packaging/build_pyz.py inputs
+
+# Every file a build needs, for building offline (PIP_NO_INDEX=1 PIP_FIND_LINKS=build/wheelhouse).
+wheelhouse: $(BUILD_TOOLS)
+	$(PY) packaging/build_pyz.py wheelhouse build/wheelhouse
+
+bench: pyz
+	$(PY) bench/startup.py --variants
+	$(PY) bench/render.py
+
+image: wheelhouse
+	podman build -f Containerfile --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) .
 
 demo: pyz
 	rm -rf $(DEMO) && mkdir -p $(DEMO)

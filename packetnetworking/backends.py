@@ -13,13 +13,13 @@ reads would boot a server with no network.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, cast
 
 import attrs
 
 from . import detect, files
 from .errors import NoBuilder
-from .plan import DHCP
+from .plan import DHCP, Plan
 from .registry import Context, VersionRange
 from .renderers import netplan, networkd, networkmanager
 from .target import Target
@@ -170,23 +170,23 @@ def resolver_files(ctx: Context, choice: Choice) -> list[Task]:
     modes of netplan, NetworkManager and networkd); any other owner (resolvconf,
     NetworkManager) is fed by the backend's own keys.
     """
-    plan = ctx.plan
+    plan = cast(Plan, ctx.plan)
     findings = choice.findings
     if findings.resolv_conf_link is None:
-        return [files.resolv_conf(plan)]  # type: ignore[arg-type]
-    backend_carries_dns = choice.backend not in (ENI, IFCFG) and plan.mode != DHCP  # type: ignore[attr-defined]
+        return [files.resolv_conf(plan)]
+    backend_carries_dns = choice.backend not in (ENI, IFCFG) and plan.mode != DHCP
     if findings.resolved_stub and not backend_carries_dns:
-        return [files.resolved_conf(plan)]  # type: ignore[arg-type]
+        return [files.resolved_conf(plan)]
     return []
 
 
-def native_tasks(plan: object, backend: str, legacy_netplan: bool = False) -> list[Task]:
+def native_tasks(plan: Plan, backend: str, legacy_netplan: bool = False) -> list[Task]:
     """The config files of netplan, NetworkManager or networkd, with udev's name pinning
     where the format does not pin names itself (networkd's ``.link`` files do)."""
     if backend == NETPLAN:
-        return [*netplan.tasks(plan, legacy_netplan), files.udev_names(plan)]  # type: ignore[arg-type]
+        return [*netplan.tasks(plan, legacy_netplan), files.udev_names(plan)]
     if backend == NETWORKMANAGER:
-        return [*networkmanager.tasks(plan), files.udev_names(plan)]  # type: ignore[arg-type]
+        return [*networkmanager.tasks(plan), files.udev_names(plan)]
     if backend == NETWORKD:
-        return networkd.tasks(plan)  # type: ignore[arg-type]
+        return networkd.tasks(plan)
     raise ValueError(f"{backend} is not a native backend")

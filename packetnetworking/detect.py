@@ -24,9 +24,10 @@ NETWORK_SCRIPTS, NETWORKD, WICKED = "network-scripts", "systemd-networkd", "wick
 
 # Each tool and the paths (any one suffices) that show it installed.
 PROBES: dict[str, tuple[str, ...]] = {
-    # ifquery: ifupdown, ifupdown2 and ifupdown-ng all ship it; RHEL's network-scripts
-    # ship an ifup too, so ifup alone would not tell the two apart.
-    IFUPDOWN: ("usr/sbin/ifquery", "sbin/ifquery"),
+    # ifquery: ifupdown, ifupdown2 and ifupdown-ng all ship it (Debian's ifupdown-ng only
+    # as ifquery-ng, with its own ifparse); RHEL's network-scripts ship an ifup too, so
+    # ifup alone would not tell the two apart.
+    IFUPDOWN: ("usr/sbin/ifquery", "sbin/ifquery", "usr/sbin/ifparse", "sbin/ifparse"),
     NETPLAN: (
         "usr/sbin/netplan",
         "usr/lib/systemd/system-generators/netplan",

@@ -116,6 +116,8 @@ def write_temp(
         if owner is not None and os.geteuid() == 0:
             os.fchown(fd, *owner)
         os.fsync(fd)
+    except OSError as exc:  # ENOSPC, EIO: name the file, which os.write does not
+        raise OSError(exc.errno, exc.strerror, str(temp)) from None
     finally:
         os.close(fd)
     return temp

@@ -65,7 +65,7 @@ def cli_subprocess(
         timeout=timeout,
         env=environment,
         check=False,
-        cwd=str(REPO),
+        cwd="/",  # the installed package, never a source tree that happens to be here
     )
 
 

@@ -259,3 +259,24 @@ def test_resolvers_never_go_through_a_resolv_conf_link(
         os.symlink(link, tmp_path / "etc/resolv.conf")
     out = cases.files(system, CASES[case], backend=backend, root=tmp_path)
     assert {p for p in out if "resolv" in p} == expected
+
+
+@pytest.mark.parametrize(
+    "image, system, backend",
+    [
+        ("bullseye-ifupdown", "debian 11", "eni"),
+        ("bookworm-ifupdown", "ubuntu 22.04", "eni"),
+        ("trixie-ifupdown-ng", "debian 13", "eni"),
+        ("trixie-netplan", "ubuntu 24.04", "netplan"),
+        ("trixie-netplan", "debian 13", "netplan"),
+        ("bookworm-nm", "debian 12", "networkmanager"),
+        ("bookworm-nm", "fedora 40", "networkmanager"),
+    ],
+)
+def test_real_images_are_recognised(image, system, backend):
+    """Detection on real trees as mmdebstrap built them (only looked at, never written)."""
+    from support import images
+
+    images.require_root_tools()
+    choice = choose(system, images.build(image))
+    assert (choice.backend, choice.detected) == (backend, True)

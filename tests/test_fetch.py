@@ -22,6 +22,7 @@ import factories as f
 import pytest
 import safety
 import structlog
+from structlog.testing import capture_logs
 from treehash import snapshot
 
 from packetnetworking import source
@@ -214,7 +215,7 @@ def _refused_port() -> str:
 
 def _sleeps(retry: source.Retry, url: str) -> tuple[list[float], str]:
     slept: list[float] = []
-    with pytest.raises(FetchFailed) as caught:
+    with pytest.raises(FetchFailed) as caught, capture_logs():
         source.fetch(url, retry, structlog.get_logger(), sleep=slept.append)
     return slept, str(caught.value)
 

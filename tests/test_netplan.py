@@ -92,20 +92,20 @@ def test_image_run_chooses_netplan_and_netplan_reads_it(tmp_path: Path):
     """A whole run on a trixie tree with netplan (and no ifupdown): netplan is chosen,
     the file lands 0600, and the image's own netplan and networkd read it."""
     images.require_root_tools()
-    root = images.fresh_copy("trixie-netplan", tmp_path / "root")
-    proc, events = cases.run_cli(tmp_path, root, "debian 13")
-    assert proc.returncode == 0, proc.stderr
-    event = cases.backend_event(events)
-    assert event["backend"] == "netplan" and event["detected"] is True
-    assert "netplan (/usr/sbin/netplan)" in event["reason"]
-    path = root / "etc/netplan" / YAML
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    generated = readback.netplan_generate({YAML: path.read_text()}, image=root)
-    conf = tmp_path / "generated"
-    conf.mkdir()
-    for name, text in generated.items():
-        if not name.endswith(".link"):
-            (conf / name).write_text(text)
-    loaded, complaints = readback.networkd_read(conf, image=root)
-    assert complaints == []
-    assert sorted(p.rsplit("/", 1)[1] for p in loaded) == sorted(p.name for p in conf.iterdir())
+    with images.overlay_copy("trixie-netplan", tmp_path / "image") as root:
+        proc, events = cases.run_cli(tmp_path, root, "debian 13")
+        assert proc.returncode == 0, proc.stderr
+        event = cases.backend_event(events)
+        assert event["backend"] == "netplan" and event["detected"] is True
+        assert "netplan (/usr/sbin/netplan)" in event["reason"]
+        path = root / "etc/netplan" / YAML
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        generated = readback.netplan_generate({YAML: path.read_text()}, image=root)
+        conf = tmp_path / "generated"
+        conf.mkdir()
+        for name, text in generated.items():
+            if not name.endswith(".link"):
+                (conf / name).write_text(text)
+        loaded, complaints = readback.networkd_read(conf, image=root)
+        assert complaints == []
+        assert sorted(p.rsplit("/", 1)[1] for p in loaded) == sorted(p.name for p in conf.iterdir())

@@ -89,18 +89,19 @@ def test_image_run_with_backend_networkd_and_networkd_reads_it(tmp_path: Path):
     from support import images
 
     images.require_root_tools()
-    root = images.fresh_copy("trixie-netplan", tmp_path / "root")
-    wants = root / "etc/systemd/system/multi-user.target.wants"
-    wants.mkdir(parents=True, exist_ok=True)
-    unit = "systemd-networkd.service"
-    os.symlink(f"/usr/lib/systemd/system/{unit}", wants / unit)  # systemctl enable's link
-    proc, events = cases.run_cli(tmp_path, root, "debian 13", "--backend", "networkd")
-    assert proc.returncode == 0, proc.stderr
-    event = cases.backend_event(events)
-    assert event["backend"] == "networkd" and event["reason"].startswith("requested with --backend")
-    conf = _write(
-        {p.name: p.read_text() for p in (root / DIRECTORY).iterdir()}, tmp_path / "conf"
-    )
-    loaded, complaints = readback.networkd_read(conf, image=root)
-    assert complaints == []
-    assert sorted(Path(p).name for p in loaded) == sorted(p.name for p in conf.iterdir())
+    with images.overlay_copy("trixie-netplan", tmp_path / "image") as root:
+        wants = root / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        unit = "systemd-networkd.service"
+        os.symlink(f"/usr/lib/systemd/system/{unit}", wants / unit)  # systemctl enable's link
+        proc, events = cases.run_cli(tmp_path, root, "debian 13", "--backend", "networkd")
+        assert proc.returncode == 0, proc.stderr
+        event = cases.backend_event(events)
+        assert event["backend"] == "networkd"
+        assert event["reason"].startswith("requested with --backend")
+        conf = _write(
+            {p.name: p.read_text() for p in (root / DIRECTORY).iterdir()}, tmp_path / "conf"
+        )
+        loaded, complaints = readback.networkd_read(conf, image=root)
+        assert complaints == []
+        assert sorted(Path(p).name for p in loaded) == sorted(p.name for p in conf.iterdir())

@@ -88,15 +88,15 @@ def test_image_run_chooses_keyfiles_and_libnm_reads_them(tmp_path: Path):
     from support import images
 
     images.require_root_tools()
-    root = images.fresh_copy("bookworm-nm", tmp_path / "root")
-    proc, events = cases.run_cli(tmp_path, root, "debian 12")
-    assert proc.returncode == 0, proc.stderr
-    event = cases.backend_event(events)
-    assert event["backend"] == "networkmanager" and event["detected"] is True
-    assert "multi-user.target.wants/NetworkManager.service" in event["reason"]
-    written = sorted((root / DIRECTORY).iterdir())
-    assert [p.name for p in written] == sorted(_profiles("bonded"))
-    for path in written:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    read = readback.nm_read({p.name: p.read_text() for p in written}, image=root)
-    assert {r["id"] for r in read} == {"bond0", "enp1s0f0", "enp1s0f1"}
+    with images.overlay_copy("bookworm-nm", tmp_path / "image") as root:
+        proc, events = cases.run_cli(tmp_path, root, "debian 12")
+        assert proc.returncode == 0, proc.stderr
+        event = cases.backend_event(events)
+        assert event["backend"] == "networkmanager" and event["detected"] is True
+        assert "multi-user.target.wants/NetworkManager.service" in event["reason"]
+        written = sorted((root / DIRECTORY).iterdir())
+        assert [p.name for p in written] == sorted(_profiles("bonded"))
+        for path in written:
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        read = readback.nm_read({p.name: p.read_text() for p in written}, image=root)
+        assert {r["id"] for r in read} == {"bond0", "enp1s0f0", "enp1s0f1"}

@@ -176,11 +176,15 @@ def test_full_disk(tmp_path: Path):
             assert not any(".pn-new" in f or "journal" in f for f in result["files"])
             continue
         assert result["code"] == 80, (pages, result["stderr"])
-        assert "No space left on device" in safety.one_line(result["stderr"], progress=True)
+        line = safety.one_line(result["stderr"], progress=True)
+        assert line.endswith(": No space left on device"), line
         assert result["same"], f"{pages} pages filled: the failed run changed the rootfs"
-        outcomes.append("full")
-    print(f"full disk: {outcomes.count('full')} of {len(outcomes)} fill levels ran out of space")
-    assert "fit" in outcomes and "full" in outcomes, outcomes
+        outcomes.append(line.split(": ")[-2])  # the file that did not fit
+    full = len(outcomes) - outcomes.count("fit")
+    print(f"full disk: {full} of {len(outcomes)} fill levels ran out of space")
+    assert "fit" in outcomes, outcomes
+    # Space ran out at many points: writing the journal, and staging one file or another.
+    assert len(set(outcomes) - {"fit"}) >= 4, outcomes
     assert set(old) <= {f for f in results[0]["files"]}
 
 
@@ -206,7 +210,8 @@ def test_permission_denied(writable_top: bool):
         meta, nics = safety.inputs(base)
         for path in (meta, nics):
             path.chmod(0o644)
-        words = "Permission denied"
+        os.chown(root / "etc/hosts", 65534, 65534)  # its 0600 must not stop the reading
+        words = "/.packet-networking-journal.json.pn-new: Permission denied"
         if writable_top:  # all but etc/ itself: the failure comes at etc/modules
             (root / "etc/udev/rules.d").mkdir(parents=True)
             for rel in ("", "etc/network", "etc/udev", "etc/udev/rules.d"):

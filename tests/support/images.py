@@ -58,7 +58,8 @@ class ImageSpec:
         return f"{self.suite}-{_short_hash(RECIPE_VERSION, self.suite, *sorted(self.packages))}"
 
 
-_IFUPDOWN = ("python3", "ifupdown", "ifenslave", "iproute2")
+# procps: ifupdown's inet6 method runs sysctl (every real install has it, minbase has not).
+_IFUPDOWN = ("python3", "ifupdown", "ifenslave", "iproute2", "procps")
 
 IMAGES: dict[str, ImageSpec] = {
     spec.name: spec

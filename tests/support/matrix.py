@@ -1,0 +1,265 @@
+"""The image matrix: which images, OS names and network modes, and one tool run in each.
+
+A cell of the matrix is (case, mode, check). A case is an image (support.images) and
+the ``-o`` the tool is run with there, chosen so that the tool writes the format that
+image's own tools read. Every mode of a case works on one overlay copy of the image
+(``Workspace``): the tool is run once, then each check looks at that copy in turn.
+
+Checks (issue 4): ``run`` the zipapp with the image's Python; ``read`` the files with the
+image's own tools (matrix_checks.py); ``apply`` an individual-mode (or, where the kernel
+can, bonded) config for real in a network namespace; ``rerun`` changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import factories as f
+import pytest
+
+from . import images
+
+PYZ = Path(__file__).resolve().parents[2] / "packet-networking.pyz"
+SOURCES = ("packetnetworking", "distros", "hooks")
+
+# Inside the image: the zipapp, its inputs, and where shiv unpacks it (not the host's ~).
+IN_IMAGE = "/tmp"
+SHIV_ROOT = "/tmp/.shiv"
+NIC_COUNT = 2
+
+# Readers: the tool each image reads its network config with (see matrix_checks.py).
+IFUPDOWN, IFUPDOWN_NG, NETPLAN = "ifupdown", "ifupdown-ng", "netplan"
+NETWORKMANAGER, NETWORKD, IFCFG = "networkmanager", "networkd", "ifcfg"
+
+MODES = ("bonded", "individual", "dhcp")
+CHECKS = ("run", "read", "apply", "rerun")
+
+
+def metadata(mode: str) -> dict[str, Any]:
+    """The metadata document of each mode: the factories' default shapes."""
+    if mode == "bonded":
+        return f.metadata(nics=NIC_COUNT)
+    if mode == "individual":
+        return f.metadata(nics=NIC_COUNT, aggregation="individual")
+    if mode == "dhcp":
+        return f.metadata(nics=NIC_COUNT, dhcp=True)
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+@dataclass(frozen=True)
+class Case:
+    image: str  # a name support.images knows
+    os: Optional[str]  # -o; None: the tool reads the image's own os-release
+    reader: Optional[str]  # None: chosen from the files the tool wrote (extra images)
+    backend: Optional[str] = None  # the backend the tool must report choosing, if any
+    # Commands run in the copy before the tool, as the image's builder would have done.
+    setup: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def slug(self) -> str:
+        return f"{self.image}-{(self.os or 'os-release').replace(' ', '')}"
+
+
+BUILTIN_CASES = (
+    Case("bullseye-ifupdown", "debian 11", IFUPDOWN, "eni"),
+    Case("bookworm-ifupdown", "debian 12", IFUPDOWN, "eni"),
+    Case("bookworm-ifupdown", "ubuntu 22.04", IFUPDOWN, "eni"),
+    Case("trixie-ifupdown", "debian 13", IFUPDOWN, "eni"),
+    # netplan and no ifupdown: Ubuntu's netplan backend.
+    Case("trixie-netplan", "ubuntu 24.04", NETPLAN, "netplan"),
+    # Debian's ifupdown-ng is the one Alpine ships.
+    Case("trixie-ifupdown-ng", "alpine 3.20", IFUPDOWN_NG),
+    # No network scripts, NetworkManager enabled: Fedora's keyfiles.
+    Case("bookworm-nm", "fedora 40", NETWORKMANAGER, "networkmanager"),
+    # An image with systemd that enabled networkd, as an Arch image has to.
+    Case(
+        "trixie-netplan",
+        "arch",
+        NETWORKD,
+        "networkd",
+        setup=(("systemctl", "enable", "systemd-networkd.service"),),
+    ),
+)
+
+
+def cases() -> list[Case]:
+    """The built-in cases, then one per PN_EXTRA_IMAGES entry (its os-release names it)."""
+    return [*BUILTIN_CASES, *(Case(name, None, None) for name in images.extra_images())]
+
+
+def checks_for(case: Case, mode: str) -> tuple[str, ...]:
+    """DHCP configs are not applied: there is no DHCP server in the namespace."""
+    applies = mode != "dhcp" and case.reader in (IFUPDOWN, IFUPDOWN_NG, None)
+    return tuple(c for c in CHECKS if c != "apply" or applies)
+
+
+@dataclass(frozen=True)
+class Cell:
+    case: Case
+    mode: str
+    check: str
+
+    def __str__(self) -> str:
+        return f"{self.case.slug}-{self.mode}-{self.check}"
+
+
+def cells() -> list[Any]:
+    """Every cell as a pytest.param, marked for the report plugin (matrix_report.py)."""
+    return [
+        pytest.param(
+            cell,
+            id=str(cell),
+            marks=pytest.mark.matrix(
+                image=case.image, os=case.os or "(os-release)", mode=mode, check=check
+            ),
+        )
+        for case in cases()
+        for mode in MODES
+        for check in checks_for(case, mode)
+        for cell in (Cell(case, mode, check),)
+    ]
+
+
+# ---------------------------------------------------------------------------- tool runs
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    returncode: int
+    stderr: str
+    events: list[dict[str, Any]]  # the audit log of this run
+
+    def event(self, name: str) -> Optional[dict[str, Any]]:
+        return next((e for e in self.events if e.get("event") == name), None)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("event") == "task"]
+
+    def written(self) -> list[str]:
+        """Paths (as the target sees them) the run wrote or appended to."""
+        return [t["path"] for t in self.tasks() if t["action"] in ("write", "append")]
+
+
+def run_tool(root: Path, case: Case, audit_log: str) -> ToolRun:
+    """The zipapp as a user runs it, with the image's own python3 and the image as rootfs."""
+    argv = [
+        "env",
+        f"SHIV_ROOT={SHIV_ROOT}",
+        "python3",
+        f"{IN_IMAGE}/{PYZ.name}",
+        "-M",
+        f"{IN_IMAGE}/metadata.json",
+        "--nics",
+        f"{IN_IMAGE}/nics.json",
+        *(("-o", case.os) if case.os else ()),
+        "--rootfs",
+        "/",
+        "--resolvers",
+        ",".join(f.RESOLVERS),
+        "--log-format",
+        "json",
+        "--audit-log",
+        f"{IN_IMAGE}/{audit_log}",
+    ]
+    proc = images.run_in(root, argv, timeout=180)
+    log = root / IN_IMAGE.lstrip("/") / audit_log
+    lines = log.read_text().splitlines() if log.exists() else []
+    return ToolRun(proc.returncode, proc.stderr, [json.loads(line) for line in lines])
+
+
+@dataclass
+class Prepared:
+    """One case and mode: its copy of the image and the tool's first run there."""
+
+    cell_key: tuple[Case, str]
+    root: Path
+    doc: dict[str, Any]
+    first: ToolRun
+
+    @property
+    def case(self) -> Case:
+        return self.cell_key[0]
+
+    @property
+    def mode(self) -> str:
+        return self.cell_key[1]
+
+    def nic_names(self) -> list[str]:
+        return [nic.name for nic in f.host_nics(NIC_COUNT)]
+
+
+def require_pyz() -> Path:
+    """The zipapp `make pyz` builds; missing is a failure under CI=true, else a skip."""
+    if PYZ.is_file():
+        return PYZ
+    message = f"{PYZ.name} is missing: run `make pyz` first"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {message}")
+    pytest.skip(message)
+
+
+def pyz_staleness() -> Optional[float]:
+    """Seconds by which the newest source file is newer than the zipapp, if it is."""
+    if not PYZ.is_file():
+        return None
+    root = PYZ.parent
+    newest = max(
+        (p.stat().st_mtime for d in SOURCES for p in (root / d).rglob("*") if p.is_file()),
+        default=0.0,
+    )
+    lag = newest - PYZ.stat().st_mtime
+    return lag if lag > 0 else None
+
+
+class Workspace:
+    """Hands out the prepared copy of one (case, mode) at a time.
+
+    Cells arrive grouped by case and mode, so each copy is made and the tool run there
+    once; asking for another pair releases the previous copy. A pair whose preparation
+    failed fails again at once with the same message instead of retrying (an image build
+    can take minutes).
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._stack = ExitStack()
+        self._current: Optional[Prepared] = None
+        self._failed: dict[tuple[Case, str], str] = {}
+
+    def get(self, case: Case, mode: str) -> Prepared:
+        key = (case, mode)
+        if self._current is not None and self._current.cell_key == key:
+            return self._current
+        if key in self._failed:
+            pytest.fail(self._failed[key])
+        self.close()
+        try:
+            self._current = self._prepare(key)
+        except Exception as exc:
+            self._failed[key] = f"preparing {case.slug} {mode} failed: {exc}"
+            raise
+        return self._current
+
+    def close(self) -> None:
+        self._current = None
+        self._stack.close()
+        self._stack = ExitStack()
+
+    def _prepare(self, key: tuple[Case, str]) -> Prepared:
+        case, mode = key
+        workdir = self._workdir / f"{case.slug}-{mode}"
+        root = self._stack.enter_context(images.overlay_copy(case.image, workdir))
+        for argv in case.setup:
+            images.run_in(root, list(argv), check=True)
+        doc = metadata(mode)
+        tmp = root / IN_IMAGE.lstrip("/")
+        shutil.copy(require_pyz(), tmp / PYZ.name)
+        (tmp / "metadata.json").write_text(json.dumps(doc))
+        (tmp / "nics.json").write_text(f.nics_json(NIC_COUNT))
+        return Prepared(key, root, doc, run_tool(root, case, "audit.jsonl"))

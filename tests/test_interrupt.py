@@ -1,0 +1,204 @@
+"""SIGKILL at every filesystem change, then the next run recovers and finishes the job.
+
+``PACKET_NETWORKING_FAULT=kill:K`` kills the CLI just before its K-th change, for every
+K of a run, against a rootfs that already holds OLD versions of some files (so both
+"was absent" and "was present" are covered). After each kill every file must be wholly
+old or wholly new. The next normal run must find the journal, restore the prior state
+first (the audit log says "recovered interrupted run", and its tasks see the OLD
+content as what they replace), then end with exactly the tree an uninterrupted run
+makes: the new contents, the kept modes, no temp file and no journal. A kill during
+that recovery is recovered from in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import safety
+import structlog
+from structlog.testing import capture_logs
+from treehash import snapshot
+
+from packetnetworking import run
+from packetnetworking.tasks import SCRIPT, SECRET, Delete, EnsureLine, Write
+from packetnetworking.transaction import JOURNAL, Transaction
+
+MAX_OPS = 200
+KILLED = -9  # subprocess's return code for a process SIGKILLed
+
+
+@pytest.fixture
+def scene(tmp_path: Path):
+    """The pristine old rootfs, the old contents, the reference result, the CLI args."""
+    pristine = tmp_path / "pristine"
+    old = safety.old_rootfs(pristine)
+    meta, nics = safety.inputs(tmp_path)
+    reference = tmp_path / "reference"
+    shutil.copytree(pristine, reference, symlinks=True)
+    proc = safety.cli_subprocess(safety.default_args(meta, nics, reference))
+    assert proc.returncode == 0, proc.stderr
+    new = {rel: (reference / rel).read_bytes() for rel in safety.DEBIAN_FILES}
+    root = tmp_path / "root"
+    return pristine, old, new, snapshot(reference), root, safety.default_args(meta, nics, root)
+
+
+def _fresh(pristine: Path, root: Path) -> None:
+    if root.exists():
+        shutil.rmtree(root)
+    shutil.copytree(pristine, root, symlinks=True)
+
+
+def _wholly_old_or_new(root: Path, old: dict, new: dict, when: str) -> None:
+    for rel, content in new.items():
+        path = root / rel
+        now = path.read_bytes() if path.exists() else None
+        assert now in (old.get(rel), content), f"{when}: /{rel} is neither old nor new: {now!r}"
+
+
+def _kill(argv: list[str], k: int) -> bool:
+    """Run with kill:K; True if it was killed, False if it finished first."""
+    proc = safety.cli_subprocess(argv, env={"PACKET_NETWORKING_FAULT": f"kill:{k}"})
+    assert proc.returncode in (KILLED, 0), proc.stderr
+    return proc.returncode == KILLED
+
+
+def _sha(content: bytes | None) -> str | None:
+    return hashlib.sha256(content).hexdigest() if content is not None else None
+
+
+def _recover(root: Path, argv: list[str], old: dict, journal: bool, audit: Path) -> None:
+    """The next normal run: recovery (audited), then the writes, seen replacing OLD."""
+    audit.unlink(missing_ok=True)
+    proc = safety.cli_subprocess([*argv, "--audit-log", str(audit)])
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    recovered = [e for e in events if e["event"] == "recovered interrupted run"]
+    assert len(recovered) == (1 if journal else 0), events
+    if recovered:
+        assert recovered[0]["journal"] == f"/{JOURNAL}" and recovered[0]["files"]
+        assert events.index(recovered[0]) == 0, "recovery must come before any task"
+    for task in (e for e in events if e["event"] == "task"):
+        rel = task["path"].lstrip("/")
+        assert task["previous_sha256"] == _sha(old.get(rel)), f"{rel} was not restored first"
+
+
+def test_kill_at_every_change_then_recover(scene, tmp_path: Path):
+    pristine, old, new, reference, root, argv = scene
+    journals = 0
+    for k in range(1, MAX_OPS):
+        _fresh(pristine, root)
+        if not _kill(argv, k):
+            break
+        _wholly_old_or_new(root, old, new, f"after kill:{k}")
+        journal = (root / JOURNAL).exists()
+        journals += journal
+        _recover(root, argv, old, journal, tmp_path / "audit.jsonl")
+        assert snapshot(root) == reference, f"kill:{k} then a rerun: not the reference tree"
+    else:
+        pytest.fail(f"never finished within {MAX_OPS} changes")
+    print(f"interruptions: SIGKILL at {k - 1} positions, {journals} of them recovered by journal")
+    assert k > 15 and journals >= k - 3  # only kills before the journal exists leave none
+
+
+def _changes(root: Path) -> list[str]:
+    """The filesystem changes of a whole run on ``root``, counted in this process."""
+    meta, nics = root.parent / "metadata.json", root.parent / "nics.json"
+    options = run.Options(
+        rootfs=root,
+        metadata_file=str(meta),
+        operating_system=safety.OS,
+        resolvers=safety.RESOLVERS,
+        nics_file=str(nics),
+    )
+    ops: list[str] = []
+    with capture_logs():
+        run.run(options, structlog.get_logger(), ops.append)
+    return ops
+
+
+def test_kill_during_recovery(scene, tmp_path: Path):
+    """Killed with every file switched (just before the commit), then killed again at
+    every change of the recovering run: a third run still ends at the reference."""
+    pristine, old, new, reference, root, argv = scene
+    _fresh(pristine, root)
+    ops = _changes(root)
+    assert ops[-1].startswith("unlink ") and ops[-1].endswith(JOURNAL)  # the commit
+    _fresh(pristine, root)
+    assert _kill(argv, len(ops))
+    rerun = _changes(root)
+    recovery = len(rerun) - len(ops)  # the recovery's own changes come first
+    assert recovery > 0 and rerun[recovery:] == ops
+    for j in range(1, recovery + 2):  # every change of the recovery, and the one after
+        _fresh(pristine, root)
+        assert _kill(argv, len(ops))
+        assert all((root / rel).read_bytes() == content for rel, content in new.items())
+        assert _kill(argv, j)
+        _wholly_old_or_new(root, old, new, f"kill:{len(ops)}, then kill:{j} recovering")
+        journal = (root / JOURNAL).exists()
+        _recover(root, argv, old, journal, tmp_path / "audit.jsonl")
+        assert snapshot(root) == reference, f"kill during recovery at {j}: not the reference"
+    print(f"interruptions during recovery: SIGKILL at {recovery + 1} positions of the rerun")
+
+
+class _Crash(BaseException):
+    """Not an OSError: the transaction does not roll back, as after a SIGKILL."""
+
+
+TASKS = [
+    Write("etc/network/interfaces", "auto lo\niface lo inet loopback\n"),
+    EnsureLine("etc/modules", "bonding"),
+    Write("etc/new/deep/file.conf", "x=1\n"),
+    Write("sbin/ifup-pre-local", "#!/bin/sh\n", mode=SCRIPT),
+    Write("etc/NetworkManager/system-connections/bond0.nmconnection", "[x]\n", mode=SECRET),
+    Delete("etc/systemd/system/multi-user.target.wants/NetworkManager.service"),
+    Delete("etc/old.conf"),
+]
+
+
+def _crash_scene(root: Path) -> None:
+    safety.old_rootfs(root)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    (wants / "NetworkManager.service").symlink_to("/usr/lib/systemd/system/NM.service")
+    (root / "etc/old.conf").write_text("old\n")
+    (root / "etc/old.conf").chmod(0o640)
+
+
+def _transaction(root: Path, before_op=None) -> Transaction:
+    return Transaction(root, structlog.get_logger(), before_op)
+
+
+def test_crash_at_every_change_in_process(tmp_path: Path):
+    """Every kind of task (symlink and file deletes, new directories, scripts, secrets,
+    appends): a crash at each change leaves old-or-new files, and ``recover`` restores
+    the exact prior tree, symlinks and modes included."""
+    pristine = tmp_path / "pristine"
+    _crash_scene(pristine)
+    before = snapshot(pristine)
+    positions = 0
+    for k in range(1, MAX_OPS):
+        root = tmp_path / f"k{k}"
+        shutil.copytree(pristine, root, symlinks=True)
+        seen: list[str] = []
+
+        def crash(op: str, k=k, seen=seen) -> None:
+            seen.append(op)
+            if len(seen) == k:
+                raise _Crash(op)
+
+        with capture_logs():
+            transaction = _transaction(root, crash)
+            try:
+                transaction.apply(transaction.prepare(TASKS))
+                break
+            except _Crash:
+                positions += 1
+            _transaction(root).recover()
+        assert snapshot(root) == before, f"crash before {seen[-1]}: recovery missed something"
+        shutil.rmtree(root)
+    print(f"in-process crashes: {positions} positions, every one recovered exactly")
+    assert positions > len(TASKS) * 2

@@ -1,0 +1,127 @@
+"""Modes and owners: config 0644, scripts 0755, secrets 0600, root's; a user's mode kept.
+
+Whatever the umask the tool runs under (077 here, as a hardened installer may set), the
+files it creates get exactly the mode their task asks for and the directories 0755, so
+the target's daemons can read them. An existing config file keeps its mode and owner
+(a user's chmod or chown survives a rerun); scripts and secrets get theirs imposed,
+since a script that cannot run or a secret left world-readable is a bug either way.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import factories as f
+import pytest
+import safety
+import structlog
+from structlog.testing import capture_logs
+
+from packetnetworking.tasks import CONFIG, SCRIPT, SECRET, Write
+from packetnetworking.transaction import Transaction
+
+UMASK = 0o077
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.mark.parametrize("os_name", ["debian 12", "centos 7", "fedora 39"])
+def test_created_files_get_their_task_mode_under_any_umask(tmp_path: Path, os_name: str):
+    """The real CLI under umask 077: debian's files are config, centos 7 adds the
+    ifup-pre-local script, fedora 39 writes NetworkManager keyfiles (secrets)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    doc = f.metadata()
+    meta, nics = safety.inputs(tmp_path, doc)
+    argv = safety.args(meta, nics, root, "-o", os_name, "--resolvers", safety.RESOLVERS)
+    umask = ("sh", "-c", f'umask {UMASK:03o} && exec "$0" "$@"')
+    proc = safety.cli_subprocess(argv, prefix=umask)
+    assert proc.returncode == 0, proc.stderr
+    tasks = {t.path: t.mode for t in f.render(os_name, doc, root=root) if hasattr(t, "mode")}
+    assert tasks and set(tasks.values()) <= {CONFIG, SCRIPT, SECRET}
+    for rel, mode in tasks.items():
+        path = root / rel
+        assert _mode(path) == mode, f"/{rel}: {_mode(path):04o}, not {mode:04o}"
+        if os.geteuid() == 0:
+            assert (path.stat().st_uid, path.stat().st_gid) == (0, 0), rel
+    for directory in (p for p in root.rglob("*") if p.is_dir()):
+        assert _mode(directory) == 0o755, f"{directory}: {_mode(directory):04o}"
+
+
+@pytest.fixture
+def umask077():
+    previous = os.umask(UMASK)
+    yield
+    os.umask(previous)
+
+
+def _apply(root: Path, *tasks) -> None:
+    with capture_logs():
+        transaction = Transaction(root, structlog.get_logger())
+        transaction.apply(transaction.prepare(list(tasks)))
+
+
+def test_new_files_and_directories(tmp_path: Path, umask077):
+    _apply(
+        tmp_path,
+        Write("etc/a/config", "x\n"),
+        Write("sbin/a-script", "#!/bin/sh\n", mode=SCRIPT),
+        Write("etc/a/b/secret", "psk=1\n", mode=SECRET),
+    )
+    assert _mode(tmp_path / "etc/a/config") == 0o644
+    assert _mode(tmp_path / "sbin/a-script") == 0o755
+    assert _mode(tmp_path / "etc/a/b/secret") == 0o600
+    for directory in ("etc", "etc/a", "etc/a/b", "sbin"):
+        assert _mode(tmp_path / directory) == 0o755, directory
+
+
+@pytest.mark.parametrize(
+    "mode, existing, keep, expected",
+    [
+        (CONFIG, 0o640, False, 0o640),  # a user's mode on a config file is kept
+        (CONFIG, 0o600, False, 0o600),
+        (SCRIPT, 0o644, False, 0o755),  # a script must run
+        (SCRIPT, 0o700, True, 0o700),  # unless the builder asks to keep the user's
+        (SECRET, 0o644, False, 0o600),  # a secret never stays world-readable
+    ],
+)
+def test_existing_files(tmp_path: Path, umask077, mode, existing, keep, expected):
+    path = tmp_path / "etc/file"
+    path.parent.mkdir()
+    path.write_text("old\n")
+    path.chmod(existing)
+    _apply(tmp_path, Write("etc/file", "new\n", mode=mode, keep_mode=keep))
+    assert path.read_text() == "new\n"
+    assert _mode(path) == expected
+
+
+def test_existing_owner_is_kept(tmp_path: Path):
+    safety.require("root", "chown to another user")
+    path = tmp_path / "etc/hosts"
+    path.parent.mkdir()
+    path.write_text("old\n")
+    os.chown(path, 1234, 2345)
+    path.chmod(0o664)
+    _apply(tmp_path, Write("etc/hosts", "new\n"), Write("etc/hostname", "web-1\n"))
+    info = path.stat()
+    assert (info.st_uid, info.st_gid, _mode(path)) == (1234, 2345, 0o664)
+    assert (tmp_path / "etc/hostname").stat().st_uid == 0
+
+
+def test_journal_is_private_while_it_exists(tmp_path: Path):
+    """It holds the old content of every file, secrets included: 0600 like them."""
+    seen = []
+
+    def look(op: str) -> None:
+        journal = tmp_path / "packet-networking-journal.json"
+        if journal.exists():
+            seen.append(_mode(journal))
+
+    with capture_logs():
+        transaction = Transaction(tmp_path, structlog.get_logger(), look)
+        transaction.apply(transaction.prepare([Write("etc/x", "1\n", mode=SECRET)]))
+    assert seen and set(seen) == {0o600}

@@ -1,0 +1,263 @@
+"""The zipapp as shipped: reproducible, pure Python, pinned for Python 3.9, isolated
+from the host, extracted once, and rendering exactly what the checkout renders.
+
+The builds need the build tools of packaging/build-tools.lock in this interpreter
+(``make pyz`` installs them) and PyPI, or PIP_NO_INDEX=1 with PIP_FIND_LINKS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+
+import factories
+import jinja2
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from support import images
+
+from packetnetworking import registry, render
+from packetnetworking.target import Target
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "requirements.lock", "packaging",
+                "packetnetworking", "distros", "hooks")
+COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
+
+
+def skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {reason}")
+    pytest.skip(reason)
+
+
+def locked(lock: Path) -> dict[str, str]:
+    """name -> version pinned in a lock file."""
+    pins = {}
+    for line in lock.read_text().splitlines():
+        if "==" in line and not line[0].isspace() and not line.startswith("#"):
+            name, _, rest = line.partition("==")
+            pins[canonicalize_name(name)] = rest.split()[0]
+    return pins
+
+
+def _missing_build_tools() -> str | None:
+    for name, version in locked(ROOT / "packaging" / "build-tools.lock").items():
+        try:
+            found = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            found = None
+        if found != version:
+            return f"{name}=={version} is not installed here (make pyz installs the build tools)"
+    return None
+
+
+def copy_build_inputs(dest: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+        elif (ROOT / name).exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory) -> tuple[Path, Path]:
+    """Two builds of the same sources, side by side, in directories of different depth."""
+    reason = _missing_build_tools()
+    if reason:
+        skip_or_fail(reason)
+    base = tmp_path_factory.mktemp("builds")
+    trees = [copy_build_inputs(base / "one"), copy_build_inputs(base / "two" / "deeper")]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "packaging/build_pyz.py", "--output", "out.pyz"],
+            cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for tree in trees
+    ]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, output[-3000:]
+    return trees[0] / "out.pyz", trees[1] / "out.pyz"
+
+
+@pytest.fixture(scope="module")
+def pyz(builds) -> Path:
+    return builds[0]
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> list[str]:
+    work = tmp_path_factory.mktemp("example")
+    (work / "metadata.json").write_text(json.dumps(factories.metadata(nics=4)))
+    (work / "nics.json").write_text(factories.nics_json(4))
+    (work / "rootfs").mkdir()
+    return ["-M", str(work / "metadata.json"), "--nics", str(work / "nics.json"), "-o",
+            "debian 12", "--rootfs", str(work / "rootfs"), "--resolvers", "147.75.207.207",
+            "--dry-run", "-q"]
+
+
+def run(argv: list[str], shiv_root: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, env={"PATH": os.environ["PATH"], "SHIV_ROOT": str(shiv_root), **env},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_builds_in_different_directories_are_identical(builds):
+    assert sha256(builds[0]) == sha256(builds[1])
+
+
+def test_archive_holds_no_compiled_extension_and_no_bytecode_without_source(pyz):
+    names = set(zipfile.ZipFile(pyz).namelist())
+    assert not [n for n in names if n.endswith(COMPILED_SUFFIXES) or ".so." in n]
+    pycs = [n for n in names if n.endswith(".pyc")]
+    assert pycs, "the bytecode shiv leaves out was not added back"
+    # site-packages/pkg/__pycache__/mod.cpython-311.pyc needs site-packages/pkg/mod.py,
+    # or another Python version could not import it.
+    for name in pycs:
+        package, _, filename = name.rpartition("/__pycache__/")
+        assert f"{package}/{filename.split('.')[0]}.py" in names, name
+
+
+def test_locked_versions_are_what_ships_and_all_support_python39(pyz):
+    shipped = {}
+    with zipfile.ZipFile(pyz) as archive:
+        for name in archive.namelist():
+            if name.endswith(".dist-info/METADATA"):
+                headers = archive.read(name).decode().split("\n\n", 1)[0].splitlines()
+                fields = dict(h.split(": ", 1) for h in headers if ": " in h)
+                shipped[canonicalize_name(fields["Name"])] = fields
+    ours = shipped.pop("packet-networking")
+    assert {n: f["Version"] for n, f in shipped.items()} == locked(ROOT / "requirements.lock")
+    for name, fields in [*shipped.items(), ("packet-networking", ours)]:
+        spec = SpecifierSet(fields.get("Requires-Python", ""))
+        assert spec.contains("3.9.0"), f"{name} {fields['Version']} requires Python {spec}"
+
+
+def test_pure_python_fallbacks_are_what_runs(pyz, tmp_path):
+    assert run([str(pyz), "--version"], tmp_path).returncode == 0
+    (site_packages,) = tmp_path.glob("*/site-packages")
+    probe = (
+        "import sys, importlib.util as u; sys.path.append(sys.argv[1]); import markupsafe\n"
+        "assert markupsafe._escape_inner.__module__ == 'markupsafe._native'\n"
+        "assert u.find_spec('markupsafe._speedups') is None\n"
+        "if u.find_spec('charset_normalizer'):\n"
+        "    import charset_normalizer.md as md; assert md.__file__.endswith('.py'), md.__file__\n"
+        "    assert u.find_spec('charset_normalizer.md__mypyc') is None\n"
+    )
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(site_packages)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_extracts_once_under_shiv_root_and_uses_the_shipped_bytecode(pyz, example, tmp_path):
+    first = run([str(pyz), *example], tmp_path)
+    assert first.returncode == 0, first.stderr
+    (extracted,) = tmp_path.glob(f"{pyz.name}_*")
+    files = _files(extracted)
+    # Exactly the archive's site-packages: no bytecode written, so the shipped bytecode
+    # was accepted by this interpreter (-I -S ignores PYTHONDONTWRITEBYTECODE).
+    shipped = {n for n in zipfile.ZipFile(pyz).namelist() if n.startswith("site-packages/")}
+    assert files == shipped
+    again = run([str(pyz), *example], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert _files(extracted) == files
+
+
+def _files(tree: Path) -> set[str]:
+    return {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["shebang", "python3", "python3 -I"])
+def test_host_packages_and_environment_do_not_leak_in(pyz, example, tmp_path, how):
+    """A PYTHONPATH entry shadowing a dependency (attrs) or offering an optional one
+    that structlog would pick up (rich) must not be imported, however the pyz starts."""
+    interpreter = Path(pyz.read_bytes().split(b"\n", 1)[0][2:].split()[0].decode())
+    if not interpreter.exists():
+        skip_or_fail(f"the shebang's {interpreter} does not exist here")
+    fake = tmp_path / "fake"
+    for module in ("attrs", "rich"):
+        (fake / module).mkdir(parents=True)
+        (fake / module / "__init__.py").write_text(f"raise SystemExit('leaked: {module}')\n")
+    argv = {"shebang": [str(pyz)], "python3": [str(interpreter), str(pyz)],
+            "python3 -I": [str(interpreter), "-I", str(pyz)]}[how]
+    proc = run([*argv, *example[:-1]], tmp_path / "root", PYTHONPATH=str(fake),
+               PYTHONDONTWRITEBYTECODE="1")
+    assert proc.returncode == 0, proc.stderr
+    assert '"run complete"' in proc.stderr
+
+
+def test_runs_under_python39(pyz, tmp_path):
+    """bullseye's python3 is 3.9: the oldest the pyz supports (its bytecode is for the
+    build's Python, so 3.9 compiles the sources on first use and writes its own)."""
+    images.require_root_tools()
+    doc = factories.metadata(nics=4)
+    with images.overlay_copy("bullseye-ifupdown", tmp_path) as root:
+        work = root / "tmp" / "pn"
+        (work / "rootfs").mkdir(parents=True)
+        shutil.copy2(pyz, work / "pn.pyz")
+        (work / "metadata.json").write_text(json.dumps(doc))
+        (work / "nics.json").write_text(factories.nics_json(4))
+        version = images.run_in(root, ["python3", "-c", "import sys; print(sys.version_info[:2])"])
+        assert version.stdout.strip() == "(3, 9)"
+        argv = ["/tmp/pn/pn.pyz", "-M", "/tmp/pn/metadata.json", "--nics", "/tmp/pn/nics.json",
+                "-o", "debian 11", "--rootfs", "/tmp/pn/rootfs",
+                "--resolvers", ",".join(factories.RESOLVERS)]
+        for _ in range(2):  # cold (extract, compile), then warm
+            proc = images.run_in(root, argv)
+            assert proc.returncode == 0, proc.stderr
+        written = (work / "rootfs" / "etc" / "network" / "interfaces").read_text()
+    assert written == factories.files("debian 11", doc)["etc/network/interfaces"]
+
+
+def _target_for(reg: registry.Registration) -> Target:
+    low = reg.versions.low
+    return Target(reg.family, ".".join(map(str, low)) if low else None)
+
+
+def _documents() -> dict[str, dict]:
+    return {
+        "bonded": factories.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"]),
+        "individual": factories.metadata(nics=2, aggregation="individual"),
+        "dhcp": factories.metadata(nics=2, dhcp=True),
+    }
+
+
+def test_compiled_templates_render_exactly_like_the_sources(tmp_path, monkeypatch):
+    """Every builder, in every mode it takes, through both loaders: the same tasks."""
+    names = render.compile_into(tmp_path)
+    assert names and len(list(tmp_path.glob("tmpl_*.py"))) == len(names)
+    compiled = render._new_environment(jinja2.ModuleLoader(str(tmp_path)))
+    source = render.source_environment()
+    compared = 0
+    for reg in registry.builders():
+        target = _target_for(reg)
+        for mode, doc in _documents().items():
+            plan = factories.build_plan(doc)
+            if mode not in reg.modes:
+                continue
+            assert plan.mode == mode  # the document really is of this mode
+            context = registry.Context(plan, target, Path("/nonexistent"))
+            results = []
+            for env in (source, compiled):
+                monkeypatch.setattr(render, "_env", env)
+                results.append(reg.func(context))
+            assert results[0] == results[1], f"{reg} {mode}"
+            compared += 1
+    assert compared >= len(registry.builders())
