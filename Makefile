@@ -6,7 +6,8 @@ PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
 # Debian packages the tests read generated files with (see tests/README.md).
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
-                python3-gi python3-venv udev systemd busybox
+                python3-gi python3-venv udev systemd busybox \
+                podman runc nix-bin
 
 .PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 
@@ -18,6 +19,7 @@ help:
 	@echo "make lock   - re-pin the dependencies and build tools (requirements.lock)"
 	@echo "make image  - build the installer image from Containerfile with podman"
 	@echo "make lint   - ruff"
+	@echo "make matrix - the image matrix only (tests/test_image_matrix.py; PN_EXTRA_IMAGES adds images)"
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -84,3 +86,9 @@ lint: $(VENV)/.done
 
 clean:
 	rm -rf $(VENV) build $(PYZ) *.egg-info
+
+# The zipapp in distro images: table at the end, JSON in build/image-matrix.json.
+# Images of other distros: PN_EXTRA_IMAGES=NAME=podman:IMAGE|NAME=TARBALL,... make matrix
+.PHONY: matrix
+matrix: apt pyz
+	$(PY) -m pytest -q tests/test_image_matrix.py

@@ -7,7 +7,7 @@ it wants netmask lines and cannot make a bond without the extra "bonding" packag
 
 from __future__ import annotations
 
-from packetnetworking import files
+from packetnetworking import backends, files
 from packetnetworking.plan import Plan
 from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import eni
@@ -27,8 +27,13 @@ options bonding max_bonds=0
 """
 
 
+BACKENDS = backends.Table.of({"*": (backends.ENI,)})
+
+
 @distro("alpine", versions="3")
+@backends.offers(BACKENDS)
 def alpine(ctx: Context) -> list[Task]:
+    backends.choose(ctx, BACKENDS)  # logs the choice; refuses a --backend it cannot write
     plan = ctx.plan
     return [
         eni.interfaces(plan, eni.IFUPDOWN_NG),

@@ -6,9 +6,8 @@ systemd-networkd``): the files here do nothing unless it runs.
 
 from __future__ import annotations
 
-from packetnetworking.distros.flatcar import networkd_tasks
-
 from packetnetworking import backends
+from packetnetworking.distros.flatcar import networkd_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 

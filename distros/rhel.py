@@ -17,7 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from packetnetworking import files, rootfs
+from packetnetworking import backends, files, rootfs
+from packetnetworking.distros.fedora import keyfile_tasks
 from packetnetworking.errors import WriteFailed
 from packetnetworking.plan import Plan
 from packetnetworking.registry import Context, distro
@@ -38,13 +39,22 @@ NETWORK_MANAGER_LINKS = (
     "etc/systemd/system/network-online.target.wants/NetworkManager-wait-online.service",
 )
 
+BACKENDS = backends.Table.of(
+    {"7": (backends.IFCFG,), "8-9": (backends.IFCFG, backends.NETWORKMANAGER)}
+)
+
 
 @distro("scientific", versions="7", names=("scientificcernslc",))
 @distro("almalinux", versions="8-9", names=("alma",))
 @distro("rocky", versions="8-9")
 @distro("rhel", versions="7-9", names=("redhatenterprise", "redhatenterpriseserver"))
 @distro("centos", versions="7-8")
+@backends.offers(BACKENDS)
 def ifcfg_scripts(ctx: Context) -> list[Task]:
+    # 8 and 9 without the network-scripts package: NetworkManager keyfiles, its own format.
+    choice = backends.choose(ctx, BACKENDS)
+    if choice.backend == backends.NETWORKMANAGER:
+        return keyfile_tasks(ctx, choice)
     plan = cast(Plan, ctx.plan)
     tasks = [
         *ifcfg.interfaces(plan),

@@ -7,15 +7,19 @@ resolv.conf is netconfig's to write (often a link into /run): we give it the ser
 
 from __future__ import annotations
 
-from packetnetworking import files
+from packetnetworking import backends, files
 from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import wicked
 from packetnetworking.tasks import Task
 
+BACKENDS = backends.Table.of({"12-15": (backends.WICKED,)})
+
 
 @distro("sles", versions="12-15", names=("suse",))
 @distro("opensuse", versions="15", names=("opensuse-leap",))
+@backends.offers(BACKENDS)
 def suse(ctx: Context) -> list[Task]:
+    backends.choose(ctx, BACKENDS)  # logs the choice; refuses a --backend it cannot write
     plan = ctx.plan
     return [
         *wicked.interfaces(plan),

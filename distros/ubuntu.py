@@ -7,9 +7,8 @@ networkd.
 
 from __future__ import annotations
 
-from packetnetworking.distros.debian import eni_tasks, native_tasks
-
 from packetnetworking import backends, files
+from packetnetworking.distros.debian import eni_tasks, native_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
-from packetnetworking.distros.alpine import MDEV_NAMEIF
 
 from packetnetworking import registry
+from packetnetworking.distros.alpine import MDEV_NAMEIF
 from packetnetworking.errors import NoBuilder
 from packetnetworking.renderers import eni
 from packetnetworking.target import from_option

@@ -16,9 +16,9 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
-from packetnetworking.distros import rhel
 
 from packetnetworking import registry
+from packetnetworking.distros import rhel
 from packetnetworking.errors import NoBuilder
 from packetnetworking.plan import MODES
 from packetnetworking.target import from_option

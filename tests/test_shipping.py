@@ -187,8 +187,9 @@ def test_container_image_builds_offline_and_runs_warm(tmp_path):
     try:
         _build_and_run(context, base_tree, conf, storage, tmp_path / "work")
     finally:
+        # Images only: `system reset` would also drop the host's network definitions.
         subprocess.run(["podman", "--root", str(storage / "root"), "--runroot",
-                        str(storage / "run"), "system", "reset", "--force"],
+                        str(storage / "run"), "rmi", "--all", "--force"],
                        env={**os.environ, "CONTAINERS_CONF": str(conf)},
                        capture_output=True, timeout=300)
         shutil.rmtree(storage, ignore_errors=True)
