@@ -31,6 +31,7 @@ Offline: PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR, with DIR made by the wheelhouse comm
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -86,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def build(output: Path, python: str, work: Path) -> None:
     _require_build_tools()
+    work.parent.mkdir(parents=True, exist_ok=True)
+    # Two builds in one work directory (make pyz run twice at once) would trample on
+    # each other: the second waits.
+    with open(work.parent / f".{work.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _build(output, python, work)
+
+
+def _build(output: Path, python: str, work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
     site, wheels = work / "site-packages", work / "wheels"

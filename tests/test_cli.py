@@ -212,7 +212,7 @@ def test_fetch_failure_after_attempts(pyz, inputs):
         "-n", "3", "--retry-delay", "0.01", "--timeout", "2",
         "--nics", str(nics), "-t", str(root), "-q",
     )  # fmt: skip
-    _one_line_error(proc, 70, "after 3 attempts", "ConnectionError")
+    _one_line_error(proc, 70, "after 3 attempts", "Connection")
 
 
 def test_write_failure_rolls_back(pyz, inputs):
