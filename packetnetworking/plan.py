@@ -20,6 +20,17 @@ from .nics import HostNic
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
 MODES = (BONDED, INDIVIDUAL, DHCP)
 
+# The kernel's names for the bonding modes (Documentation/networking/bonding.rst).
+BOND_MODE_NAMES = {
+    0: "balance-rr",
+    1: "active-backup",
+    2: "balance-xor",
+    3: "broadcast",
+    4: "802.3ad",
+    5: "balance-tlb",
+    6: "balance-alb",
+}
+
 
 @attrs.frozen
 class Nic:
@@ -48,6 +59,24 @@ class Bond:
     def lacp_rate(self) -> Optional[str]:
         """LACP rate only means something in 802.3ad (mode 4)."""
         return "fast" if self.mode == 4 else None
+
+    @property
+    def mode_name(self) -> str:
+        return BOND_MODE_NAMES[self.mode]
+
+    def driver_options(self, mode_by_name: bool = False) -> str:
+        """The bonding driver's own options (``mode=4 miimon=100 ...``), as ifcfg files
+        and modprobe take them."""
+        options = [
+            f"mode={self.mode_name if mode_by_name else self.mode}",
+            f"miimon={self.miimon}",
+            f"updelay={self.updelay}",
+            f"downdelay={self.downdelay}",
+            f"xmit_hash_policy={self.xmit_hash_policy}",
+        ]
+        if self.lacp_rate:
+            options.append(f"lacp_rate={self.lacp_rate}")
+        return " ".join(options)
 
 
 @attrs.frozen

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,21 +13,8 @@ import factories as f
 from packetnetworking import registry
 from packetnetworking.target import from_option
 
-
-def _shuffled_two_bonds() -> dict:
-    doc = f.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
-    random.Random(4).shuffle(doc["network"]["interfaces"])
-    random.Random(5).shuffle(doc["network"]["addresses"])
-    return doc
-
-
 CASES = {
-    "bonded": f.metadata(),
-    "two-bonds": _shuffled_two_bonds(),
-    "private-only": f.metadata(public4=False, public6=False),
-    "individual": f.metadata(aggregation="individual"),
-    "dhcp": f.metadata(dhcp=True),
-    "no-ipv6": f.metadata(public6=False, aggregation="bonded", mode=5),
+    **f.CASES,
     "two-subnets": f.metadata(private_subnets=["10.0.0.0/8", "172.16.0.0/12"]),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 from pathlib import Path
 from typing import Optional
 
@@ -159,3 +160,22 @@ def files(os: str, doc: dict, nics=None, root: Path = Path("/nonexistent")) -> d
         elif hasattr(task, "line"):
             out[task.path] = out.get(task.path, "") + task.line + "\n"
     return out
+
+
+def _shuffled_two_bonds() -> dict:
+    """Four NICs over two bonds, interfaces and addresses listed out of order."""
+    doc = metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
+    random.Random(4).shuffle(doc["network"]["interfaces"])
+    random.Random(5).shuffle(doc["network"]["addresses"])
+    return doc
+
+
+# The shapes every distro's golden files cover.
+CASES = {
+    "bonded": metadata(),
+    "two-bonds": _shuffled_two_bonds(),
+    "private-only": metadata(public4=False, public6=False),
+    "individual": metadata(aggregation="individual"),
+    "dhcp": metadata(dhcp=True),
+    "no-ipv6": metadata(public6=False, aggregation="bonded", mode=5),
+}

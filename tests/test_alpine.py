@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -29,22 +28,7 @@ from packetnetworking.target import from_option
 from tests.support.images import build, fresh_copy, require_root_tools, run_in
 from tests.support.netns import apply_in_netns
 
-
-def _shuffled_two_bonds() -> dict:
-    doc = f.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
-    random.Random(4).shuffle(doc["network"]["interfaces"])
-    random.Random(5).shuffle(doc["network"]["addresses"])
-    return doc
-
-
-CASES = {
-    "bonded": f.metadata(),
-    "two-bonds": _shuffled_two_bonds(),
-    "private-only": f.metadata(public4=False, public6=False),
-    "individual": f.metadata(aggregation="individual"),
-    "dhcp": f.metadata(dhcp=True),
-    "no-ipv6": f.metadata(public6=False, aggregation="bonded", mode=5),
-}
+CASES = f.CASES
 COMMON = {
     "etc/network/interfaces",
     "etc/mactab",

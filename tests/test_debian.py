@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import factories as f
@@ -10,22 +9,7 @@ import golden
 import pytest
 from eni_tools import ifquery, ifquery_list, ifup_no_act, require_ifupdown
 
-
-def _shuffled_two_bonds() -> dict:
-    doc = f.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
-    random.Random(4).shuffle(doc["network"]["interfaces"])
-    random.Random(5).shuffle(doc["network"]["addresses"])
-    return doc
-
-
-CASES = {
-    "bonded": f.metadata(),
-    "two-bonds": _shuffled_two_bonds(),
-    "private-only": f.metadata(public4=False, public6=False),
-    "individual": f.metadata(aggregation="individual"),
-    "dhcp": f.metadata(dhcp=True),
-    "no-ipv6": f.metadata(public6=False, aggregation="bonded", mode=5),
-}
+CASES = f.CASES
 FILES = [
     "etc/network/interfaces",
     "etc/modules",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -24,22 +23,7 @@ from packetnetworking.plan import MODES
 from packetnetworking.target import from_option
 from packetnetworking.tasks import Delete, EnsureLine, Write
 
-
-def _shuffled_two_bonds() -> dict:
-    doc = f.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
-    random.Random(4).shuffle(doc["network"]["interfaces"])
-    random.Random(5).shuffle(doc["network"]["addresses"])
-    return doc
-
-
-CASES = {
-    "bonded": f.metadata(),
-    "two-bonds": _shuffled_two_bonds(),
-    "private-only": f.metadata(public4=False, public6=False),
-    "individual": f.metadata(aggregation="individual"),
-    "dhcp": f.metadata(dhcp=True),
-    "no-ipv6": f.metadata(public6=False, aggregation="bonded", mode=5),
-}
+CASES = f.CASES
 
 # Each family at each major version it supports: (what -o says, the major version).
 TARGETS = {

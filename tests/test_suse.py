@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import random
 import re
 import subprocess
 import sys
@@ -26,22 +25,7 @@ from packetnetworking.errors import NoBuilder
 from packetnetworking.renderers import wicked
 from packetnetworking.target import from_option
 
-
-def _shuffled_two_bonds() -> dict:
-    doc = f.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"])
-    random.Random(4).shuffle(doc["network"]["interfaces"])
-    random.Random(5).shuffle(doc["network"]["addresses"])
-    return doc
-
-
-CASES = {
-    "bonded": f.metadata(),
-    "two-bonds": _shuffled_two_bonds(),
-    "private-only": f.metadata(public4=False, public6=False),
-    "individual": f.metadata(aggregation="individual"),
-    "dhcp": f.metadata(dhcp=True),
-    "no-ipv6": f.metadata(public6=False, aggregation="bonded", mode=5),
-}
+CASES = f.CASES
 OS = "sles 15.5"
 NET = "etc/sysconfig/network"
 COMMON = {

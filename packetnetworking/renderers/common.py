@@ -12,28 +12,13 @@ from __future__ import annotations
 import re
 
 from ..metadata import IPAddress
-from ..plan import Bond, Nic, Plan
-
-# The kernel's names for the bonding modes; netplan, NetworkManager and networkd all use them.
-BOND_MODES = {
-    0: "balance-rr",
-    1: "active-backup",
-    2: "balance-xor",
-    3: "broadcast",
-    4: "802.3ad",
-    5: "balance-tlb",
-    6: "balance-alb",
-}
+from ..plan import Nic, Plan
 
 Pairs = tuple[tuple[str, str], ...]
 Section = tuple[str, Pairs]  # an INI section: its name and its key=value lines, in order
 
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\[\]=#;\"'\\]")
-
-
-def mode_name(bond: Bond) -> str:
-    return BOND_MODES[bond.mode]
 
 
 def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:

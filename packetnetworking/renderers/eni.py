@@ -68,17 +68,6 @@ IFUPDOWN_NG = Dialect(
     nameservers=False,
 )
 
-_MODE_NAMES = {
-    0: "balance-rr",
-    1: "active-backup",
-    2: "balance-xor",
-    3: "broadcast",
-    4: "802.3ad",
-    5: "balance-tlb",
-    6: "balance-alb",
-}
-
-
 @attrs.frozen
 class Stanza:
     name: str
@@ -108,7 +97,7 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
 
 
 def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:
-    mode = _MODE_NAMES[bond.mode] if dialect.kernel_names else str(bond.mode)
+    mode = bond.mode_name if dialect.kernel_names else str(bond.mode)
     options = [
         ("hwaddress", bond.mac),
         (dialect.mode, mode),

@@ -112,20 +112,6 @@ def pre_local(plan: Plan) -> Task:
     return Write("sbin/ifup-pre-local", render("ifcfg-pre-local.j2", macs=table), mode=SCRIPT)
 
 
-def bonding_opts(bond: Bond) -> str:
-    """The bond's driver options, the same values every other backend configures."""
-    options = [
-        f"mode={bond.mode}",
-        f"miimon={bond.miimon}",
-        f"updelay={bond.updelay}",
-        f"downdelay={bond.downdelay}",
-        f"xmit_hash_policy={bond.xmit_hash_policy}",
-    ]
-    if bond.lacp_rate:
-        options.append(f"lacp_rate={bond.lacp_rate}")
-    return " ".join(options)
-
-
 def _device(name: str) -> Pairs:
     # NAME becomes NetworkManager's connection id (else "System <name>").
     return (("DEVICE", name), ("NAME", name))
@@ -139,7 +125,7 @@ def _bond(plan: Plan, bond: Bond) -> Pairs:
     pairs = _device(bond.name) + (
         ("TYPE", "Bond"),
         ("BONDING_MASTER", "yes"),
-        ("BONDING_OPTS", bonding_opts(bond)),
+        ("BONDING_OPTS", bond.driver_options()),
         # ifup-eth sets this right after creating the bond, and NetworkManager reads it
         # as the bond's cloned MAC: the switch sees one MAC under both.
         ("MACADDR", bond.mac),

@@ -71,7 +71,7 @@ def _ethernet(nic: Nic) -> Device:
 
 def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
     parameters = [
-        ("mode", common.mode_name(bond)),
+        ("mode", bond.mode_name),
         ("mii-monitor-interval", str(bond.miimon)),  # milliseconds without a suffix
         ("up-delay", str(bond.updelay)),
         ("down-delay", str(bond.downdelay)),

@@ -57,7 +57,7 @@ def _link(nic: Nic) -> list[common.Section]:
 
 
 def _netdev(bond: Bond) -> list[common.Section]:
-    options = [("Mode", common.mode_name(bond))]
+    options = [("Mode", bond.mode_name)]
     if bond.lacp_rate:
         options.append(("LACPTransmitRate", bond.lacp_rate))
     options += [

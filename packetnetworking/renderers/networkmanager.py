@@ -84,7 +84,7 @@ def _port(nic: Nic, bond: Bond) -> list[common.Section]:
 
 
 def _bond(plan: Plan, bond: Bond) -> list[common.Section]:
-    options = [("mode", common.mode_name(bond))]
+    options = [("mode", bond.mode_name)]
     if bond.lacp_rate:
         options.append(("lacp_rate", bond.lacp_rate))
     options += [

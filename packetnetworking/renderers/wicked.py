@@ -14,7 +14,7 @@ import attrs
 from ..plan import INDIVIDUAL, Bond, Plan
 from ..render import render
 from ..tasks import EnsureLine, Task, Write
-from .common import default_gateways, mode_name
+from .common import default_gateways
 
 DIR = "etc/sysconfig/network"
 # netconfig(8) writes resolv.conf from this file's NETCONFIG_DNS_STATIC_SERVERS.
@@ -85,25 +85,13 @@ def _port(name: str) -> Ifcfg:
 def _bond(plan: Plan, bond: Bond) -> Ifcfg:
     variables: list[tuple[str, str]] = [("BONDING_MASTER", "yes")]
     variables += [(f"BONDING_SLAVE_{i}", member) for i, member in enumerate(bond.members)]
-    variables += [("BONDING_MODULE_OPTS", _bond_options(bond)), ("LLADDR", bond.mac)]
+    # ifcfg-bonding(5) takes the mode by number or by the kernel's name; names read better.
+    options = bond.driver_options(mode_by_name=True)
+    variables += [("BONDING_MODULE_OPTS", options), ("LLADDR", bond.mac)]
     if bond.name == plan.link:
         return _addressed(plan, bond.name, tuple(variables))
     # ifcfg(5): "static" with no address, not "none", for an interface without IP.
     return Ifcfg(bond.name, (("STARTMODE", "auto"), ("BOOTPROTO", "static"), *variables))
-
-
-def _bond_options(bond: Bond) -> str:
-    # ifcfg-bonding(5) takes the mode by number or by the kernel's name; names read better.
-    options = [
-        f"mode={mode_name(bond)}",
-        f"miimon={bond.miimon}",
-        f"updelay={bond.updelay}",
-        f"downdelay={bond.downdelay}",
-        f"xmit_hash_policy={bond.xmit_hash_policy}",
-    ]
-    if bond.lacp_rate:
-        options.append(f"lacp_rate={bond.lacp_rate}")
-    return " ".join(options)
 
 
 def _addressed(plan: Plan, name: str, extra: Variables) -> Ifcfg:
