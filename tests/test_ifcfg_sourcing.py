@@ -9,29 +9,15 @@ miimon=100`` shows up as a stray ``miimon``. The negative tests prove the checke
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import factories as f
 import pytest
+from shell_tools import sourced
 from test_rhel import CASES, TARGETS
 
 from packetnetworking.renderers import ifcfg
 
-BASH = "/bin/bash"
-
-# Sourcing prints every variable, NUL-separated, before and after; nothing else runs.
-_PROBE = r"""
-set -u
-__dump() { local __v; for __v in $(compgen -v); do printf '%s\0%s\0' "$__v" "${!__v-}"; done; }
-__dump > "$2"
-. "$1"
-__dump > "$3"
-"""
-# Variables bash itself changes between the two dumps.
-_DYNAMIC = {"_", "BASH_ARGC", "BASH_ARGV", "BASH_LINENO", "BASH_SOURCE", "FUNCNAME",
-            "LINENO", "RANDOM", "SECONDS", "SRANDOM", "EPOCHREALTIME", "EPOCHSECONDS",
-            "BASH_COMMAND", "PIPESTATUS", "BASH_SUBSHELL", "BASHPID"}
 # What a file may contain: comments without "=", blank lines, KEY="double-quoted value".
 _LINE = re.compile(r'([A-Z][A-Z0-9_]*)="((?:[^"\\$`]|\\["\\$`])*)"')
 
@@ -51,34 +37,6 @@ def intended(text: str) -> dict[str, str]:
         assert key not in values, f"line {number}: {key} twice"
         values[key] = re.sub(r"\\(.)", r"\1", raw)
     return values
-
-
-def _dump(path: Path) -> dict[str, str]:
-    fields = path.read_bytes().split(b"\0")[:-1]
-    return {
-        fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields), 2)
-    }
-
-
-def sourced(path: Path, tmp_path: Path) -> tuple[dict[str, str], str]:
-    """(variables the file defined or changed, with their values; problems seen)."""
-    syntax = subprocess.run([BASH, "-n", str(path)], capture_output=True, text=True, check=False)
-    if syntax.returncode != 0:
-        return {}, f"bash -n: {syntax.stderr.strip()}"
-    before, after = tmp_path / "before", tmp_path / "after"
-    proc = subprocess.run(
-        ["env", "-i", BASH, "--noprofile", "--norc", "-c", _PROBE, "probe", str(path),
-         str(before), str(after)],
-        capture_output=True, text=True, timeout=30, check=False, cwd=tmp_path,
-    )
-    problems = "" if proc.returncode == 0 and not proc.stderr else (
-        f"exit {proc.returncode}: {proc.stderr.strip()}"
-    )
-    if not after.exists():
-        return {}, problems or "sourcing stopped early"
-    old, new = _dump(before), _dump(after)
-    changed = {k: v for k, v in new.items() if k not in _DYNAMIC and old.get(k) != v}
-    return changed, problems
 
 
 def check(path: Path, tmp_path: Path, wanted: dict[str, str] | None = None) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
+import shell_tools
 
 from packetnetworking import registry
 from packetnetworking.errors import NoBuilder
@@ -91,17 +92,6 @@ def test_no_registrations_overlap():
 
 # ---------------------------------------------------------------------------- bash
 
-_PROBE = r"""
-set -u
-__dump() { local __v; for __v in $(compgen -v); do printf '%s\0%s\0' "$__v" "${!__v-}"; done; }
-__dump > "$2"
-. "$1"
-__dump > "$3"
-"""
-# What bash itself changes between the two dumps.
-_DYNAMIC = {"_", "BASH_ARGC", "BASH_ARGV", "BASH_LINENO", "BASH_SOURCE", "FUNCNAME", "LINENO",
-            "RANDOM", "SECONDS", "SRANDOM", "EPOCHREALTIME", "EPOCHSECONDS", "BASH_COMMAND",
-            "PIPESTATUS", "BASH_SUBSHELL", "BASHPID"}
 _LINE = re.compile(r"([A-Z][A-Z0-9_]*)='([^']*)'")
 
 
@@ -119,24 +109,11 @@ def spelled_out(text: str) -> dict[str, str]:
     return values
 
 
-def _dump(path: Path) -> dict[str, str]:
-    fields = path.read_bytes().split(b"\0")[:-1]
-    return {fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields), 2)}
-
-
 def sourced(path: Path, tmp_path: Path) -> dict[str, str]:
     """The variables sourcing the file defines or changes; any complaint fails."""
-    syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
-    assert syntax.returncode == 0 and not syntax.stderr, syntax.stderr
-    before, after = tmp_path / "before", tmp_path / "after"
-    proc = subprocess.run(
-        ["env", "-i", "/bin/bash", "--noprofile", "--norc", "-c", _PROBE, "probe", str(path),
-         str(before), str(after)],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path,
-    )
-    assert proc.returncode == 0 and not proc.stderr, proc.stderr
-    old, new = _dump(before), _dump(after)
-    return {k: v for k, v in new.items() if k not in _DYNAMIC and old.get(k) != v}
+    changed, problems = shell_tools.sourced(path, tmp_path)
+    assert not problems, problems
+    return changed
 
 
 def _ifcfg_files(case: str) -> dict[str, str]:
