@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -179,3 +181,16 @@ CASES = {
     "dhcp": metadata(dhcp=True),
     "no-ipv6": metadata(public6=False, aggregation="bonded", mode=5),
 }
+
+
+def cli_events(tmp_path: Path, rootfs: Path, os: str, doc: Optional[dict] = None) -> list[dict]:
+    """Run ``python -m packetnetworking`` on ``doc`` (default: the bonded case) with two
+    NICs into ``rootfs``; return its JSON log events. A failed run fails the test."""
+    (tmp_path / "md.json").write_text(json.dumps(doc or CASES["bonded"]))
+    (tmp_path / "nics.json").write_text(nics_json(2))
+    argv = [sys.executable, "-m", "packetnetworking", "-M", str(tmp_path / "md.json"),
+            "--nics", str(tmp_path / "nics.json"), "-o", os, "--rootfs", str(rootfs),
+            "--resolvers", "147.75.207.207", "--log-format", "json"]  # fmt: skip
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    return [json.loads(line) for line in res.stderr.splitlines()]

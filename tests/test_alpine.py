@@ -9,11 +9,9 @@ that is as close as a bond gets; an individual config is applied for real on a v
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import factories as f
@@ -210,32 +208,19 @@ net/tap[0-9]*\troot:netdev 0666
 """
 
 
-def _cli(tmp_path: Path, rootfs: Path, target: str) -> list[dict]:
-    (tmp_path / "md.json").write_text(json.dumps(CASES["bonded"]))
-    (tmp_path / "nics.json").write_text(f.nics_json(2))
-    res = subprocess.run(
-        [sys.executable, "-m", "packetnetworking", "-M", str(tmp_path / "md.json"),
-         "--nics", str(tmp_path / "nics.json"), "-o", target, "--rootfs", str(rootfs),
-         "--resolvers", "147.75.207.207", "--log-format", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert res.returncode == 0, res.stderr
-    return [json.loads(line) for line in res.stderr.splitlines()]
-
-
 def test_cli_writes_then_changes_nothing(tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
     (rootfs / "etc/mdev.conf").write_text(ALPINE_MDEV)
     (rootfs / "etc/modules").write_text("af_packet\nipv6\n")
-    first = _cli(tmp_path, rootfs, "alpine 3.20")
+    first = f.cli_events(tmp_path, rootfs, "alpine 3.20")
     tasks = [e for e in first if e["event"] == "task"]
     assert {t["path"] for t in tasks} == {f"/{p}" for p in COMMON | BONDING}
     assert (rootfs / "etc/mdev.conf").read_text() == ALPINE_MDEV + MDEV_NAMEIF + "\n"
     assert (rootfs / "etc/modules").read_text() == "af_packet\nipv6\nbonding\n"
     assert (rootfs / "etc/resolv.conf").read_text().endswith("nameserver 147.75.207.207\n")
 
-    again = _cli(tmp_path, rootfs, "Alpine 3")
+    again = f.cli_events(tmp_path, rootfs, "Alpine 3")
     assert [e["action"] for e in again if e["event"] == "task"] == ["unchanged"] * len(tasks)
     assert [e for e in again if e["event"] == "run complete"][0]["written"] == 0
 
@@ -270,7 +255,7 @@ def test_mdev_and_nameif_rename_the_nics(tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / "etc").mkdir(parents=True)
     (rootfs / "etc/mdev.conf").write_text(ALPINE_MDEV)
-    _cli(tmp_path, rootfs, "alpine 3.20")
+    f.cli_events(tmp_path, rootfs, "alpine 3.20")
     (rootfs / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (rootfs / "etc/group").write_text("root:x:0:\nnetdev:x:28:\n")
     (rootfs / "sbin").mkdir()

@@ -10,10 +10,7 @@ them; wicked's own reader takes the same single-quoted values whole).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import factories as f
@@ -230,24 +227,11 @@ NETCONFIG_DNS_STATIC_SERVERS=""
 """
 
 
-def _cli(tmp_path: Path, rootfs: Path, target: str) -> list[dict]:
-    (tmp_path / "md.json").write_text(json.dumps(CASES["bonded"]))
-    (tmp_path / "nics.json").write_text(f.nics_json(2))
-    res = subprocess.run(
-        [sys.executable, "-m", "packetnetworking", "-M", str(tmp_path / "md.json"),
-         "--nics", str(tmp_path / "nics.json"), "-o", target, "--rootfs", str(rootfs),
-         "--resolvers", "147.75.207.207", "--log-format", "json"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert res.returncode == 0, res.stderr
-    return [json.loads(line) for line in res.stderr.splitlines()]
-
-
 def test_cli_writes_then_changes_nothing(tmp_path):
     rootfs = tmp_path / "rootfs"
     (rootfs / NET).mkdir(parents=True)
     (rootfs / NET / "config").write_text(SUSE_CONFIG)
-    first = _cli(tmp_path, rootfs, "sles 15.5")
+    first = f.cli_events(tmp_path, rootfs, "sles 15.5")
     tasks = [e for e in first if e["event"] == "task"]
     assert {t["path"] for t in tasks} == {f"/{p}" for p in _expected_paths("bonded")}
     config = (rootfs / NET / "config").read_text()
@@ -260,6 +244,6 @@ def test_cli_writes_then_changes_nothing(tmp_path):
     assert variables["NETCONFIG_DNS_STATIC_SERVERS"] == "147.75.207.207"
     assert variables["NETCONFIG_DNS_POLICY"] == "auto"
 
-    again = _cli(tmp_path, rootfs, "opensuse-leap 15.5")
+    again = f.cli_events(tmp_path, rootfs, "opensuse-leap 15.5")
     assert [e["action"] for e in again if e["event"] == "task"] == ["unchanged"] * len(tasks)
     assert [e for e in again if e["event"] == "run complete"][0]["written"] == 0
