@@ -7,7 +7,7 @@ DEMO   := build/demo-rootfs
 # Debian packages the tests read generated files with (see tests/README.md).
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
-                podman runc nix-bin
+                podman runc nix-bin util-linux mount
 
 .PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 

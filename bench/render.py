@@ -14,6 +14,7 @@ under 20 ms for 64 NICs. Benchmarks print figures; nothing here asserts.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -30,6 +31,7 @@ def main() -> int:
         sys.path.insert(0, str(args.site_packages))
     sys.path.insert(1 if args.site_packages else 0, str(ROOT / "tests"))
     import factories
+
     from packetnetworking import registry, render
     from packetnetworking.target import from_option
 
@@ -44,7 +46,7 @@ def main() -> int:
         plan = factories.build_plan(doc)
         builder = registry.select(target, plan.mode)
         context = registry.Context(plan, target, Path("/nonexistent"))
-        first, times = _time(lambda: builder.func(context), args.repeat)
+        first, times = _time(functools.partial(builder.func, context), args.repeat)
         medians[size] = statistics.median(times)
         print(f"{size:>5} {first:8.2f} ms {medians[size]:6.2f} ms {medians[size] / size:6.3f} ms")
     growth = medians[64] / medians[16]

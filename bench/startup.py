@@ -54,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--pyz", type=Path, default=ROOT / "packet-networking.pyz")
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter (default %(default)s)")
-    p.add_argument("--runs", type=int, default=30, help="runs of each command (default %(default)s)")
+    p.add_argument("--runs", type=int, default=30, help="runs of each (default %(default)s)")
     p.add_argument("--variants", action="store_true", help="also time other ways to start it")
     p.add_argument(
         "--tmp",
@@ -153,16 +153,22 @@ def _report(results: list[Command], python: str, pyz: Path) -> None:
     runs = len(results[0].wall)
     print(f"{pyz.name} ({pyz.stat().st_size // 1024} KiB), Python {version} at {python}, "
           f"{runs} runs each, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-    print(f"{'':46} {'median wall':>11} {'median CPU':>11}")
+    print(f"{'':42} {'median wall':>11} {'median CPU':>11} {'best wall':>11}")
     for c in results:
-        print(f"{c.label:46} {statistics.median(c.wall):8.1f} ms {statistics.median(c.cpu):8.1f} ms")
-    by = {c.label: statistics.median(c.wall) for c in results}
-    over = by["warm"] - by["floor (-I -S)"]
-    ratio = by["cold"] / by["warm"]
-    print(f"warm - floor (-I -S):  {over:+.1f} ms   (target <= {WARM_LIMIT_MS:.0f} ms: "
-          f"{'met' if over <= WARM_LIMIT_MS else 'NOT met'})")
-    print(f"cold / warm:           {ratio:.2f}x     (target <= {COLD_LIMIT_RATIO:.0f}x: "
-          f"{'met' if ratio <= COLD_LIMIT_RATIO else 'NOT met'})")
+        wall, cpu = statistics.median(c.wall), statistics.median(c.cpu)
+        print(f"{c.label:42} {wall:8.1f} ms {cpu:8.1f} ms {min(c.wall):8.1f} ms")
+    # The best run is what an idle machine gives; the median is what the issue asks for.
+    for name, pick in (("median", statistics.median), ("best", min)):
+        by = {c.label: pick(c.wall) for c in results}
+        over = by["warm"] - by["floor (-I -S)"]
+        ratio = by["cold"] / by["warm"]
+        print(f"{name:>6}: warm - floor (-I -S) {over:+6.1f} ms (target <= {WARM_LIMIT_MS:.0f} ms: "
+              f"{_verdict(over <= WARM_LIMIT_MS)}); cold / warm {ratio:.2f}x "
+              f"(target <= {COLD_LIMIT_RATIO:.0f}x: {_verdict(ratio <= COLD_LIMIT_RATIO)})")
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 if __name__ == "__main__":

@@ -98,8 +98,23 @@ def build(output: Path, python: str, work: Path) -> None:
 def _build(output: Path, python: str, work: Path) -> None:
     if work.exists():
         shutil.rmtree(work)
-    site, wheels = work / "site-packages", work / "wheels"
+    site = work / "site-packages"
+    stage(site, work)
+    shiv_archive = work / "shiv.pyz"
+    subprocess.run(
+        [str(Path(sys.executable).with_name("shiv")), "--reproducible", "--compressed",
+         "--site-packages", str(site), "-p", python, "-e", ENTRY_POINT, "-o", str(shiv_archive)],
+        check=True,
+        env=_env(),
+    )
+    finish_archive(shiv_archive, site, output, python)
+    print(f"built {output}", file=sys.stderr)
+
+
+def stage(site: Path, work: Path) -> None:
+    """Steps 1-4: site-packages as the pyz will hold it."""
     site.mkdir(parents=True)
+    wheels = work / "wheels"
     pure, sdist = split_lock(work)
     _pip("install", "--no-deps", "--require-hashes", "--target", str(site), *PURE, "-r", str(pure))
     # CC=false: the extension's compile step fails at once and setup.py falls back.
@@ -111,6 +126,11 @@ def _build(output: Path, python: str, work: Path) -> None:
          str(_copy_project(work / "src")))
     _install_local_wheels(wheels, site)
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: shiv runs the entry point
+    # pyz_main.py puts site-packages on sys.path without processing .pth files, and
+    # compiled code is what this build exists to keep out.
+    unwanted = [p.name for p in site.rglob("*") if p.suffix in (".pth", ".so", ".pyd")]
+    if unwanted:
+        raise SystemExit(f"unexpected in site-packages: {unwanted}")
     _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
     _staged_python(
         site,
@@ -120,15 +140,6 @@ def _build(output: Path, python: str, work: Path) -> None:
         f"{str(site)!r}, ddir='site-packages', force=True, quiet=1, "
         "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH))",
     )
-    shiv_archive = work / "shiv.pyz"
-    subprocess.run(
-        [str(Path(sys.executable).with_name("shiv")), "--reproducible", "--compressed",
-         "--site-packages", str(site), "-p", python, "-e", ENTRY_POINT, "-o", str(shiv_archive)],
-        check=True,
-        env=_env(),
-    )
-    finish_archive(shiv_archive, site, output, python)
-    print(f"built {output}", file=sys.stderr)
 
 
 def _require_build_tools() -> None:

@@ -37,7 +37,7 @@ class Journal:
         self._record: dict[str, Any] | None = None
 
     def begin(self, changes: list[Change]) -> None:
-        if os.path.lexists(self.path):
+        if os.path.lexists(self.path) or os.path.lexists(temp_path(self.path)):
             raise WriteFailed(f"/{JOURNAL}: an interrupted run's journal is in the way")
         self._record = {
             "version": VERSION,
@@ -60,8 +60,8 @@ class Journal:
     def commit(self) -> None:
         self._op(f"unlink {self.path}")
         os.unlink(self.path)
-        self._record = None
         fsync_dir(self.root)
+        self._record = None  # from here on there is nothing to roll back
 
     def rollback(self, log) -> None:
         """Undo this process's changes; raises OSError if that fails (the journal stays)."""

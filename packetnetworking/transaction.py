@@ -97,7 +97,8 @@ class Transaction:
             try:
                 changes.append(self._plan(task, pending, planned_dirs))
             except OSError as exc:  # EACCES, ELOOP, ENAMETOOLONG... while only looking
-                raise WriteFailed(f"/{task.path}: {exc.strerror or exc}") from None
+                reason = rootfs.shown(exc.strerror or str(exc))
+                raise WriteFailed(f"/{task.path}: {reason}") from None
         return changes
 
     def _plan(self, task: Task, pending: dict, planned_dirs: set[Path]) -> Change:

@@ -19,7 +19,15 @@ from support.matrix_checks import CHECKS
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[matrix.Workspace]:
+def workspace(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[matrix.Workspace]:
+    selected = [
+        item.callspec.params["cell"]
+        for item in request.session.items
+        if "cell" in getattr(getattr(item, "callspec", None), "params", {})
+    ]
+    matrix.prebuild(cell.case.image for cell in selected)
     ws = matrix.Workspace(tmp_path_factory.mktemp("matrix"))
     yield ws
     ws.close()
@@ -140,7 +148,9 @@ def test_extra_image_path(fresh: matrix.Workspace) -> None:
 
 def test_ifcfg_reader_catches_an_unquoted_value(fresh: matrix.Workspace) -> None:
     """The reader a Rocky or Alma extra image gets, run with this image's bash."""
-    p = fresh.get(matrix.Case("bookworm-ifupdown", "rocky 9", None), "bonded")
+    scripts = "mkdir -p /etc/sysconfig/network-scripts; : >/etc/sysconfig/network-scripts/ifup-eth"
+    case = matrix.Case("bookworm-ifupdown", "rocky 9", None, setup=(("sh", "-c", scripts),))
+    p = fresh.get(case, "bonded")
     assert CHECKS["read"](p).startswith("bash sourced")
     _tamper(p, "/ifcfg-bond0", 'BONDING_OPTS="mode=4 miimon=100', "BONDING_OPTS=mode=4 miimon=100")
     _tamper(p, "/ifcfg-bond0", 'lacp_rate=fast"', "lacp_rate=fast")

@@ -11,11 +11,9 @@ run. The tree hash covers every path, its type, mode, owner and content.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,7 +95,7 @@ for case in config["cases"]:
     for step in case["setup"]:
         subprocess.run(step, check=False, capture_output=True)
     before = snapshot(config["root"])
-    proc = subprocess.run(case["run"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(case["run"], capture_output=True, text=True, timeout=60, cwd="/")
     after = snapshot(config["root"])
     for step in case["teardown"]:
         subprocess.run(step, check=True)
@@ -188,33 +186,32 @@ def test_full_disk(tmp_path: Path):
     assert set(old) <= {f for f in results[0]["files"]}
 
 
-# -- as an unprivileged user ------------------------------------------------------------
+# -- permission denied ----------------------------------------------------------------
 
 
-def _unprivileged() -> tuple[str, ...]:
-    safety.require("setpriv", "running the CLI as an unprivileged user")
-    safety.require("root", "switching to an unprivileged user")
-    return ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+def _without_dac_override() -> tuple[str, ...]:
+    """root without the capabilities that bypass file permissions: a 0555 directory then
+    refuses it as it refuses anyone (and unlike another user, it can still run the venv)."""
+    safety.require("setpriv", "dropping root's permission-bypassing capabilities")
+    safety.require("root", "dropping root's capabilities")
+    return ("setpriv", "--bounding-set", "-dac_override,-dac_read_search")
 
 
 @pytest.mark.parametrize("writable_top", [False, True], ids=["read-only-tree", "deep-dir"])
-def test_permission_denied(writable_top: bool):
-    """nobody can read the tree but write nowhere (or only at its top, so the journal
-    and the first temp files are written and then rolled back)."""
-    prefix = _unprivileged()
-    with tempfile.TemporaryDirectory() as tmp:  # pytest's own tmp is 0700: nobody can't enter
-        base = Path(tmp)
-        base.chmod(0o755)
-        root = base / "root"
-        safety.old_rootfs(root)
-        meta, nics = safety.inputs(base)
-        for path in (meta, nics):
-            path.chmod(0o644)
-        os.chown(root / "etc/hosts", 65534, 65534)  # its 0600 must not stop the reading
-        words = "/.packet-networking-journal.json.pn-new: Permission denied"
-        if writable_top:  # all but etc/ itself: the failure comes at etc/modules
-            (root / "etc/udev/rules.d").mkdir(parents=True)
-            for rel in ("", "etc/network", "etc/udev", "etc/udev/rules.d"):
-                os.chown(root / rel, 65534, 65534)
-            words = "/etc/.modules.pn-new: Permission denied"
-        _refused(root, safety.default_args(meta, nics, root), words, prefix=prefix)
+def test_permission_denied(case, writable_top: bool):
+    """Nothing writable (the journal is refused), or all but etc/ (the journal and the
+    first temp file are written, then the next is refused and everything rolled back)."""
+    root, argv = case
+    (root / "etc/udev/rules.d").mkdir(parents=True)
+    words = "/.packet-networking-journal.json.pn-new: Permission denied"
+    locked = [p for p in [root, *root.rglob("*")] if p.is_dir()]
+    if writable_top:
+        locked = [root / "etc"]
+        words = "/etc/.modules.pn-new: Permission denied"
+    for directory in locked:
+        directory.chmod(0o555)
+    try:
+        _refused(root, argv, words, prefix=_without_dac_override())
+    finally:
+        for directory in locked:
+            directory.chmod(0o755)
