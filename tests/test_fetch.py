@@ -161,7 +161,7 @@ FLAKY = [
     body(b"<html>busy</html>"), body(b"[1, 2, 3]"), trickle, stall,
 ]  # fmt: skip
 EXPECTED_ERRORS = [
-    "HTTP 500", "HTTP 503", "HTTP 404", "truncated: 100 of", "Expecting value",
+    "HTTP 500", "HTTP 503", "HTTP 404", "IncompleteRead(100 bytes read", "Expecting value",
     "JSON but not an object", "no complete answer within 0.5 s", "no complete answer within 0.5 s",
 ]  # fmt: skip
 
@@ -232,7 +232,7 @@ def test_backoff_is_capped(serve):
 def test_default_backoff_and_many_attempts():
     slept, error = _sleeps(source.Retry(attempts=10), _refused_port())
     assert slept == [1, 2, 4, 8, 16, 30, 30, 30, 30]
-    assert "ConnectionRefusedError" in error
+    assert "ConnectionError" in error and "Failed to estab" in error
     # 2**1100 seconds would not fit a float: the delay is capped before it grows that far.
     slept, _ = _sleeps(source.Retry(attempts=1100, timeout=1), _refused_port())
     assert max(slept) == 30 and len(slept) == 1099
@@ -270,7 +270,7 @@ def test_redirects_are_followed_a_few_times(tmp_path: Path, serve):
     assert server.paths == ["/metadata", "/moved"]
     looping = serve(redirect("/again"))
     slept, error = _sleeps(source.Retry(attempts=1, timeout=2), looping.url)
-    assert "more than 5 redirects" in error
+    assert "TooManyRedirects: Exceeded 5 redirects" in error
 
 
 def test_only_http_urls(tmp_path: Path):

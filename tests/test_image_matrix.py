@@ -10,6 +10,7 @@ build/image-matrix.json. Images of other distros join through PN_EXTRA_IMAGES.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def workspace(
         for item in request.session.items
         if "cell" in getattr(getattr(item, "callspec", None), "params", {})
     ]
+    lag = matrix.pyz_staleness()
+    if selected and lag is not None:
+        stale = f"{matrix.PYZ.name} is {lag:.0f} s older than the sources: `make pyz`"
+        warnings.warn(stale, stacklevel=1)
     matrix.prebuild(cell.case.image for cell in selected)
     ws = matrix.Workspace(tmp_path_factory.mktemp("matrix"))
     yield ws
