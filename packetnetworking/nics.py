@@ -63,7 +63,8 @@ def discover(sysfs: Path = Path("/sys/class/net")) -> tuple[HostNic, ...]:
     """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond)."""
     found = []
     for entry in sorted(sysfs.iterdir()):
-        if not (entry / "device").exists():
+        # A kernel name that is not a plain interface name never reaches a config file.
+        if not (entry / "device").exists() or not IFNAME.fullmatch(entry.name):
             continue
         mac = (entry / "address").read_text().strip().lower()
         if not MAC.fullmatch(mac):
