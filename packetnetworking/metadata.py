@@ -11,98 +11,52 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 import attrs
 
 from .errors import InvalidMetadata
+from .validators import (
+    BOND,
+    IFNAME,
+    LINK_AGGREGATIONS,
+    MAC,
+    TOKEN,
+    fail,
+    host_name,
+    in_range,
+    lower_mac,
+    matches,
+    typed,
+)
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
-
-# Kernel interface names: at most 15 bytes, no '/', no whitespace; we are stricter still.
-IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")
-# A bond's name: anything else could be a NIC's or "lo", which ifupdown accepts and the
-# server never comes up with (a bond named like its own member).
-BOND = re.compile(r"bond[0-9]{1,4}")
-MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
-_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
-# Plan slugs, OS names and versions: a plain token.
-TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
-LINK_AGGREGATIONS = ("bonded", "mlag_ha", "individual")
-
-
-def _fail(attribute: attrs.Attribute, value: object, reason: str) -> None:
-    raise InvalidMetadata(attribute.name, value, reason)
-
-
-def _matches(pattern: re.Pattern, what: str):
-    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
-        if value is None and attribute.default is None:
-            return
-        if not isinstance(value, str):
-            _fail(attribute, value, f"must be a string ({what})")
-        elif not pattern.fullmatch(value):
-            _fail(attribute, value, f"is not {what}")
-
-    return check
-
-
-def _hostname(_inst: object, attribute: attrs.Attribute, value: object) -> None:
-    if not isinstance(value, str):
-        _fail(attribute, value, "must be a string (an RFC 1123 host name)")
-    elif len(value) > 253 or not all(_LABEL.fullmatch(label) for label in value.split(".")):
-        _fail(attribute, value, "is not an RFC 1123 host name")
-
-
-def _typed(kind: type, what: str):
-    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
-        # bool is an int in Python; a JSON true is never a valid bond mode or prefix.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            _fail(attribute, value, f"must be {what}")
-
-    return check
-
-
-def _in_range(low: int, high: int):
-    def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
-        if not low <= value <= high:
-            _fail(attribute, value, f"must be between {low} and {high}")
-
-    return check
-
-
-def _lower(value: object) -> object:
-    # Only a MAC is lowered: anything refused is shown as it was given.
-    if isinstance(value, str) and value.isascii() and MAC.fullmatch(value.lower()):
-        return value.lower()
-    return value
 
 
 @attrs.frozen
 class Interface:
     """One NIC as the metadata knows it; ``name`` (eth0) is not the OS name."""
 
-    name: str = attrs.field(validator=_matches(IFNAME, "an interface name"))
-    mac: str = attrs.field(converter=_lower, validator=_matches(MAC, "a MAC address"))
+    name: str = attrs.field(validator=matches(IFNAME, "an interface name"))
+    mac: str = attrs.field(converter=lower_mac, validator=matches(MAC, "a MAC address"))
     bond: Optional[str] = attrs.field(
-        default=None, validator=_matches(BOND, "a bond name (bond0, bond1...)")
+        default=None, validator=matches(BOND, "a bond name (bond0, bond1...)")
     )
-    dhcp: bool = attrs.field(default=False, validator=_typed(bool, "true or false"))
+    dhcp: bool = attrs.field(default=False, validator=typed(bool, "true or false"))
 
 
 @attrs.frozen
 class Address:
     """One assigned address; ``interface`` carries address and prefix together."""
 
-    family: int = attrs.field(validator=[_typed(int, "4 or 6"), _in_range(4, 6)])
+    family: int = attrs.field(validator=[typed(int, "4 or 6"), in_range(4, 6)])
     interface: IPInterface
     gateway: Optional[IPAddress]
-    public: bool = attrs.field(validator=_typed(bool, "true or false"))
-    management: bool = attrs.field(validator=_typed(bool, "true or false"))
-    enabled: bool = attrs.field(default=True, validator=_typed(bool, "true or false"))
+    public: bool = attrs.field(validator=typed(bool, "true or false"))
+    management: bool = attrs.field(validator=typed(bool, "true or false"))
+    enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
 
     @property
     def address(self) -> IPAddress:
@@ -115,30 +69,30 @@ class Address:
 
 @attrs.frozen
 class Bonding:
-    mode: int = attrs.field(default=4, validator=[_typed(int, "an integer"), _in_range(0, 6)])
+    mode: int = attrs.field(default=4, validator=[typed(int, "an integer"), in_range(0, 6)])
     link_aggregation: str = attrs.field(default="bonded")
 
     @link_aggregation.validator
     def _check_aggregation(self, attribute: attrs.Attribute, value: object) -> None:
         if value not in LINK_AGGREGATIONS:
-            _fail(attribute, value, f"must be one of {', '.join(LINK_AGGREGATIONS)} or null")
+            fail(attribute, value, f"must be one of {', '.join(LINK_AGGREGATIONS)} or null")
 
 
 @attrs.frozen
 class OperatingSystem:
-    distro: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "an OS name"))
-    version: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "a version"))
-    slug: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "an OS slug"))
+    distro: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "an OS name"))
+    version: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "a version"))
+    slug: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "an OS slug"))
 
 
 @attrs.frozen
 class Metadata:
-    hostname: str = attrs.field(validator=_hostname)
+    hostname: str = attrs.field(validator=host_name)
     interfaces: tuple[Interface, ...]
     addresses: tuple[Address, ...]
     bonding: Bonding
     private_subnets: tuple[ipaddress.IPv4Network, ...]
-    plan: Optional[str] = attrs.field(default=None, validator=_matches(TOKEN, "a plan slug"))
+    plan: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "a plan slug"))
     operating_system: OperatingSystem = OperatingSystem()
 
 
@@ -230,12 +184,12 @@ def _address(raw: object, path: str) -> Address:
 
 @attrs.frozen
 class _Family:
-    address_family: int = attrs.field(validator=_typed(int, "4 or 6"))
+    address_family: int = attrs.field(validator=typed(int, "4 or 6"))
 
     @address_family.validator
     def _check(self, attribute: attrs.Attribute, value: int) -> None:
         if value not in (4, 6):
-            _fail(attribute, value, "must be 4 or 6")
+            fail(attribute, value, "must be 4 or 6")
 
 
 def _check_netmask(raw: object, interface: IPInterface, path: str) -> None:

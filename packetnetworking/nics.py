@@ -15,7 +15,7 @@ from typing import Optional
 import attrs
 
 from .errors import InvalidMetadata, UsageError
-from .metadata import IFNAME, MAC
+from .validators import IFNAME, MAC
 
 # udev's names in order of preference: the same order systemd's 99-default.link uses.
 _UDEV_NAME_KEYS = ("ID_NET_NAME_ONBOARD", "ID_NET_NAME_SLOT", "ID_NET_NAME_PATH", "ID_NET_NAME_MAC")

@@ -10,7 +10,8 @@ from typing import Optional
 import attrs
 
 from .errors import MalformedOS
-from .metadata import TOKEN, OperatingSystem
+from .metadata import OperatingSystem
+from .validators import TOKEN
 
 _IGNORED = {"n/a", ""}
 _NUMERIC = re.compile(r"\d+(\.\d+)*")
