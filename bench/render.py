@@ -5,8 +5,8 @@
 
 Times ``builder(context)``: every file the builder writes, rendered from the Plan (the
 Plan itself is built once, outside the timing). Prints the median of repeated calls,
-the first call (which loads the templates) separately, the cost per NIC and the
-growth from 16 to 64 NICs (4.0x is linear). --site-packages runs it against an
+the first call (which loads the templates) separately, and the cost of each NIC added
+between sizes (about equal when the growth is linear). --site-packages runs it against an
 extracted pyz (precompiled templates) instead of the checkout. Target: linear, and
 under 20 ms for 64 NICs. Benchmarks print figures; nothing here asserts.
 """
@@ -38,8 +38,8 @@ def main() -> int:
     target = from_option(args.os)
     print(f"{args.os}, templates: {type(render.environment().loader).__name__}, "
           f"Python {sys.version.split()[0]}, {args.repeat} calls each")
-    print(f"{'NICs':>5} {'first call':>11} {'median':>9} {'per NIC':>9}")
-    medians = {}
+    print(f"{'NICs':>5} {'first call':>11} {'median':>9} {'best':>9} {'bytes':>7}")
+    medians, best = {}, {}
     for size in SIZES:
         # Two bonds, as on the larger plans: bond0 and bond1 alternate over the NICs.
         doc = factories.metadata(nics=size, bonds=[f"bond{i % 2}" for i in range(size)])
@@ -47,10 +47,16 @@ def main() -> int:
         builder = registry.select(target, plan.mode)
         context = registry.Context(plan, target, Path("/nonexistent"))
         first, times = _time(functools.partial(builder.func, context), args.repeat)
-        medians[size] = statistics.median(times)
-        print(f"{size:>5} {first:8.2f} ms {medians[size]:6.2f} ms {medians[size] / size:6.3f} ms")
-    growth = medians[64] / medians[16]
-    print(f"16 -> 64 NICs: {growth:.2f}x (4.00x is linear); 64 NICs: {medians[64]:.2f} ms "
+        medians[size], best[size] = statistics.median(times), min(times)
+        size_bytes = sum(len(getattr(t, "content", "") or "") for t in builder.func(context))
+        print(f"{size:>5} {first:8.2f} ms {medians[size]:6.2f} ms {best[size]:6.2f} ms "
+              f"{size_bytes:>7}")
+    # A fixed part (hostname, hosts, resolvers) plus a part per NIC: linear growth shows as
+    # the same cost for each NIC added, whatever the size.
+    # From the best runs: per-NIC costs are microseconds, below a median's noise.
+    small, mid = (best[16] - best[2]) / 14, (best[64] - best[16]) / 48
+    print(f"each NIC added: {1000 * small:.0f} us (2 -> 16), {1000 * mid:.0f} us (16 -> 64); "
+          f"64 NICs: {medians[64]:.2f} ms "
           f"(target < {TARGET_MS:.0f} ms: {'met' if medians[64] < TARGET_MS else 'NOT met'})")
     return 0
 

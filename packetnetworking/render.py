@@ -36,6 +36,9 @@ def _new_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates do not change during a run: no stat of the source on every lookup
+        # (a builder that renders one file per NIC looks the same template up each time).
+        auto_reload=False,
     )
 
 

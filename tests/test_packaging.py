@@ -8,11 +8,13 @@ The builds need the build tools of packaging/build-tools.lock in this interprete
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -182,6 +184,35 @@ def test_extracts_once_under_shiv_root_and_uses_the_shipped_bytecode(pyz, exampl
 
 def _files(tree: Path) -> set[str]:
     return {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+
+
+def test_fetches_metadata_over_http_with_the_shipped_requests(pyz, example, tmp_path):
+    """The URL path imports requests, urllib3 and charset_normalizer from the pyz (as
+    pure Python under -I -S). A server on the loopback address, nothing else."""
+    body = json.dumps(factories.metadata(nics=4)).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/metadata"
+        argv = [str(pyz), "--metadata-url", url, *example[2:]]  # example without -M FILE
+        proc = run(argv, tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.parametrize("how", ["shebang", "python3", "python3 -I"])

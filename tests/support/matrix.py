@@ -29,6 +29,7 @@ from . import images
 
 PYZ = Path(__file__).resolve().parents[2] / "packet-networking.pyz"
 SOURCES = ("packetnetworking", "distros", "hooks")
+SOURCE_SUFFIXES = (".py", ".j2")  # not __pycache__: importing the sources rewrites those
 
 # Inside the image: the zipapp, its inputs, and where shiv unpacks it (not the host's ~).
 IN_IMAGE = "/tmp"
@@ -213,7 +214,12 @@ def pyz_staleness() -> Optional[float]:
         return None
     root = PYZ.parent
     newest = max(
-        (p.stat().st_mtime for d in SOURCES for p in (root / d).rglob("*") if p.is_file()),
+        (
+            p.stat().st_mtime
+            for d in SOURCES
+            for p in (root / d).rglob("*")
+            if p.suffix in SOURCE_SUFFIXES and "__pycache__" not in p.parts
+        ),
         default=0.0,
     )
     lag = newest - PYZ.stat().st_mtime
@@ -269,7 +275,9 @@ class Workspace:
         workdir = self._workdir / f"{case.slug}-{mode}"
         root = self._stack.enter_context(images.overlay_copy(case.image, workdir))
         for argv in case.setup:
-            images.run_in(root, list(argv), check=True)
+            proc = images.run_in(root, list(argv))
+            if proc.returncode != 0:
+                raise RuntimeError(f"setup {list(argv)}: exit {proc.returncode}: {proc.stderr}")
         doc = metadata(mode)
         tmp = root / IN_IMAGE.lstrip("/")
         shutil.copy(require_pyz(), tmp / PYZ.name)
