@@ -21,7 +21,6 @@ from . import detect, files
 from .errors import NoBuilder
 from .plan import DHCP, Plan
 from .registry import Context, VersionRange
-from .renderers import netplan, networkd, networkmanager
 from .target import Target
 from .tasks import Task
 
@@ -183,6 +182,9 @@ def resolver_files(ctx: Context, choice: Choice) -> list[Task]:
 def native_tasks(plan: Plan, backend: str, legacy_netplan: bool = False) -> list[Task]:
     """The config files of netplan, NetworkManager or networkd, with udev's name pinning
     where the format does not pin names itself (networkd's ``.link`` files do)."""
+    # Imported here: a run writes one format, and most write ENI or ifcfg.
+    from .renderers import netplan, networkd, networkmanager
+
     if backend == NETPLAN:
         return [*netplan.tasks(plan, legacy_netplan), files.udev_names(plan)]
     if backend == NETWORKMANAGER:

@@ -4,13 +4,21 @@ A builder is keyed by (family, version range, network mode). Ranges compare by t
 version's leading parts: ``"7-9"`` holds 7, 8.9 and 9.4; ``"18.04-24.04"`` holds 22.04
 but not 24.10; ``"12+"`` is open-ended; ``"*"`` holds any version, and no version.
 Ranges of one family and mode may nest (the inner one wins) but never partly overlap.
+
+Builders live in ``packetnetworking.distros`` and hooks in ``packetnetworking.hooks``,
+one module each, found by scanning those packages. Importing every distro costs a run
+more than its real work, so the zipapp carries an index (``write_index``, called by
+packaging/build_pyz.py) naming, for each distro name, the modules that register its
+family: a run imports those and the hooks only. Without the index (a checkout) and for
+a name the index does not know, everything is imported, as are the listings
+(``builders``, ``supported``, ``overlaps``).
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from typing import Callable, Optional
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -130,6 +138,7 @@ def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable:
 
 
 def hooks(point: str, plan_slug: Optional[str]) -> list[Hook]:
+    _load_hooks()
     return [
         h for h in _hooks if h.point == point and (h.plans is None or plan_slug in h.plans)
     ]
@@ -140,20 +149,14 @@ def builders() -> list[Registration]:
     return list(_builders)
 
 
-def family_of(distro: str) -> Optional[str]:
-    for reg in builders():
-        if distro in reg.names:
-            return reg.family
-    return None
-
-
 def select(target: Target, mode: str) -> Registration:
     """The most specific builder for this target and network mode, or ``NoBuilder``."""
-    family = family_of(target.distro)
+    _load_family(target.distro)
+    family = next((r.family for r in _builders if target.distro in r.names), None)
     version = target.version_tuple
     candidates = [
         r
-        for r in builders()
+        for r in _builders
         if r.family == family and mode in r.modes and version in r.versions
     ]
     if not candidates:
@@ -187,20 +190,94 @@ def overlaps() -> list[str]:
     return problems
 
 
-_loaded = False
+PLUGIN_PACKAGES = ("packetnetworking.distros", "packetnetworking.hooks")
+INDEX_MODULE = "_plugin_index"  # in this package, written by write_index
+_scanned: set[str] = set()
+_UNREAD = object()
+_index_module: Any = _UNREAD
 
 
 def load_plugins() -> None:
     """Import every module in ``packetnetworking.distros`` and ``.hooks``: they register."""
-    global _loaded
-    if _loaded:
+    for package_name in PLUGIN_PACKAGES:
+        _import_package(package_name)
+
+
+def _import_package(package_name: str) -> None:
+    if package_name in _scanned:
         return
-    _loaded = True
-    for package_name in ("packetnetworking.distros", "packetnetworking.hooks"):
-        package = importlib.import_module(package_name)
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{package_name}.{info.name}")
+    _scanned.add(package_name)
+    for module in _modules_in(package_name):
+        importlib.import_module(module)
+
+
+def _modules_in(package_name: str) -> tuple[str, ...]:
+    import pkgutil  # only a scan needs it: not a run from the zipapp
+
+    package = importlib.import_module(package_name)
+    return tuple(
+        f"{package_name}.{info.name}"
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name)
+        if not info.name.startswith("_")
+    )
+
+
+def _index() -> Any:
+    """The generated index module, or None (a checkout has none)."""
+    global _index_module
+    if _index_module is _UNREAD:
+        try:
+            _index_module = importlib.import_module(f"{__package__}.{INDEX_MODULE}")
+        except ImportError:
+            _index_module = None
+    return _index_module
+
+
+def _load_family(distro_name: str) -> None:
+    index = _index()
+    modules = index.FAMILIES.get(distro_name) if index is not None else None
+    if modules is None:
+        load_plugins()
+        return
+    for module in modules:
+        importlib.import_module(module)
+
+
+def _load_hooks() -> None:
+    index = _index()
+    if index is None:
+        _import_package("packetnetworking.hooks")
+        return
+    for module in index.HOOKS:
+        importlib.import_module(module)
+
+
+def write_index(target: Optional[Path] = None) -> Path:
+    """Write the index of every plugin into this package (or target): for each distro
+    name, the modules registering its family; and every hooks module. Refuses to index
+    registrations that overlap, since the index could not say which one a name means."""
+    load_plugins()
+    problems = overlaps()
+    if problems:
+        raise ValueError(f"overlapping registrations: {problems}")
+    by_family: dict[str, set[str]] = {}
+    for reg in _builders:
+        if not reg.func.__module__.startswith(f"{PLUGIN_PACKAGES[0]}."):
+            raise ValueError(f"{reg.id}: registered from outside {PLUGIN_PACKAGES[0]}")
+        by_family.setdefault(reg.family, set()).add(reg.func.__module__)
+    families = {
+        name: tuple(sorted(by_family[reg.family])) for reg in _builders for name in reg.names
+    }
+    lines = [
+        "# Generated by packetnetworking.registry.write_index (packaging/build_pyz.py).",
+        "FAMILIES = {",
+        *(f"    {name!r}: {families[name]!r}," for name in sorted(families)),
+        "}",
+        f"HOOKS = {_modules_in(PLUGIN_PACKAGES[1])!r}",
+    ]
+    path = target or Path(__file__).with_name(f"{INDEX_MODULE}.py")
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 @attrs.frozen

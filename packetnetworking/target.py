@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -66,6 +65,8 @@ def from_os_release(rootfs: Path) -> Optional[Target]:
 
 
 def _parse_os_release(text: str) -> Optional[Target]:
+    import shlex  # only a target named by neither -o nor the metadata needs it
+
     fields = {}
     for line in text.splitlines():
         key, sep, raw = line.partition("=")

@@ -79,6 +79,16 @@ def test_extra_images_join_the_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert matrix.checks_for(extra[0], "dhcp") == ("run", "read", "rerun")
 
 
+def test_missing_pyz_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(matrix, "PYZ", tmp_path / "packet-networking.pyz")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="make pyz"):
+        matrix.require_pyz()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="make pyz"):
+        matrix.require_pyz()
+
+
 # ---------------------------------------------------------------------------- checks can fail
 
 
@@ -110,6 +120,7 @@ _CASE = {(c.image, c.os): c for c in matrix.BUILTIN_CASES}
         ("trixie-ifupdown-ng", "alpine 3.20", "/interfaces", "", "address 192.0.2.1\n", "without"),
         ("trixie-netplan", "ubuntu 24.04", ".yaml", '"802.3ad"', '"802.3adx"', "802.3adx"),
         ("trixie-netplan", "arch", ".netdev", "MIIMonitorSec=100ms", "MIIMonitorSec=abc", "abc"),
+        ("trixie-netplan", "arch", "enp1s0f1.link", "[Link]\n", "[Link]\nBogusKey=1\n", "Bogus"),
         ("bookworm-nm", "fedora 40", "bond0.nmconnection", "miimon=", "miimoon=", "miimoon"),
     ],
 )

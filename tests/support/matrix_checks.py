@@ -6,16 +6,14 @@ pytest.skip with the reason). Every tool here is the image's own, run by chroot.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import readback
 
-from . import images, matrix_apply
+from . import images, matrix_apply, matrix_systemd
 from .matrix import (
     IFCFG,
     IFUPDOWN,
@@ -143,50 +141,6 @@ def read_ifupdown_ng(p: Prepared) -> str:
     return f"ifparse -A: {' '.join(ifaces)}"
 
 
-def read_netplan(p: Prepared) -> str:
-    yaml = [w for w in p.first.written() if w.startswith("/etc/netplan/")]
-    assert yaml, f"no netplan file written: {p.first.written()}"
-    proc = images.run_in(p.root, ["netplan", "generate"])
-    lines = (proc.stdout + proc.stderr).splitlines()
-    complaints = [line for line in lines if line.strip() and not _CHROOT_NOISE.search(line)]
-    assert proc.returncode == 0 and not complaints, f"netplan generate: {lines}"
-    out = p.root / "run/systemd/network"
-    generated = sorted(x.name for x in out.glob("10-netplan-*")) if out.is_dir() else []
-    assert any(n.endswith(".network") for n in generated), f"netplan generated {generated}"
-    with tempfile.TemporaryDirectory(dir=p.root / "tmp") as conf:
-        # Copied out: networkd is started with a tmpfs over the image's /run. It reads
-        # them as the systemd-network user: mkdtemp's 0700 would keep it out.
-        os.chmod(conf, 0o755)
-        for name in generated:
-            (Path(conf) / name).write_text((out / name).read_text())
-        detail = _networkd_reads(p, Path(conf))
-    return f"netplan generate: {' '.join(generated)}; {detail}"
-
-
-# What systemctl, called by netplan's generator in a chroot, says: not about the YAML.
-_CHROOT_NOISE = re.compile(
-    r"Running in chroot, ignoring|/proc/ is not mounted|invocation environment to mount"
-    r"|Your mileage may vary"
-)
-
-
-def read_networkd(p: Prepared) -> str:
-    ours = [w for w in p.first.written() if w.startswith("/etc/systemd/network/")]
-    assert any(w.endswith(".network") for w in ours), f"no .network written: {ours}"
-    return _networkd_reads(p, p.root / "etc/systemd/network")
-
-
-def _networkd_reads(p: Prepared, conf: Path) -> str:
-    """The image's systemd-networkd loads `conf` as its /etc/systemd/network."""
-    loaded, complaints = readback.networkd_read(conf, image=p.root)
-    assert complaints == [], f"systemd-networkd complained: {complaints}"
-    expected = {f"/etc/systemd/network/{x.name}" for x in conf.iterdir() if x.suffix != ".link"}
-    # systemd 257 names each file it loaded; older ones only the ones they skipped.
-    if loaded:
-        assert expected <= set(loaded), f"networkd loaded {loaded}, not all of {expected}"
-    return f"systemd-networkd loaded {len(expected)} files without a complaint"
-
-
 def read_networkmanager(p: Prepared) -> str:
     prefix = "/etc/NetworkManager/system-connections/"
     paths = [w for w in p.first.written() if w.startswith(prefix)]
@@ -233,8 +187,8 @@ def _has(root: Path, tool: str) -> bool:
 READERS: dict[str, Callable[[Prepared], str]] = {
     IFUPDOWN: read_ifupdown,
     IFUPDOWN_NG: read_ifupdown_ng,
-    NETPLAN: read_netplan,
-    NETWORKD: read_networkd,
+    NETPLAN: matrix_systemd.read_netplan,
+    NETWORKD: matrix_systemd.read_networkd,
     NETWORKMANAGER: read_networkmanager,
     IFCFG: read_ifcfg,
 }

@@ -66,21 +66,20 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if not _results:
         return
     cells = list(_results.values())
-    path = config.rootpath / JSON_PATH
-    path.parent.mkdir(parents=True, exist_ok=True)
     counts = {shown: sum(c["outcome"] == o for c in cells) for o, shown in _SHOWN.items()}
-    path.write_text(
-        json.dumps(
-            {
-                "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "checks": list(CHECK_ORDER),
-                "counts": counts,
-                "cells": cells,
-            },
-            indent=1,
-        )
-        + "\n"
-    )
+    document = {
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "checks": list(CHECK_ORDER),
+        "counts": counts,
+        "cells": cells,
+    }
+    path = config.rootpath / JSON_PATH
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=1) + "\n")
+        written = f"written to {path}"
+    except OSError as exc:  # a read-only checkout: the table is still printed
+        written = f"not written to {path}: {exc.strerror}"
     write = terminalreporter.write_line
     terminalreporter.section("image matrix")
     for line in table(cells):
@@ -90,7 +89,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
             where = " ".join(c[k] for k in KEYS)
             write(f"{_SHOWN[c['outcome']]} {where}: {c['reason']}")
     summary = ", ".join(f"{n} {shown}" for shown, n in counts.items())
-    write(f"{summary}; written to {path}")
+    write(f"{summary}; {written}")
 
 
 def table(cells: list[dict[str, Any]]) -> list[str]:
