@@ -5,7 +5,8 @@
 # and reads the archive's directory with zipfile. A warm start needs none of that:
 # the extraction directory's name is known (shiv's scheme, so both share a cache), and
 # if it exists, the entry point is imported from it directly. Only a cold start (no
-# extraction yet, or SHIV_FORCE_EXTRACT) hands over to shiv's own extraction code.
+# extraction yet, or SHIV_FORCE_EXTRACT) hands over to shiv's own extraction code,
+# given the inner site-packages zip that build_pyz.py packs into the archive.
 #
 # Isolation: the host's site-packages, PYTHONPATH and user site must not leak in (a
 # host's `rich` changes structlog's output, for one). The shebang runs the interpreter
@@ -17,6 +18,7 @@ import sys
 BUILD_ID = "@BUILD_ID@"
 ENTRY_MODULE = "@ENTRY_MODULE@"
 ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
+SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
 
 
 def _isolate() -> None:
@@ -37,12 +39,18 @@ def _site_packages(archive: str) -> str:
 
 
 def _extract(archive: str, site_packages: str, force: bool) -> None:
+    # site-packages is a zip inside the archive (SITE_PACKAGES_ZIP), with the names
+    # shiv's extraction expects: the archive's own directory stays short, and it is
+    # read on every start (build_pyz.py's finish_archive says why).
+    import io
     import zipfile
     from pathlib import Path
 
     from _bootstrap import extract_site_packages
 
     with zipfile.ZipFile(archive) as zf:
+        inner = io.BytesIO(zf.read(SITE_PACKAGES_ZIP))
+    with zipfile.ZipFile(inner) as zf:
         extract_site_packages(zf, Path(site_packages).parent, force=force)
 
 

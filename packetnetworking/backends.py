@@ -39,7 +39,9 @@ NEEDS = {
 }
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class Table:
     """Per version range, the backends a builder can write, the default first."""
 
@@ -61,7 +63,7 @@ class Table:
         raise NoBuilder(f"{target}: no backend is declared for this version")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Choice:
     backend: str
     reason: str

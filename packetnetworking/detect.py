@@ -52,7 +52,9 @@ RESOLVED_FILES = (
 )
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class Findings:
     installed: tuple[tuple[str, str], ...]  # (tool, the path that shows it), in PROBES order
     enabled: tuple[tuple[str, str], ...]  # (tool, its enablement link)

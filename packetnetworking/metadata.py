@@ -182,7 +182,9 @@ def _address(raw: object, path: str) -> Address:
     )
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class _Family:
     address_family: int = attrs.field(validator=typed(int, "4 or 6"))
 

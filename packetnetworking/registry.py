@@ -29,7 +29,9 @@ from .target import Target, version_tuple
 Version = tuple[int, ...]
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class VersionRange:
     low: Optional[Version]
     high: Optional[Version]
@@ -74,7 +76,7 @@ def _version(text: str) -> Version:
     return version
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Registration:
     family: str
     versions: VersionRange
@@ -90,7 +92,7 @@ class Registration:
         return f"{self.family} {self.versions.text} ({', '.join(sorted(self.modes))})"
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Hook:
     point: str
     func: Callable
@@ -280,7 +282,7 @@ def write_index(target: Optional[Path] = None) -> Path:
     return path
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Context:
     """What a builder gets: the plan, which OS, and the rootfs to look at (not to write)."""
 

@@ -24,7 +24,9 @@ from .transaction import Change, Transaction, event_fields
 FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class Options:
     rootfs: Path
     metadata_file: Optional[str] = None
@@ -39,7 +41,7 @@ class Options:
     backend: Optional[str] = None  # --backend: a config format by name, else chosen
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Result:
     changes: tuple[Change, ...]
     builder: str

@@ -27,7 +27,9 @@ MAX_BYTES = 4 * 2**20  # real documents are ~10 KiB; ssh keys and userdata stay 
 MAX_REDIRECTS = 5
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class Retry:
     attempts: int = 10
     timeout: float = 10.0  # seconds, for one whole request and body

@@ -35,7 +35,9 @@ from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 __all__ = ["JOURNAL", "Change", "State", "Transaction", "atomic_write", "event_fields"]
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class State:
     """A path's state before we touched it."""
 
@@ -53,7 +55,7 @@ class State:
         return hashlib.sha256(self.content).hexdigest() if self.exists else None
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Change:
     task: Task
     path: Path  # the real host path, inside the rootfs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import io
 import json
 import os
 import shutil
@@ -125,21 +126,38 @@ def test_two_builds_in_different_directories_are_identical(builds):
     assert sha256(builds[0]) == sha256(builds[1])
 
 
+def shipped_names(pyz: Path) -> set[str]:
+    """Every name in the pyz, the inner site-packages archive's (see build_pyz.py) too."""
+    with zipfile.ZipFile(pyz) as outer, site_packages_zip(pyz) as inner:
+        return set(outer.namelist()) | set(inner.namelist())
+
+
+def site_packages_zip(pyz: Path) -> zipfile.ZipFile:
+    with zipfile.ZipFile(pyz) as outer:
+        return zipfile.ZipFile(io.BytesIO(outer.read("site-packages.zip")))
+
+
 def test_archive_holds_no_compiled_extension_and_no_bytecode_without_source(pyz):
-    names = set(zipfile.ZipFile(pyz).namelist())
+    names = shipped_names(pyz)
     assert not [n for n in names if n.endswith(COMPILED_SUFFIXES) or ".so." in n]
     pycs = [n for n in names if n.endswith(".pyc")]
     assert pycs, "the bytecode shiv leaves out was not added back"
     # site-packages/pkg/__pycache__/mod.cpython-311.pyc needs site-packages/pkg/mod.py,
-    # or another Python version could not import it.
+    # and the root's __main__.pyc (zipimport's layout) __main__.py, or another Python
+    # version could not import it.
     for name in pycs:
         package, _, filename = name.rpartition("/__pycache__/")
-        assert f"{package}/{filename.split('.')[0]}.py" in names, name
+        source = f"{package}/{filename.split('.')[0]}.py" if package else name[:-1]
+        assert source in names, name
+    assert "__main__.pyc" in names
+    # site-packages is one member: zipimport reads every name of the archive on each start.
+    outer = zipfile.ZipFile(pyz).namelist()
+    assert len(outer) < 20 and not [n for n in outer if n.startswith("site-packages/")]
 
 
 def test_locked_versions_are_what_ships_and_all_support_python39(pyz):
     shipped = {}
-    with zipfile.ZipFile(pyz) as archive:
+    with site_packages_zip(pyz) as archive:
         for name in archive.namelist():
             if name.endswith(".dist-info/METADATA"):
                 headers = archive.read(name).decode().split("\n\n", 1)[0].splitlines()
@@ -175,7 +193,7 @@ def test_extracts_once_under_shiv_root_and_uses_the_shipped_bytecode(pyz, exampl
     files = _files(extracted)
     # Exactly the archive's site-packages: no bytecode written, so the shipped bytecode
     # was accepted by this interpreter (-I -S ignores PYTHONDONTWRITEBYTECODE).
-    shipped = {n for n in zipfile.ZipFile(pyz).namelist() if n.startswith("site-packages/")}
+    shipped = {n for n in shipped_names(pyz) if n.startswith("site-packages/")}
     assert files == shipped
     again = run([str(pyz), *example], tmp_path)
     assert again.returncode == 0, again.stderr
@@ -292,3 +310,55 @@ def test_compiled_templates_render_exactly_like_the_sources(tmp_path, monkeypatc
             assert results[0] == results[1], f"{reg} {mode}"
             compared += 1
     assert compared >= len(registry.builders())
+
+
+# Run in the pyz's extracted site-packages: imports the modules named by argv[2] (JSON;
+# null: every plugin, as a checkout does) and prints what registered, with the index.
+_INDEX_PROBE = """\
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from packetnetworking import _plugin_index as index, registry
+modules = json.loads(sys.argv[2])
+if modules is None:
+    registry.load_plugins()
+else:
+    for module in modules:
+        importlib.import_module(module)
+print(json.dumps({
+    "builders": sorted([r.family, r.id, r.versions.text, sorted(r.names)]
+                       for r in registry._builders),
+    "hook_modules": sorted({h.func.__module__ for h in registry._hooks}),
+    "families": index.FAMILIES,
+    "hooks": list(index.HOOKS),
+}))
+"""
+
+
+def _probe_index(site_packages: Path, modules: list[str] | None) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _INDEX_PROBE, str(site_packages), json.dumps(modules)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_plugin_index_names_every_registration(pyz, example, tmp_path):
+    """A run from the pyz imports only the distro modules its index names for the OS: an
+    index that missed a module would hide a distro. Against a full import of the same
+    site-packages, each name's modules, imported alone, register all of its family."""
+    assert run([str(pyz), *example], tmp_path).returncode == 0
+    (site_packages,) = tmp_path.glob("*/site-packages")
+    full = _probe_index(site_packages, None)
+    families = full["families"]
+    assert set(families) == {name for b in full["builders"] for name in b[3]}
+    assert full["hook_modules"] and set(full["hook_modules"]) <= set(full["hooks"])
+    hooks_dir = site_packages / "packetnetworking" / "hooks"
+    assert full["hooks"] == sorted(
+        f"packetnetworking.hooks.{p.stem}" for p in hooks_dir.glob("[!_]*.py")
+    )
+    family_of = {name: b[0] for b in full["builders"] for name in b[3]}
+    for family, modules in {(family_of[n], tuple(m)) for n, m in families.items()}:
+        alone = _probe_index(site_packages, list(modules))["builders"]
+        expected = [b for b in full["builders"] if b[0] == family]
+        assert [b for b in alone if b[0] == family] == expected, (family, modules)

@@ -16,7 +16,9 @@ from ..render import render
 from ..tasks import Task, Write
 
 
-@attrs.frozen
+# repr=False: attrs compiles each generated method at import, and every run pays for
+# it; these plumbing classes are never printed.
+@attrs.frozen(repr=False)
 class Dialect:
     """Keywords for bond settings; a ``master`` of ``None`` leaves that option out."""
 
@@ -68,7 +70,7 @@ IFUPDOWN_NG = Dialect(
     nameservers=False,
 )
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Stanza:
     name: str
     family: str  # inet, inet6
