@@ -231,3 +231,14 @@ def test_injected_fault_rolls_back(pyz, inputs):
     proc = cli(pyz, *base(inputs, "-q"), env={"PACKET_NETWORKING_FAULT": "fail:4"})
     _one_line_error(proc, 80, "rolled back")
     assert snapshot(root) == before
+
+
+def test_plan_quirk_hooks_run_in_the_zipapp(pyz, inputs):
+    """baremetal_1e cables one NIC: the pyz must load the hook without anything else
+    having loaded plugins first."""
+    meta = inputs[0]
+    meta.write_text(json.dumps(f.metadata(plan="baremetal_1e", os=("debian", "12"))))
+    proc = cli(pyz, *base(inputs))
+    assert proc.returncode == 0, proc.stderr
+    text = (inputs[2] / "etc/network/interfaces").read_text()
+    assert "bond-slaves enp1s0f0\n" in text and "enp1s0f1" not in text
