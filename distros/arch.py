@@ -7,7 +7,6 @@ systemd-networkd``): the files here do nothing unless it runs.
 from __future__ import annotations
 
 from packetnetworking import backends
-from packetnetworking.distros.flatcar import networkd_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
@@ -17,4 +16,4 @@ BACKENDS = backends.Table.of({"*": (backends.NETWORKD,)})
 @distro("archlinux", names=("arch", "arch_linux"))
 @backends.offers(BACKENDS)
 def arch(ctx: Context) -> list[Task]:
-    return networkd_tasks(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))

@@ -31,21 +31,10 @@ def eni_tasks(ctx: Context) -> list[Task]:
     ]
 
 
-def native_tasks(ctx: Context, choice: backends.Choice, legacy_netplan: bool = False) -> list[Task]:
-    """netplan, NetworkManager or networkd files on a Debian-family target."""
-    plan = ctx.plan
-    return [
-        *backends.native_tasks(plan, choice.backend, legacy_netplan),
-        files.hostname(plan),
-        files.hosts(plan),
-        *backends.resolver_files(ctx, choice),
-    ]
-
-
 @distro("debian", versions="10-13")
 @backends.offers(BACKENDS)
 def debian(ctx: Context) -> list[Task]:
     choice = backends.choose(ctx, BACKENDS)
     if choice.backend != backends.ENI:
-        return native_tasks(ctx, choice)
+        return backends.native_files(ctx, choice)
     return [*eni_tasks(ctx), *backends.resolver_files(ctx, choice)]

@@ -8,29 +8,17 @@ since the registry maps a name to a family and the family to every range of it.
 
 from __future__ import annotations
 
-from packetnetworking import backends, files
+from packetnetworking import backends
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
 BACKENDS = backends.Table.of({"*": (backends.NETWORKMANAGER,)})
 
 
-def keyfile_tasks(ctx: Context, choice: backends.Choice) -> list[Task]:
-    """Keyfiles, names pinned by udev, hostname, hosts and resolvers: what every
-    NetworkManager target of the RHEL family gets (rhel.py's 8-9 builder too)."""
-    plan = ctx.plan
-    return [
-        *backends.native_tasks(plan, backends.NETWORKMANAGER),
-        files.hostname(plan),
-        files.hosts(plan),
-        *backends.resolver_files(ctx, choice),
-    ]
-
-
 @distro("fedora", versions="38+")
 @backends.offers(BACKENDS)
 def fedora(ctx: Context) -> list[Task]:
-    return keyfile_tasks(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))
 
 
 @distro("almalinux", versions="10+")
@@ -38,4 +26,4 @@ def fedora(ctx: Context) -> list[Task]:
 @distro("rhel", versions="10+")
 @backends.offers(BACKENDS)
 def rhel10(ctx: Context) -> list[Task]:
-    return keyfile_tasks(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))

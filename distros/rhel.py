@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import cast
 
 from packetnetworking import backends, files, rootfs
-from packetnetworking.distros.fedora import keyfile_tasks
 from packetnetworking.errors import WriteFailed
 from packetnetworking.plan import Plan
 from packetnetworking.registry import Context, distro
@@ -54,7 +53,7 @@ def ifcfg_scripts(ctx: Context) -> list[Task]:
     # 8 and 9 without the network-scripts package: NetworkManager keyfiles, its own format.
     choice = backends.choose(ctx, BACKENDS)
     if choice.backend == backends.NETWORKMANAGER:
-        return keyfile_tasks(ctx, choice)
+        return backends.native_files(ctx, choice)
     plan = cast(Plan, ctx.plan)
     tasks = [
         *ifcfg.interfaces(plan),

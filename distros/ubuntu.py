@@ -8,7 +8,7 @@ networkd.
 from __future__ import annotations
 
 from packetnetworking import backends, files
-from packetnetworking.distros.debian import eni_tasks, native_tasks
+from packetnetworking.distros.debian import eni_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
@@ -23,4 +23,4 @@ def ubuntu(ctx: Context) -> list[Task]:
         return [*eni_tasks(ctx), files.resolved_conf(ctx.plan)]
     # netplan before 0.103 (18.04 and 20.04 as released) has no "to: default".
     legacy = (ctx.target.version_tuple or ()) < (22, 4)
-    return native_tasks(ctx, choice, legacy_netplan=legacy)
+    return backends.native_files(ctx, choice, legacy_netplan=legacy)

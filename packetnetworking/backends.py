@@ -194,3 +194,15 @@ def native_tasks(plan: Plan, backend: str, legacy_netplan: bool = False) -> list
     if backend == NETWORKD:
         return networkd.tasks(plan)
     raise ValueError(f"{backend} is not a native backend")
+
+
+def native_files(ctx: Context, choice: Choice, legacy_netplan: bool = False) -> list[Task]:
+    """Everything a distro writes with a native backend: its config files, the
+    hostname, hosts and the resolvers where the target reads them."""
+    plan = ctx.plan
+    return [
+        *native_tasks(plan, choice.backend, legacy_netplan),
+        files.hostname(plan),
+        files.hosts(plan),
+        *resolver_files(ctx, choice),
+    ]
