@@ -90,7 +90,7 @@ def offered(func: Callable) -> Optional[Table]:
 
 def choose(ctx: Context, table: Table) -> Choice:
     preferences = table.preferences(ctx.target)
-    findings = detect.look(Path(str(ctx.root)))
+    findings = cast(detect.Findings, ctx.findings) or detect.look(Path(str(ctx.root)))
     if ctx.backend is not None:
         return _requested(ctx.backend, ctx.target, preferences, findings)
     for backend in preferences:

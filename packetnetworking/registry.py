@@ -290,3 +290,6 @@ class Context:
     target: Target
     root: object  # pathlib.Path of --rootfs
     backend: Optional[str] = None  # --backend: a config format asked for by name
+    # What the rootfs shows (detect.Findings), looked at once per run by the caller;
+    # None: whoever needs it looks.
+    findings: Optional[object] = None

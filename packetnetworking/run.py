@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import attrs
 
-from . import backends, metadata, nics, registry, source
+from . import backends, detect, metadata, nics, registry, source
 from . import plan as plan_module
 from . import target as target_module
 from .errors import MalformedOS, NoBuilder, NothingToDo
@@ -66,7 +66,9 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
     builder = registry.select(target, plan.mode)
-    context = registry.Context(plan, target, root, backend=options.backend)
+    # The rootfs is looked at once: the backend event and the builder share the findings.
+    findings = detect.look(root)
+    context = registry.Context(plan, target, root, backend=options.backend, findings=findings)
     _log_backend(builder, context, log)
     tasks = builder.func(context)
     for hook in registry.hooks("tasks", plan.plan_slug):
