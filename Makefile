@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
-# Debian packages the tests read generated files with (see tests/README.md).
+# Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
+# for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces.
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
                 podman runc nix-bin util-linux mount
