@@ -242,7 +242,7 @@ def main_py(build_id: str) -> bytes:
                        ("ENTRY_FUNCTION", function), ("SITE_PACKAGES_ZIP", SITE_PACKAGES_ZIP)):
         text = text.replace(f'"@{key}@"', repr(value))
     if '"@' in text:
-        raise SystemExit("packaging/pyz_main.py: a placeholder was left unfilled")
+        raise SystemExit("packaging/pyz_main.py: an @KEY@ field has no value in main_py()")
     return text.encode()
 
 

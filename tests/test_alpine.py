@@ -17,14 +17,14 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
+from support.images import build, fresh_copy, require_root_tools, run_in
+from support.netns import apply_in_netns
 
 from packetnetworking import registry
 from packetnetworking.distros.alpine import MDEV_NAMEIF
 from packetnetworking.errors import NoBuilder
 from packetnetworking.renderers import eni
 from packetnetworking.target import from_option
-from tests.support.images import build, fresh_copy, require_root_tools, run_in
-from tests.support.netns import apply_in_netns
 
 CASES = f.CASES
 COMMON = {
