@@ -57,7 +57,12 @@ def fetch(url: str, retry: Retry, log, sleep: Callable[[float], None] = time.sle
     delay = min(retry.delay, retry.max_delay)
     for attempt in range(1, retry.attempts + 1):
         try:
-            body = _within(retry.timeout, _download, requests, url, retry.timeout)
+            try:
+                body = _within(retry.timeout, _download, requests, url, retry.timeout)
+            except requests.Timeout:
+                # requests' own read timeout and our deadline are the same limit and race
+                # for a stalled server: report either the same way.
+                raise TimeoutError(f"no complete answer within {retry.timeout:g} s") from None
             json_object_or_raise(body)
             log.debug("metadata fetched", url=url, attempt=attempt, bytes=len(body))
             return body
