@@ -19,6 +19,9 @@ BUILD_ID = "@BUILD_ID@"
 ENTRY_MODULE = "@ENTRY_MODULE@"
 ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
 SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
+ATTRS_CODE = "@ATTRS_CODE@"
+SALT_MARK = "@SALT_MARK@"
+SALT = int("@SALT@")
 
 
 def _isolate() -> None:
@@ -54,6 +57,47 @@ def _extract(archive: str, site_packages: str, force: bool) -> None:
         extract_site_packages(zf, Path(site_packages).parent, force=force)
 
 
+def _use_attrs_code(site_packages: str) -> None:
+    # The methods attrs would write and compile for each of our classes, compiled at
+    # build time: looked up by their source, with the per-process __hash__ salt taken
+    # out of the key and put back into the code (packaging/attrs_code.py says why), so
+    # a hit is what attrs would have compiled, and a miss is compiled as usual.
+    try:
+        with open(os.path.join(site_packages, ATTRS_CODE), "rb") as f:
+            data = f.read()
+    except OSError:
+        return
+    from importlib.util import MAGIC_NUMBER
+
+    if data[:4] != MAGIC_NUMBER:  # another Python version
+        return
+    import builtins
+    import marshal
+
+    import attr._make
+
+    codes = marshal.loads(data[4:])
+
+    def compile(source, filename, mode, *args, **kwargs):  # noqa: A001 - attrs calls it so
+        salt = hash(f"<attrs generated hash {filename[:-1].rsplit(' ', 1)[-1]}>")
+        hit = codes.get((filename, source.replace(str(salt), SALT_MARK)))
+        if hit is None or mode != "exec" or args or kwargs:
+            return builtins.compile(source, filename, mode, *args, **kwargs)
+        return _resalted(hit, SALT, salt)
+
+    attr._make.compile = compile
+
+
+def _resalted(code, old: int, new: int):
+    """code with the int constant old replaced by new, in it and the code nested in it."""
+    consts = tuple(
+        _resalted(c, old, new) if isinstance(c, type(code))
+        else new if type(c) is int and c == old else c
+        for c in code.co_consts
+    )
+    return code.replace(co_consts=consts)
+
+
 def main() -> None:
     _isolate()
     archive = sys.argv[0]
@@ -62,6 +106,7 @@ def main() -> None:
     if force or not os.path.isdir(site_packages):
         _extract(archive, site_packages, force)
     sys.path.append(site_packages)
+    _use_attrs_code(site_packages)
     module = __import__(ENTRY_MODULE, fromlist=[ENTRY_FUNCTION])
     sys.exit(getattr(module, ENTRY_FUNCTION)())
 

@@ -362,3 +362,40 @@ def test_plugin_index_names_every_registration(pyz, example, tmp_path):
         alone = _probe_index(site_packages, list(modules))["builders"]
         expected = [b for b in full["builders"] if b[0] == family]
         assert [b for b in alone if b[0] == family] == expected, (family, modules)
+
+
+_ATTRS_PROBE = """\
+import builtins, json, runpy, sys
+compiled = []
+real_compile = builtins.compile
+def spy(source, filename, *args, **kwargs):
+    compiled.append(filename)
+    return real_compile(source, filename, *args, **kwargs)
+builtins.compile = spy
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+ours = [n for n in compiled if n.startswith("<attrs generated") and "packetnetworking" in n]
+classes = [c for m, module in sorted(sys.modules.items()) if m.startswith("packetnetworking")
+           for c in vars(module).values() if getattr(c, "__module__", None) == m
+           and hasattr(c, "__attrs_attrs__")]
+nic = sys.modules["packetnetworking.plan"].Nic
+salt = hash("<attrs generated hash packetnetworking.plan.Nic>")
+print(json.dumps({"classes": len(classes), "compiled": ours,
+                  "salted": salt in nic.__hash__.__code__.co_consts}))
+"""
+
+
+def test_attrs_methods_come_compiled_from_the_build(pyz, example, tmp_path):
+    """A warm run compiles none of the methods attrs generates for our classes: the
+    build's (packaging/attrs_code.py) are used, with this process's __hash__ salt put in."""
+    assert run([str(pyz), *example], tmp_path).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _ATTRS_PROBE, str(pyz), *example],
+        env={"SHIV_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["classes"] >= 10 and found["compiled"] == [] and found["salted"], found
