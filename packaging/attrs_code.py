@@ -18,9 +18,9 @@ string naming the class, which differs from one process to the next (string hash
 is randomised). The key has the salt replaced by SALT_MARK, the code is compiled with
 SALT in its place (a fixed number, so that two builds give the same bytes), and the
 bootstrap puts the run's own salt into the code's constants instead: a hit is the very
-code attrs would have compiled. Anything else (another attrs, a class defined at run time) misses and
-is compiled as usual. Another Python version (another magic number) ignores the file,
-as it ignores the shipped bytecode.
+code attrs would have compiled. Anything else (another attrs, a class defined at run
+time) misses and is compiled as usual. Another Python version (another magic number)
+ignores the file, as it ignores the shipped bytecode.
 """
 
 from __future__ import annotations
