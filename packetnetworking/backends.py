@@ -15,8 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional, cast
 
-import attrs
-
 from . import detect, files
 from .errors import NoBuilder
 from .plan import DHCP, Plan
@@ -39,13 +37,15 @@ NEEDS = {
 }
 
 
-# repr=False: attrs compiles each generated method at import, and every run pays for
-# it; these plumbing classes are never printed.
-@attrs.frozen(repr=False)
+# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
+# class costs every start ~0.3 ms to build (README "Performance").
 class Table:
     """Per version range, the backends a builder can write, the default first."""
 
-    rules: tuple[tuple[VersionRange, tuple[str, ...]], ...]
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: tuple[tuple[VersionRange, tuple[str, ...]], ...]) -> None:
+        self.rules = rules
 
     @classmethod
     def of(cls, rules: dict[str, tuple[str, ...]]) -> Table:
@@ -63,12 +63,14 @@ class Table:
         raise NoBuilder(f"{target}: no backend is declared for this version")
 
 
-@attrs.frozen(repr=False)
 class Choice:
-    backend: str
-    reason: str
-    detected: bool  # False: a default or an unchecked request, not something seen
-    findings: detect.Findings
+    """``detected`` False: a default or an unchecked request, not something seen."""
+
+    __slots__ = ("backend", "reason", "detected", "findings")
+
+    def __init__(self, backend: str, reason: str, detected: bool, findings: detect.Findings):
+        self.backend, self.reason, self.detected, self.findings = (
+            backend, reason, detected, findings)
 
 
 _offered: dict[Callable, Table] = {}

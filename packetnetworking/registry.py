@@ -20,8 +20,6 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import attrs
-
 from .errors import NoBuilder
 from .plan import MODES
 from .target import Target, version_tuple
@@ -29,13 +27,13 @@ from .target import Target, version_tuple
 Version = tuple[int, ...]
 
 
-# repr=False: attrs compiles each generated method at import, and every run pays for
-# it; these plumbing classes are never printed.
-@attrs.frozen(repr=False)
+# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
+# class costs every start ~0.3 ms to build (README "Performance").
 class VersionRange:
-    low: Optional[Version]
-    high: Optional[Version]
-    text: str
+    __slots__ = ("low", "high", "text")
+
+    def __init__(self, low: Optional[Version], high: Optional[Version], text: str) -> None:
+        self.low, self.high, self.text = low, high, text
 
     @classmethod
     def parse(cls, text: str) -> VersionRange:
@@ -76,13 +74,15 @@ def _version(text: str) -> Version:
     return version
 
 
-@attrs.frozen(repr=False)
 class Registration:
-    family: str
-    versions: VersionRange
-    modes: frozenset
-    func: Callable
-    names: tuple[str, ...]  # every name that means this family (-o, metadata, os-release)
+    __slots__ = ("family", "versions", "modes", "func", "names")
+
+    def __init__(
+        self, family: str, versions: VersionRange, modes: frozenset, func: Callable,
+        names: tuple[str, ...],  # every name that means this family (-o, metadata, os-release)
+    ) -> None:
+        self.family, self.versions, self.modes = family, versions, modes
+        self.func, self.names = func, names
 
     @property
     def id(self) -> str:
@@ -92,11 +92,14 @@ class Registration:
         return f"{self.family} {self.versions.text} ({', '.join(sorted(self.modes))})"
 
 
-@attrs.frozen(repr=False)
 class Hook:
-    point: str
-    func: Callable
-    plans: Optional[frozenset]  # plan slugs it applies to; None means every plan
+    __slots__ = ("point", "func", "plans")
+
+    def __init__(
+        self, point: str, func: Callable,
+        plans: Optional[frozenset],  # plan slugs it applies to; None means every plan
+    ) -> None:
+        self.point, self.func, self.plans = point, func, plans
 
 
 HOOK_POINTS = ("plan", "tasks")
@@ -282,14 +285,20 @@ def write_index(target: Optional[Path] = None) -> Path:
     return path
 
 
-@attrs.frozen(repr=False)
 class Context:
-    """What a builder gets: the plan, which OS, and the rootfs to look at (not to write)."""
+    """What a builder gets: the plan, which OS, and the rootfs to look at (not to write).
 
-    plan: object  # plan.Plan; untyped here to keep the registry free of the model
-    target: Target
-    root: object  # pathlib.Path of --rootfs
-    backend: Optional[str] = None  # --backend: a config format asked for by name
-    # What the rootfs shows (detect.Findings), looked at once per run by the caller;
-    # None: whoever needs it looks.
-    findings: Optional[object] = None
+    ``plan`` is a plan.Plan (untyped here to keep the registry free of the model),
+    ``root`` the pathlib.Path of --rootfs, ``backend`` a config format asked for by name
+    (--backend), and ``findings`` what the rootfs shows (detect.Findings), looked at once
+    per run by the caller; None: whoever needs it looks.
+    """
+
+    __slots__ = ("plan", "target", "root", "backend", "findings")
+
+    def __init__(
+        self, plan: object, target: Target, root: object, backend: Optional[str] = None,
+        findings: Optional[object] = None,
+    ) -> None:
+        self.plan, self.target, self.root = plan, target, root
+        self.backend, self.findings = backend, findings

@@ -24,8 +24,6 @@ import stat
 from pathlib import Path
 from typing import Callable, Optional
 
-import attrs
-
 from . import rootfs
 from .errors import WriteFailed
 from .journal import JOURNAL, Journal
@@ -35,18 +33,20 @@ from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 __all__ = ["JOURNAL", "Change", "State", "Transaction", "atomic_write", "event_fields"]
 
 
-# repr=False: attrs compiles each generated method at import, and every run pays for
-# it; these plumbing classes are never printed.
-@attrs.frozen(repr=False)
+# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
+# class costs every start ~0.3 ms to build (README "Performance").
 class State:
-    """A path's state before we touched it."""
+    """A path's state before we touched it; ``link`` is a symlink's target (symlinks are
+    only ever deleted, never written)."""
 
-    exists: bool
-    content: bytes = b""
-    mode: int = CONFIG
-    uid: int = 0
-    gid: int = 0
-    link: Optional[str] = None  # a symlink's target (only ever deleted, never written)
+    __slots__ = ("exists", "content", "mode", "uid", "gid", "link")
+
+    def __init__(
+        self, exists: bool, content: bytes = b"", mode: int = CONFIG, uid: int = 0,
+        gid: int = 0, link: Optional[str] = None,
+    ) -> None:
+        self.exists, self.content, self.mode = exists, content, mode
+        self.uid, self.gid, self.link = uid, gid, link
 
     @property
     def sha256(self) -> Optional[str]:
@@ -55,15 +55,18 @@ class State:
         return hashlib.sha256(self.content).hexdigest() if self.exists else None
 
 
-@attrs.frozen(repr=False)
 class Change:
-    task: Task
-    path: Path  # the real host path, inside the rootfs
-    display: str  # the path as the target names it
-    before: State
-    content: Optional[bytes]  # None: delete
-    mode: int
-    created_dirs: tuple[Path, ...]
+    """What a task does to one path: ``path`` is the real host path, inside the rootfs;
+    ``display`` the path as the target names it; ``content`` None deletes."""
+
+    __slots__ = ("task", "path", "display", "before", "content", "mode", "created_dirs")
+
+    def __init__(
+        self, task: Task, path: Path, display: str, before: State, content: Optional[bytes],
+        mode: int, created_dirs: tuple[Path, ...],
+    ) -> None:
+        self.task, self.path, self.display, self.before = task, path, display, before
+        self.content, self.mode, self.created_dirs = content, mode, created_dirs
 
     @property
     def action(self) -> str:
@@ -272,7 +275,8 @@ def _last_change_per_path(changes: list[Change]) -> list[Change]:
     for change in changes:
         if change.path in merged:
             first = merged[change.path]
-            change = attrs.evolve(change, before=first.before, created_dirs=first.created_dirs)
+            change = Change(change.task, change.path, change.display, first.before,
+                            change.content, change.mode, first.created_dirs)
         merged[change.path] = change
     return list(merged.values())
 
