@@ -93,45 +93,46 @@ class Findings:
 
 
 def look(root: Path) -> Findings:
+    top = str(root)  # paths as strings: a look resolves a few dozen of them
     installed = []
     for tool, paths in PROBES.items():
-        found = next((p for p in paths if _exists(root, p)), None)
+        found = next((p for p in paths if _exists(top, p)), None)
         if found is not None:
             installed.append((tool, found))
     enabled = []
     for tool, service in SERVICES.items():
-        link = _enablement_link(root, service)
+        link = _enablement_link(top, service)
         if link is not None:
             enabled.append((tool, link))
-    return Findings(tuple(installed), tuple(enabled), _resolv_conf_link(root))
+    return Findings(tuple(installed), tuple(enabled), _resolv_conf_link(top))
 
 
-def _exists(root: Path, relpath: str) -> bool:
+def _exists(root: str, relpath: str) -> bool:
     try:
-        return rootfs.resolve(root, relpath).exists()
+        return os.path.exists(rootfs.resolve_str(root, relpath))
     except (WriteFailed, OSError):  # a link that climbs out or loops shows nothing
         return False
 
 
-def _enablement_link(root: Path, service: str) -> Optional[str]:
+def _enablement_link(root: str, service: str) -> Optional[str]:
     """The first ``*.wants/SERVICE`` link in the target's unit directories."""
     for unit_dir in _UNIT_DIRS:
         try:
-            directory = rootfs.resolve(root, unit_dir)
+            directory = rootfs.resolve_str(root, unit_dir)
             wants = sorted(d for d in os.listdir(directory) if d.endswith(".wants"))
         except (WriteFailed, OSError):
             continue
         # The link itself is the evidence. Its target is a path inside the target, so it
         # must not be followed from here (glob would, and look on this host instead).
         for name in wants:
-            if os.path.lexists(directory / name / service):
+            if os.path.lexists(os.path.join(directory, name, service)):
                 return f"{unit_dir}/{name}/{service}"
     return None
 
 
-def _resolv_conf_link(root: Path) -> Optional[str]:
+def _resolv_conf_link(root: str) -> Optional[str]:
     try:
-        path = rootfs.resolve(root, "etc") / "resolv.conf"
-        return os.readlink(path) if path.is_symlink() else None
+        path = os.path.join(rootfs.resolve_str(root, "etc"), "resolv.conf")
+        return os.readlink(path) if os.path.islink(path) else None
     except (WriteFailed, OSError):
         return None

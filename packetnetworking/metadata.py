@@ -157,8 +157,8 @@ def _interface(raw: object, path: str) -> Interface:
 
 def _address(raw: object, path: str) -> Address:
     item = _mapping(raw, path)
-    family = _build(_Family, path, address_family=_require(item, "address_family", path))
-    ip = _ip(_require(item, "address", path), f"{path}.address", family.address_family)
+    family = _family(_require(item, "address_family", path), path)
+    ip = _ip(_require(item, "address", path), f"{path}.address", family)
     cidr = _require(item, "cidr", path)
     if not isinstance(cidr, int) or isinstance(cidr, bool) or not 0 <= cidr <= ip.max_prefixlen:
         raise InvalidMetadata(f"{path}.cidr", cidr, f"must be a prefix length 0-{ip.max_prefixlen}")
@@ -167,13 +167,13 @@ def _address(raw: object, path: str) -> Address:
     raw_gateway = item.get("gateway")
     gateway = None
     if raw_gateway is not None:
-        gateway = _ip(raw_gateway, f"{path}.gateway", family.address_family)
+        gateway = _ip(raw_gateway, f"{path}.gateway", family)
         if gateway not in interface.network:
             raise InvalidMetadata(f"{path}.gateway", raw_gateway, f"is outside {interface.network}")
     return _build(
         Address,
         path,
-        family=family.address_family,
+        family=family,
         interface=interface,
         gateway=gateway,
         public=_require(item, "public", path),
@@ -182,16 +182,11 @@ def _address(raw: object, path: str) -> Address:
     )
 
 
-# repr=False: attrs compiles each generated method at import, and every run pays for
-# it; these plumbing classes are never printed.
-@attrs.frozen(repr=False)
-class _Family:
-    address_family: int = attrs.field(validator=typed(int, "4 or 6"))
-
-    @address_family.validator
-    def _check(self, attribute: attrs.Attribute, value: int) -> None:
-        if value not in (4, 6):
-            fail(attribute, value, "must be 4 or 6")
+def _family(raw: object, path: str) -> int:
+    # bool is an int in Python: a JSON true is not family 4 or 6.
+    if not isinstance(raw, int) or isinstance(raw, bool) or raw not in (4, 6):
+        raise InvalidMetadata(f"{path}.address_family", raw, "must be 4 or 6")
+    return raw
 
 
 def _check_netmask(raw: object, interface: IPInterface, path: str) -> None:

@@ -29,11 +29,19 @@ def no_op(_op: str) -> None:
 
 def resolve(root: Path, relpath: str) -> Path:
     """The real host path of ``relpath`` inside ``root``; missing parts are kept as named."""
+    return Path(resolve_str(str(root), relpath))
+
+
+def resolve_str(root: str, relpath: str) -> str:
+    """``resolve`` on strings: a run resolves dozens of paths, and pathlib objects cost
+    several times what string joins do."""
+    base = root.rstrip("/")  # "/" itself as "": parts are joined on with "/"
     inside: list[str] = []
     pending = relpath.split("/")
+    pending.reverse()  # a stack: the next part is at the end
     links = 0
     while pending:
-        part = pending.pop(0)
+        part = pending.pop()
         if part in ("", "."):
             continue
         if part == "..":
@@ -41,8 +49,7 @@ def resolve(root: Path, relpath: str) -> Path:
                 raise WriteFailed(f"/{shown(relpath)}: a symlink climbs out of the rootfs")
             inside.pop()
             continue
-        candidate = root.joinpath(*inside, part)
-        target = _link_target(candidate, relpath)
+        target = _link_target("/".join((base, *inside, part)), relpath)
         if target is None:
             inside.append(part)
             continue
@@ -51,11 +58,11 @@ def resolve(root: Path, relpath: str) -> Path:
             raise WriteFailed(f"/{shown(relpath)}: too many levels of symbolic links")
         if target.startswith("/"):
             inside = []
-        pending = target.split("/") + pending
-    return root.joinpath(*inside)
+        pending += reversed(target.split("/"))
+    return "/".join((base, *inside)) if inside else root
 
 
-def _link_target(candidate: Path, relpath: str) -> str | None:
+def _link_target(candidate: str, relpath: str) -> str | None:
     """The symlink's target, or None when ``candidate`` is not a symlink (or is missing)."""
     try:
         return os.readlink(candidate)

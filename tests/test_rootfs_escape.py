@@ -159,3 +159,22 @@ def test_absolute_and_dangling_links_resolve_inside(tmp_path: Path, layout, name
     assert _outside(tmp_path) == outside, "something outside the rootfs changed"
     assert landing(root, canary).read_text().startswith(("# Written by packet-networking", "web-1"))
     assert (root / link).is_symlink(), "the image's own link was replaced"
+
+
+@pytest.mark.parametrize(
+    ("root", "relpath", "expected"),
+    [
+        ("/", "etc/hostname", "/etc/hostname"),
+        ("/", "", "/"),
+        ("/", "./etc/../etc//hosts", "/etc/hosts"),
+        ("rel/root", "etc", "rel/root/etc"),
+        ("/abs/root/", "a/b", "/abs/root/a/b"),
+    ],
+)
+def test_resolve_joins_like_pathlib(root: str, relpath: str, expected: str):
+    """Without symlinks in the way, resolve is a plain join: no '//' for the root itself
+    (pathlib keeps a leading '//' as its own root), a relative rootfs stays relative."""
+    from packetnetworking import rootfs
+
+    assert rootfs.resolve(Path(root), relpath) == Path(expected)
+    assert rootfs.resolve_str(root, relpath) == expected
