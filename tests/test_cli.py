@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import factories as f
@@ -149,8 +150,31 @@ def test_help_and_version(pyz):
 
 
 def test_usage_error(pyz, inputs):
-    assert cli(pyz, "-M", str(inputs[0])).returncode == 2  # no --rootfs
-    assert cli(pyz, "--bogus", "-t", "/tmp").returncode == 2
+    missing = cli(pyz, "-M", str(inputs[0]))
+    assert missing.returncode == 2
+    assert "error: the following arguments are required: -t/--rootfs" in missing.stderr
+    bogus = cli(pyz, "--bogus", "-t", "/tmp")
+    assert bogus.returncode == 2 and "error: unrecognized arguments: --bogus" in bogus.stderr
+
+
+_GETTEXT_PROBE = """\
+import sys
+from packetnetworking import cli
+assert "gettext" not in sys.modules, "argparse pulled gettext in"
+import gettext
+assert gettext.gettext is not cli.argparse._, "the stand-in stayed in sys.modules"
+cli.main(["--max-attempts", "0"])
+"""
+
+
+def test_argparse_without_gettext_still_explains_errors():
+    """cli imports argparse with a stand-in for gettext (it costs ~2 ms a run): the stand-in
+    does not stay behind, and argparse's messages come out as they would with gettext."""
+    proc = subprocess.run([sys.executable, "-c", _GETTEXT_PROBE], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 2, proc.stderr
+    assert "error: argument -n/--max-attempts: must be at least 1" in proc.stderr, proc.stderr
+    assert "the following arguments are required: --rootfs" not in proc.stderr
 
 
 def test_no_metadata_source(pyz, inputs, tmp_path):
