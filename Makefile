@@ -61,7 +61,7 @@ wheelhouse: $(BUILD_TOOLS)
 	$(PY) packaging/build_pyz.py wheelhouse build/wheelhouse
 
 bench: pyz
-	$(PY) bench/startup.py --variants
+	$(PY) bench/startup.py --variants --instructions
 	$(PY) bench/render.py
 
 image: wheelhouse

@@ -11,6 +11,8 @@ Prints, in milliseconds (wall clock; CPU = user + system time of the child):
              its extraction already in place;
   cold       the same with a fresh, empty extraction root (SHIV_ROOT) each run;
   variants   (--variants) ways of starting the same pyz, for the shebang choice.
+With --instructions, also the instructions the floor and a warm run execute, counted by
+valgrind's callgrind: unlike time, the count does not move with the machine's load.
 Then the ratios against the targets: warm <= floor + 25 ms, cold <= 2 x warm.
 Commands are run round-robin, so that a burst of load on the machine hits them alike.
 Benchmarks print figures; nothing here asserts.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -28,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR_IMPORTS = "import attrs, jinja2, structlog"
@@ -46,7 +50,12 @@ def main() -> int:
         site_packages = next((work / "warm-root").glob("*/site-packages"))
         commands = _commands(args.python, pyz, run_args, site_packages, env, args.variants)
         results = measure(commands, args.runs, work)
+        counts = _instructions(commands[:3:2], work) if args.instructions else None
     _report(results, args.python, pyz)
+    if counts:
+        floor, warm = counts
+        print(f"instructions (callgrind): floor {floor / 1e6:.1f} M, warm {warm / 1e6:.1f} M, "
+              f"warm - floor {(warm - floor) / 1e6:+.1f} M")
     return 0
 
 
@@ -56,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default="/usr/bin/python3", help="interpreter (default %(default)s)")
     p.add_argument("--runs", type=int, default=30, help="runs of each (default %(default)s)")
     p.add_argument("--variants", action="store_true", help="also time other ways to start it")
+    p.add_argument("--instructions", action="store_true",
+                   help="also count the floor's and a warm run's instructions (valgrind)")
     p.add_argument(
         "--tmp",
         default="/dev/shm" if os.path.isdir("/dev/shm") else None,
@@ -125,6 +136,24 @@ def measure(commands: list[Command], runs: int, work: Path) -> list[Command]:
             if command.cold:
                 shutil.rmtree(work / f"cold-{i}")
     return commands
+
+
+def _instructions(commands: list[Command], work: Path) -> Optional[tuple[int, ...]]:
+    """Instructions each command executes (callgrind's "I refs"), or None without valgrind."""
+    if shutil.which("valgrind") is None:
+        print("--instructions: valgrind is not installed (apt install valgrind)", file=sys.stderr)
+        return None
+    counts = []
+    for command in commands:
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command.argv],
+            env=command.env, cwd=work, capture_output=True, text=True, check=True,
+        )
+        refs = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+        if refs is None:
+            raise SystemExit(f"no instruction count from valgrind: {proc.stderr[-500:]}")
+        counts.append(int(refs.group(1).replace(",", "")))
+    return tuple(counts)
 
 
 def _time(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:

@@ -14,7 +14,7 @@ decides whether NetworkManager is switched off:
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import cast
 
 from packetnetworking import backends, files, rootfs
@@ -74,7 +74,7 @@ def network_scripts_drive(ctx: Context) -> bool:
     major = _major(ctx)
     if major == 7:
         return True
-    return major == 8 and _installed(cast(Path, ctx.root), NETWORK_SERVICE)
+    return major == 8 and _installed(ctx.root, NETWORK_SERVICE)
 
 
 def link_files(plan: Plan) -> list[Task]:
@@ -92,9 +92,9 @@ def _major(ctx: Context) -> int:
     return version[0]
 
 
-def _installed(root: Path, relpath: str) -> bool:
+def _installed(root: object, relpath: str) -> bool:
     """Look (only look) in the target, following its symlinks as it would."""
     try:
-        return rootfs.resolve(root, relpath).is_file()
+        return os.path.isfile(rootfs.resolve(root, relpath))
     except (WriteFailed, OSError):
         return False

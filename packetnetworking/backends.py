@@ -12,7 +12,6 @@ reads would boot a server with no network.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Optional, cast
 
 from . import detect, files
@@ -92,7 +91,7 @@ def offered(func: Callable) -> Optional[Table]:
 
 def choose(ctx: Context, table: Table) -> Choice:
     preferences = table.preferences(ctx.target)
-    findings = cast(detect.Findings, ctx.findings) or detect.look(Path(str(ctx.root)))
+    findings = cast(detect.Findings, ctx.findings) or detect.look(ctx.root)
     if ctx.backend is not None:
         return _requested(ctx.backend, ctx.target, preferences, findings)
     for backend in preferences:

@@ -6,7 +6,6 @@ import contextlib
 import os
 import sys
 import types
-from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from . import __version__
@@ -103,7 +102,6 @@ def parser() -> argparse.ArgumentParser:
         "-t",
         "--rootfs",
         required=True,
-        type=Path,
         metavar="PATH",
         help="the target root filesystem (required)",
     )

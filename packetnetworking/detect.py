@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-from pathlib import Path
 from typing import Optional
 
 from . import rootfs
@@ -92,8 +91,8 @@ class Findings:
         return "; ".join(parts) or "no network tool"
 
 
-def look(root: Path) -> Findings:
-    top = str(root)  # paths as strings: a look resolves a few dozen of them
+def look(root: rootfs.StrPath) -> Findings:
+    top = os.fspath(root)
     installed = []
     for tool, paths in PROBES.items():
         found = next((p for p in paths if _exists(top, p)), None)
@@ -109,7 +108,7 @@ def look(root: Path) -> Findings:
 
 def _exists(root: str, relpath: str) -> bool:
     try:
-        return os.path.exists(rootfs.resolve_str(root, relpath))
+        return os.path.exists(rootfs.resolve(root, relpath))
     except (WriteFailed, OSError):  # a link that climbs out or loops shows nothing
         return False
 
@@ -118,7 +117,7 @@ def _enablement_link(root: str, service: str) -> Optional[str]:
     """The first ``*.wants/SERVICE`` link in the target's unit directories."""
     for unit_dir in _UNIT_DIRS:
         try:
-            directory = rootfs.resolve_str(root, unit_dir)
+            directory = rootfs.resolve(root, unit_dir)
             wants = sorted(d for d in os.listdir(directory) if d.endswith(".wants"))
         except (WriteFailed, OSError):
             continue
@@ -132,7 +131,7 @@ def _enablement_link(root: str, service: str) -> Optional[str]:
 
 def _resolv_conf_link(root: str) -> Optional[str]:
     try:
-        path = os.path.join(rootfs.resolve_str(root, "etc"), "resolv.conf")
+        path = os.path.join(rootfs.resolve(root, "etc"), "resolv.conf")
         return os.readlink(path) if os.path.islink(path) else None
     except (WriteFailed, OSError):
         return None

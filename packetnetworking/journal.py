@@ -15,7 +15,6 @@ import binascii
 import json
 import os
 import stat
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import rootfs
@@ -30,9 +29,9 @@ VERSION = 2
 
 
 class Journal:
-    def __init__(self, root: Path, before_op: Op) -> None:
+    def __init__(self, root: str, before_op: Op) -> None:
         self.root = root
-        self.path = root / JOURNAL
+        self.path = rootfs.join(root, JOURNAL)
         self._op = before_op
         self._record: dict[str, Any] | None = None
 
@@ -94,7 +93,7 @@ class Journal:
         try:
             if not stat.S_ISREG(os.lstat(self.path).st_mode):
                 raise ValueError("not a regular file")
-            record = json.loads(self.path.read_bytes())
+            record = json.loads(_read(self.path))
             check(self.root, record)
         except (OSError, ValueError, KeyError, TypeError, binascii.Error, WriteFailed) as exc:
             raise WriteFailed(
@@ -102,27 +101,27 @@ class Journal:
             ) from None
         return record
 
-    def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.root))
+    def _rel(self, path: str) -> str:
+        return rootfs.relative(self.root, path)
 
 
-def restore(root: Path, record: dict[str, Any], op: Op) -> None:
+def restore(root: str, record: dict[str, Any], op: Op) -> None:
     """Put every journalled path back as it was, then remove the directories we made."""
     for entry in reversed(record["files"]):
-        path = root / entry["path"]
+        path = rootfs.join(root, entry["path"])
         _remove(temp_path(path), op)
         if not entry["existed"]:
             _remove(path, op)
         elif _differs(path, entry):
             _put_back(path, entry, op)
     for rel in reversed(record["dirs"]):
-        directory = root / rel
-        if directory.is_dir() and not directory.is_symlink() and not any(directory.iterdir()):
+        directory = rootfs.join(root, rel)
+        if os.path.isdir(directory) and not os.path.islink(directory) and _empty(directory):
             op(f"rmdir {directory}")
-            directory.rmdir()
+            os.rmdir(directory)
 
 
-def check(root: Path, record: object) -> None:
+def check(root: str, record: object) -> None:
     """Raise ValueError unless ``record`` is a journal we wrote, naming paths in ``root``."""
     if not isinstance(record, dict) or record.get("version") != VERSION:
         raise ValueError("not a version 2 journal")
@@ -139,17 +138,17 @@ def check(root: Path, record: object) -> None:
             raise ValueError(f"link={entry['link']!r}")
 
 
-def _check_path(root: Path, rel: object) -> None:
+def _check_path(root: str, rel: object) -> None:
     if not isinstance(rel, str) or "\0" in rel or rel.startswith("/"):
         raise ValueError(f"bad path {rel!r}")
     if any(part in ("", ".", "..") for part in rel.split("/")):
         raise ValueError(f"bad path {rel!r}")
     parent = rel.rpartition("/")[0]
-    if parent and rootfs.resolve(root, parent) != root / parent:
+    if parent and rootfs.resolve(root, parent) != rootfs.join(root, parent):
         raise ValueError(f"{rel!r} leads through a symlink")
 
 
-def _differs(path: Path, entry: dict[str, Any]) -> bool:
+def _differs(path: str, entry: dict[str, Any]) -> bool:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -160,10 +159,10 @@ def _differs(path: Path, entry: dict[str, Any]) -> bool:
         return True
     if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (entry["uid"], entry["gid"]):
         return True
-    return path.read_bytes() != base64.b64decode(entry["content"])
+    return _read(path) != base64.b64decode(entry["content"])
 
 
-def _put_back(path: Path, entry: dict[str, Any], op: Op) -> None:
+def _put_back(path: str, entry: dict[str, Any], op: Op) -> None:
     _remove(temp_path(path), op)
     if entry["link"] is None:
         content = base64.b64decode(entry["content"])
@@ -176,7 +175,17 @@ def _put_back(path: Path, entry: dict[str, Any], op: Op) -> None:
     os.rename(temp, path)
 
 
-def _remove(path: Path, op: Op) -> None:
+def _remove(path: str, op: Op) -> None:
     if os.path.lexists(path):
         op(f"unlink {path}")
         os.unlink(path)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
+
+
+def _empty(directory: str) -> bool:
+    with os.scandir(directory) as entries:
+        return next(entries, None) is None

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import attrs
 
@@ -33,7 +31,8 @@ class HostNic:
 def load(path: str) -> tuple[HostNic, ...]:
     """Read a ``--nics`` JSON list: ``[{"name": ..., "mac": ..., "driver": ...}]``."""
     try:
-        raw = json.loads(Path(path).read_text())
+        with open(path, encoding="utf-8") as f:
+            raw = json.loads(f.read())
     except OSError as exc:
         raise UsageError(f"--nics {path}: {exc.strerror}") from None
     except ValueError as exc:
@@ -59,26 +58,28 @@ def _nic(item: object, path: str) -> HostNic:
     return HostNic(name=name, mac=mac.lower(), driver=driver, kernel_name=kernel)
 
 
-def discover(sysfs: Path = Path("/sys/class/net")) -> tuple[HostNic, ...]:
+def discover(sysfs: Union[str, os.PathLike] = "/sys/class/net") -> tuple[HostNic, ...]:
     """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond)."""
     found = []
-    for entry in sorted(sysfs.iterdir()):
+    for name in sorted(os.listdir(sysfs)):
+        entry = os.path.join(sysfs, name)
         # A kernel name that is not a plain interface name never reaches a config file.
-        if not (entry / "device").exists() or not IFNAME.fullmatch(entry.name):
+        if not os.path.exists(os.path.join(entry, "device")) or not IFNAME.fullmatch(name):
             continue
-        mac = (entry / "address").read_text().strip().lower()
+        with open(os.path.join(entry, "address"), encoding="utf-8") as f:
+            mac = f.read().strip().lower()
         if not MAC.fullmatch(mac):
             continue
-        driver_link = entry / "device" / "driver"
-        driver = os.path.basename(os.readlink(driver_link)) if driver_link.is_symlink() else None
-        found.append(
-            HostNic(name=_os_name(entry.name), mac=mac, driver=driver, kernel_name=entry.name)
-        )
+        driver_link = os.path.join(entry, "device", "driver")
+        driver = os.path.basename(os.readlink(driver_link)) if os.path.islink(driver_link) else None
+        found.append(HostNic(name=_os_name(name), mac=mac, driver=driver, kernel_name=name))
     return tuple(found)
 
 
 def _os_name(kernel_name: str) -> str:
     """The name the target OS will give this NIC, as udev predicts it."""
+    import subprocess  # discovery only: a run given --nics needs none of it
+
     try:
         out = subprocess.run(
             ["udevadm", "info", "--query=property", f"/sys/class/net/{kernel_name}"],

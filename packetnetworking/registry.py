@@ -17,7 +17,7 @@ a name the index does not know, everything is imported, as are the listings
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
+import os
 from typing import Any, Callable, Optional
 
 from .errors import NoBuilder
@@ -257,7 +257,7 @@ def _load_hooks() -> None:
         importlib.import_module(module)
 
 
-def write_index(target: Optional[Path] = None) -> Path:
+def write_index(target: Optional[str] = None) -> str:
     """Write the index of every plugin into this package (or target): for each distro
     name, the modules registering its family; and every hooks module. Refuses to index
     registrations that overlap, since the index could not say which one a name means."""
@@ -280,8 +280,9 @@ def write_index(target: Optional[Path] = None) -> Path:
         "}",
         f"HOOKS = {_modules_in(PLUGIN_PACKAGES[1])!r}",
     ]
-    path = target or Path(__file__).with_name(f"{INDEX_MODULE}.py")
-    path.write_text("\n".join(lines) + "\n")
+    path = os.fspath(target or os.path.join(os.path.dirname(__file__), f"{INDEX_MODULE}.py"))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
     return path
 
 
@@ -289,7 +290,7 @@ class Context:
     """What a builder gets: the plan, which OS, and the rootfs to look at (not to write).
 
     ``plan`` is a plan.Plan (untyped here to keep the registry free of the model),
-    ``root`` the pathlib.Path of --rootfs, ``backend`` a config format asked for by name
+    ``root`` the --rootfs path (str or os.PathLike), ``backend`` a config format asked for by name
     (--backend), and ``findings`` what the rootfs shows (detect.Findings), looked at once
     per run by the caller; None: whoever needs it looks.
     """

@@ -9,12 +9,12 @@ ModuleLoader. A checkout has no compiled templates and reads the sources.
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
+import os
 from typing import Optional
 
 import jinja2
 
-COMPILED = Path(__file__).parent / "_compiled_templates"
+COMPILED = os.path.join(os.path.dirname(__file__), "_compiled_templates")
 
 _env = None
 
@@ -23,8 +23,8 @@ def _template_dirs() -> list[str]:
     # distros/ is installed as packetnetworking.distros but lives at the top of the
     # source tree: ask the import system where it is rather than guessing.
     distros = importlib.import_module("packetnetworking.distros")
-    return [str(Path(__file__).parent / "templates")] + [
-        str(Path(p) / "templates") for p in distros.__path__
+    return [os.path.join(os.path.dirname(__file__), "templates")] + [
+        os.path.join(p, "templates") for p in distros.__path__
     ]
 
 
@@ -50,8 +50,8 @@ def source_environment() -> jinja2.Environment:
 def environment() -> jinja2.Environment:
     global _env
     if _env is None:
-        if COMPILED.is_dir():
-            _env = _new_environment(jinja2.ModuleLoader(str(COMPILED)))
+        if os.path.isdir(COMPILED):
+            _env = _new_environment(jinja2.ModuleLoader(COMPILED))
         else:
             _env = source_environment()
     return _env
@@ -61,9 +61,9 @@ def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context)
 
 
-def compile_into(target: Optional[Path] = None) -> list[str]:
+def compile_into(target: Optional[str] = None) -> list[str]:
     """Compile every template into modules under target (default COMPILED); returns
     the names. A syntax error raises rather than leaving the template out."""
     env = source_environment()
-    env.compile_templates(str(target or COMPILED), zip=None, ignore_errors=False)
+    env.compile_templates(os.fspath(target or COMPILED), zip=None, ignore_errors=False)
     return env.list_templates()

@@ -6,14 +6,16 @@ and nothing may climb out: ``..`` above the root and symlink loops are errors, s
 crafted link in a customer's image can make us write outside ``--rootfs``. A climb is
 refused outright rather than clamped at the root as the kernel would: a link that tries
 it is not one a sane image contains, and refusing happens before any change.
+
+Paths are plain strings, not pathlib: importing pathlib costs every start ~2.5 ms, and
+a run handles dozens of paths, where pathlib objects cost several times a string join.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from .errors import WriteFailed
 
@@ -21,21 +23,20 @@ MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
 TEMP_SUFFIX = ".pn-new"
 
 Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
+StrPath = Union[str, os.PathLike]  # what --rootfs may be given as
 
 
 def no_op(_op: str) -> None:
     """The fault hook of code that must not be interrupted by an injected fault."""
 
 
-def resolve(root: Path, relpath: str) -> Path:
-    """The real host path of ``relpath`` inside ``root``; missing parts are kept as named."""
-    return Path(resolve_str(str(root), relpath))
+def resolve(root: StrPath, relpath: str) -> str:
+    """The real host path of ``relpath`` inside ``root``; missing parts are kept as named.
 
-
-def resolve_str(root: str, relpath: str) -> str:
-    """``resolve`` on strings: a run resolves dozens of paths, and pathlib objects cost
-    several times what string joins do."""
-    base = root.rstrip("/")  # "/" itself as "": parts are joined on with "/"
+    Without symlinks in the way it is a plain join: ``/`` gives ``/etc``, not ``//etc``,
+    and a relative root stays relative (an empty one is ``.``, as pathlib has it)."""
+    top = os.fspath(root) or "."
+    base = top.rstrip("/")  # "/" itself as "": parts are joined on with "/"
     inside: list[str] = []
     pending = relpath.split("/")
     pending.reverse()  # a stack: the next part is at the end
@@ -59,7 +60,7 @@ def resolve_str(root: str, relpath: str) -> str:
         if target.startswith("/"):
             inside = []
         pending += reversed(target.split("/"))
-    return "/".join((base, *inside)) if inside else root
+    return "/".join((base, *inside)) if inside else top
 
 
 def _link_target(candidate: str, relpath: str) -> str | None:
@@ -74,12 +75,38 @@ def _link_target(candidate: str, relpath: str) -> str | None:
         raise WriteFailed(f"/{shown(relpath)}: cannot look up a part: {exc.strerror}") from None
 
 
-def display(root: Path, path: Path) -> str:
-    """How the target will name this path: ``/etc/hostname`` (non-printables escaped)."""
+def join(directory: str, name: str) -> str:
+    """``directory/name`` for a plain relative ``name``; ``/`` gives ``/name``."""
+    return f"{directory}{name}" if directory.endswith("/") else f"{directory}/{name}"
+
+
+def relative(root: StrPath, path: StrPath) -> str:
+    """``path`` relative to ``root``, compared part by part as pathlib's ``relative_to``
+    does (so ``/rootfs2`` is not under ``/rootfs``); ValueError when it is not under it."""
+    root_anchor, root_parts = _split(os.fspath(root))
+    anchor, parts = _split(os.fspath(path))
+    if anchor != root_anchor or parts[: len(root_parts)] != root_parts:
+        raise ValueError(f"{path!r} is not in {root!r}")
+    return "/".join(parts[len(root_parts) :]) or "."
+
+
+def _split(path: str) -> tuple[str, list[str]]:
+    """A POSIX path as pathlib reads it: its anchor (``//`` is one of its own, three or
+    more slashes are ``/``) and its parts, empty ones and ``.`` dropped."""
+    anchor = ""
+    if path.startswith("/"):
+        anchor = "//" if path.startswith("//") and not path.startswith("///") else "/"
+    return anchor, [part for part in path.split("/") if part not in ("", ".")]
+
+
+def display(root: StrPath, path: StrPath) -> str:
+    """How the target will name this path: ``/etc/hostname`` (non-printables escaped).
+    A path outside ``root`` is shown whole."""
     try:
-        return "/" + shown(str(path.relative_to(root)))
+        return "/" + shown(relative(root, path))
     except ValueError:
-        return shown(str(path))
+        anchor, parts = _split(os.fspath(path))
+        return shown(anchor + "/".join(parts) or ".")
 
 
 def shown(text: str) -> str:
@@ -89,13 +116,14 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def temp_path(path: Path) -> Path:
+def temp_path(path: StrPath) -> str:
     """Where the new content of ``path`` is staged: a dot file in the same directory."""
-    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+    head, sep, name = os.fspath(path).rpartition("/")
+    return f"{head}{sep}.{name}{TEMP_SUFFIX}"
 
 
 def atomic_write(
-    path: Path,
+    path: StrPath,
     content: bytes,
     mode: int,
     owner: Optional[tuple[int, int]] = None,
@@ -105,12 +133,12 @@ def atomic_write(
     temp = write_temp(path, content, mode, owner, before_op)
     before_op(f"rename {temp}")
     os.rename(temp, path)
-    fsync_dir(path.parent)
+    fsync_dir(os.path.dirname(path) or ".")
 
 
 def write_temp(
-    path: Path, content: bytes, mode: int, owner: Optional[tuple[int, int]], before_op: Op
-) -> Path:
+    path: StrPath, content: bytes, mode: int, owner: Optional[tuple[int, int]], before_op: Op
+) -> str:
     temp = temp_path(path)
     before_op(f"write {temp}")
     # O_EXCL and O_NOFOLLOW: never write through something planted under our temp name.
@@ -124,13 +152,13 @@ def write_temp(
             os.fchown(fd, *owner)
         os.fsync(fd)
     except OSError as exc:  # ENOSPC, EIO: name the file, which os.write does not
-        raise OSError(exc.errno, exc.strerror, str(temp)) from None
+        raise OSError(exc.errno, exc.strerror, temp) from None
     finally:
         os.close(fd)
     return temp
 
 
-def fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: StrPath) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

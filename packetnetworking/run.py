@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from . import backends, detect, metadata, nics, registry, source
 from . import plan as plan_module
@@ -33,7 +32,7 @@ class Options:
 
     def __init__(
         self,
-        rootfs: Path,
+        rootfs: Union[str, os.PathLike],
         *,
         metadata_file: Optional[str] = None,
         metadata_url: str = source.DEFAULT_URL,
@@ -69,9 +68,9 @@ class Result:
 
 def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None) -> Result:
     started = time.monotonic()
-    root = options.rootfs
+    root = os.fspath(options.rootfs)
     transaction = Transaction(root, log, before_op)
-    if not options.dry_run and root.is_dir():
+    if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
     document = _load_metadata(options, log)
     target = _choose_target(options.operating_system, document, root, log)
@@ -146,7 +145,7 @@ def _load_metadata(options: Options, log) -> metadata.Metadata:
 
 
 def _choose_target(
-    option: Optional[str], document: metadata.Metadata, root: Path, log
+    option: Optional[str], document: metadata.Metadata, root: str, log
 ) -> target_module.Target:
     if option is not None:
         return target_module.from_option(option)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import sys
-import threading
 import time
 import urllib.parse
 from typing import Callable
@@ -89,6 +88,8 @@ def _within(timeout: float, func: Callable[..., bytes], *args: object) -> bytes:
     A socket timeout only bounds each read: a server that trickles a byte a second would
     never trip it. The abandoned worker is a daemon, still bounded by that per-read
     timeout, and cannot hold the process up."""
+    import threading  # with requests (which imports it anyway): a file needs neither
+
     outcome: dict[str, object] = {}
 
     def attempt() -> None:

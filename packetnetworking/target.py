@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import attrs
 
@@ -55,12 +55,13 @@ def from_metadata(os: OperatingSystem) -> Optional[Target]:
     return Target(os.distro.lower(), version.lower() if version else None)
 
 
-def from_os_release(rootfs: Path) -> Optional[Target]:
+def from_os_release(rootfs: Union[str, os.PathLike]) -> Optional[Target]:
     """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced."""
     for rel in ("etc/os-release", "usr/lib/os-release"):
-        path = rootfs / rel
-        if path.is_file() and not path.is_symlink():
-            return _parse_os_release(path.read_text(errors="replace"))
+        path = os.path.join(rootfs, rel)
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return _parse_os_release(f.read())
     return None
 
 

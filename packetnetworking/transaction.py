@@ -21,13 +21,12 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from pathlib import Path
 from typing import Callable, Optional
 
 from . import rootfs
 from .errors import WriteFailed
 from .journal import JOURNAL, Journal
-from .rootfs import atomic_write, fsync_dir, temp_path, write_temp
+from .rootfs import StrPath, atomic_write, fsync_dir, temp_path, write_temp
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
 __all__ = ["JOURNAL", "Change", "State", "Transaction", "atomic_write", "event_fields"]
@@ -56,14 +55,14 @@ class State:
 
 
 class Change:
-    """What a task does to one path: ``path`` is the real host path, inside the rootfs;
-    ``display`` the path as the target names it; ``content`` None deletes."""
+    """What a task does to one path: ``path`` is the real host path (a str), inside the
+    rootfs; ``display`` the path as the target names it; ``content`` None deletes."""
 
     __slots__ = ("task", "path", "display", "before", "content", "mode", "created_dirs")
 
     def __init__(
-        self, task: Task, path: Path, display: str, before: State, content: Optional[bytes],
-        mode: int, created_dirs: tuple[Path, ...],
+        self, task: Task, path: str, display: str, before: State, content: Optional[bytes],
+        mode: int, created_dirs: tuple[str, ...],
     ) -> None:
         self.task, self.path, self.display, self.before = task, path, display, before
         self.content, self.mode, self.created_dirs = content, mode, created_dirs
@@ -84,8 +83,10 @@ class Change:
 
 
 class Transaction:
-    def __init__(self, root: Path, log, before_op: Optional[Callable[[str], None]] = None) -> None:
-        self.root = root.resolve()
+    def __init__(
+        self, root: StrPath, log, before_op: Optional[Callable[[str], None]] = None
+    ) -> None:
+        self.root = os.path.realpath(root)  # absolute, and the journal's paths relative to it
         self.log = log
         # Called before every filesystem mutation: how the tests inject faults.
         self._before_op = before_op or rootfs.no_op
@@ -93,10 +94,10 @@ class Transaction:
     def prepare(self, tasks: list[Task]) -> list[Change]:
         """Work out each task's new content against the rootfs as it is (and as earlier
         tasks in the list leave it). Reads only; raises ``WriteFailed`` on a bad path."""
-        if not self.root.is_dir():
+        if not os.path.isdir(self.root):
             raise WriteFailed(f"--rootfs {self.root}: not a directory")
-        pending: dict[Path, Optional[bytes]] = {}
-        planned_dirs: set[Path] = set()
+        pending: dict[str, Optional[bytes]] = {}
+        planned_dirs: set[str] = set()
         changes = []
         for task in tasks:
             try:
@@ -106,7 +107,7 @@ class Transaction:
                 raise WriteFailed(f"/{task.path}: {reason}") from None
         return changes
 
-    def _plan(self, task: Task, pending: dict, planned_dirs: set[Path]) -> Change:
+    def _plan(self, task: Task, pending: dict, planned_dirs: set[str]) -> Change:
         path = _resolve(self.root, task)
         before = _read_state(path, task.path, link_ok=isinstance(task, Delete))
         current = pending.get(path, before.content if before.exists else None)
@@ -134,7 +135,7 @@ class Transaction:
                     self._stage(change)
                 for change in todo:
                     self._switch(change)
-                for directory in {c.path.parent for c in todo}:
+                for directory in {os.path.dirname(c.path) for c in todo}:
                     fsync_dir(directory)
                 journal.commit()
             except (OSError, WriteFailed) as exc:
@@ -145,7 +146,7 @@ class Transaction:
     def _stage(self, change: Change) -> None:
         for directory in change.created_dirs:
             self._before_op(f"mkdir {directory}")
-            directory.mkdir()
+            os.mkdir(directory)
             os.chmod(directory, 0o755)  # whatever our umask: the target's daemons read it
         if change.content is not None:
             owner = (change.before.uid, change.before.gid) if change.before.exists else None
@@ -191,22 +192,22 @@ def event_fields(change: Change) -> dict:
     }
 
 
-def _reason(root: Path, exc: Exception) -> str:
+def _reason(root: str, exc: Exception) -> str:
     if isinstance(exc, OSError):
         text = rootfs.shown(exc.strerror or str(exc))
-        return f"{rootfs.display(root, Path(exc.filename))}: {text}" if exc.filename else text
+        return f"{rootfs.display(root, exc.filename)}: {text}" if exc.filename else text
     return str(exc)
 
 
-def _resolve(root: Path, task: Task) -> Path:
+def _resolve(root: str, task: Task) -> str:
     """Writes follow a final symlink as the target would; a Delete removes the link itself."""
     if isinstance(task, Delete):
         parent, _, name = task.path.rpartition("/")
-        return (rootfs.resolve(root, parent) if parent else root) / name
+        return rootfs.join(rootfs.resolve(root, parent) if parent else root, name)
     return rootfs.resolve(root, task.path)
 
 
-def _read_state(path: Path, shown: str, link_ok: bool = False) -> State:
+def _read_state(path: str, shown: str, link_ok: bool = False) -> State:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -218,7 +219,8 @@ def _read_state(path: Path, shown: str, link_ok: bool = False) -> State:
     if not stat.S_ISREG(info.st_mode):
         raise WriteFailed(f"/{shown}: exists and is not a regular file")
     try:
-        content = path.read_bytes()
+        with open(path, "rb") as file:
+            content = file.read()
     except OSError as exc:
         raise WriteFailed(f"/{shown}: cannot read: {exc.strerror}") from None
     return State(True, content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
@@ -254,24 +256,24 @@ def _replace_setting(lines: list[str], line: str, prefix: str) -> bytes:
     return ("\n".join(out) + "\n").encode(errors="surrogateescape")
 
 
-def _missing_dirs(root: Path, path: Path, planned: set[Path]) -> tuple[Path, ...]:
+def _missing_dirs(root: str, path: str, planned: set[str]) -> tuple[str, ...]:
     """Parent directories to create, outermost first; a non-directory in the way fails."""
     missing = []
-    parent = path.parent
+    parent = os.path.dirname(path)
     while parent != root and parent not in planned:
         if os.path.lexists(parent):
-            if not parent.is_dir() or parent.is_symlink():
+            if not os.path.isdir(parent) or os.path.islink(parent):
                 raise WriteFailed(f"{rootfs.display(root, parent)}: exists and is not a directory")
             break
         missing.append(parent)
-        parent = parent.parent
+        parent = os.path.dirname(parent)
     return tuple(reversed(missing))
 
 
 def _last_change_per_path(changes: list[Change]) -> list[Change]:
     """Several tasks may touch one file (two EnsureLines): apply the final content once,
     keeping the state from before the first of them for the journal."""
-    merged: dict[Path, Change] = {}
+    merged: dict[str, Change] = {}
     for change in changes:
         if change.path in merged:
             first = merged[change.path]

@@ -64,7 +64,9 @@ def test_udev_name_preference(monkeypatch):
     class Done:
         stdout = "ID_NET_NAME_MAC=enxb49691\nID_NET_NAME_PATH=enp65s0f0\nID_NET_NAME_SLOT=ens1f0\n"
 
-    monkeypatch.setattr(nics.subprocess, "run", lambda *a, **k: Done())
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: Done())
     assert nics._os_name("eth0") == "ens1f0"
     Done.stdout = "ID_NET_NAME_ONBOARD=eno1\nID_NET_NAME_PATH=enp65s0f0\n"
     assert nics._os_name("eth0") == "eno1"

@@ -169,12 +169,51 @@ def test_absolute_and_dangling_links_resolve_inside(tmp_path: Path, layout, name
         ("/", "./etc/../etc//hosts", "/etc/hosts"),
         ("rel/root", "etc", "rel/root/etc"),
         ("/abs/root/", "a/b", "/abs/root/a/b"),
+        ("", "etc", "./etc"),
     ],
 )
 def test_resolve_joins_like_pathlib(root: str, relpath: str, expected: str):
     """Without symlinks in the way, resolve is a plain join: no '//' for the root itself
-    (pathlib keeps a leading '//' as its own root), a relative rootfs stays relative."""
+    (pathlib keeps a leading '//' as its own root), a relative rootfs stays relative, an
+    empty one is '.' (never the host's '/'). A str and a Path root give the same str."""
     from packetnetworking import rootfs
 
-    assert rootfs.resolve(Path(root), relpath) == Path(expected)
-    assert rootfs.resolve_str(root, relpath) == expected
+    assert rootfs.resolve(root, relpath) == expected
+    assert rootfs.resolve(Path(root), relpath) == expected
+
+
+@pytest.mark.parametrize(
+    ("root", "path"),
+    [
+        ("/srv/rootfs", "/srv/rootfs/etc/hostname"),
+        ("/srv/rootfs", "/srv/rootfs/etc/.hostname.pn-new"),
+        ("/srv/rootfs", "/srv/rootfs2/etc/hostname"),  # a sibling sharing the prefix
+        ("/srv/rootfs", "/srv/rootfs"),
+        ("/srv/rootfs", "/srv"),
+        ("/", "/etc/hosts"),
+        ("/srv/rootfs/", "/srv//rootfs/./etc/hosts"),
+        ("rel/root", "rel/root/etc/hosts"),
+        ("rel/root", "/rel/root/etc/hosts"),  # absolute is not under a relative root
+        ("/srv/rootfs", "/srv/rootfs/etc/line\nbreak"),
+    ],
+)
+def test_display_names_paths_as_relative_to_does(root: str, path: str):
+    """display() on strings means what it meant on pathlib: the path as the target names
+    it when under the root (part by part, not by string prefix), else the whole path."""
+    from packetnetworking import rootfs
+
+    try:
+        expected = "/" + rootfs.shown(str(Path(path).relative_to(root)))
+    except ValueError:
+        expected = rootfs.shown(str(Path(path)))
+    assert rootfs.display(root, path) == expected
+    assert rootfs.display(Path(root), Path(path)) == expected
+
+
+@pytest.mark.parametrize("path", ["/srv/rootfs/etc/hostname", "/hostname", "hostname", "a/b"])
+def test_temp_path_is_a_dot_file_beside(path: str):
+    from packetnetworking import rootfs
+
+    expected = Path(path).with_name(f".{Path(path).name}{rootfs.TEMP_SUFFIX}")
+    assert rootfs.temp_path(path) == str(expected)
+    assert rootfs.temp_path(Path(path)) == str(expected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,31 @@ def test_ensure_line_replaces_a_setting(tmp_path: Path):
     config.write_text("A=1")
     tx.apply(tx.prepare([task]))
     assert config.read_text() == 'A=1\nDNS="9.9.9.9"\n'
+
+
+def test_str_root_through_a_symlink(tmp_path: Path):
+    """A str --rootfs works as a Path does; paths are strs under the real root, so the
+    journal and the audit events never name the link the root was reached through."""
+    root = _rootfs(tmp_path)
+    (tmp_path / "via").symlink_to(root)
+    tx = Transaction(str(tmp_path / "via"), structlog.get_logger())
+    assert tx.root == str(root.resolve())
+    changes = tx.prepare(TASKS)
+    assert [c.path for c in changes] == [f"{tx.root}/{t.path}" for t in TASKS]
+    assert changes[3].created_dirs == (f"{tx.root}/etc/new", f"{tx.root}/etc/new/dir")
+    assert [c.display for c in changes] == [f"/{t.path}" for t in TASKS]
+    tx.apply(changes)
+    assert (root / "etc/new/dir/deep.conf").read_text() == "x=1\n"
+    assert not (root / JOURNAL).exists()
+
+
+@pytest.mark.parametrize("kind", ["missing", "file", "loop"])
+def test_a_root_that_is_not_a_directory(tmp_path: Path, kind: str):
+    root = tmp_path / "root"
+    if kind == "file":
+        root.write_text("")
+    elif kind == "loop":
+        root.symlink_to(root)
+    tx = Transaction(root, structlog.get_logger())
+    with pytest.raises(WriteFailed, match=f"^--rootfs {re.escape(str(root))}: not a directory$"):
+        tx.prepare(TASKS)
