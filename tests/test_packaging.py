@@ -365,7 +365,7 @@ def test_plugin_index_names_every_registration(pyz, example, tmp_path):
 
 
 _ATTRS_PROBE = """\
-import builtins, json, runpy, sys
+import builtins, gc, json, runpy, sys
 compiled = []
 real_compile = builtins.compile
 def spy(source, filename, *args, **kwargs):
@@ -384,18 +384,30 @@ classes = [c for m, module in sorted(sys.modules.items()) if m.startswith("packe
 nic = sys.modules["packetnetworking.plan"].Nic
 salt = hash("<attrs generated hash packetnetworking.plan.Nic>")
 print(json.dumps({"classes": len(classes), "compiled": ours,
-                  "salted": salt in nic.__hash__.__code__.co_consts}))
+                  "salted": salt in nic.__hash__.__code__.co_consts,
+                  "collector": gc.isenabled()}))
 """
 
 
-def test_attrs_methods_come_compiled_from_the_build(pyz, example, tmp_path):
-    """A warm run compiles none of the methods attrs generates for our classes: the
-    build's (packaging/attrs_code.py) are used, with this process's __hash__ salt put in."""
-    assert run([str(pyz), *example], tmp_path).returncode == 0
+@pytest.fixture(scope="module")
+def probed(pyz, example, tmp_path_factory) -> dict:
+    """What a warm run of the pyz did, seen from inside its process (_ATTRS_PROBE)."""
+    root = tmp_path_factory.mktemp("probe")
+    assert run([str(pyz), *example], root).returncode == 0
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _ATTRS_PROBE, str(pyz), *example],
-        env={"SHIV_ROOT": str(tmp_path)}, capture_output=True, text=True, timeout=60,
+        env={"SHIV_ROOT": str(root)}, capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    found = json.loads(proc.stdout)
-    assert found["classes"] >= 10 and found["compiled"] == [] and found["salted"], found
+    return json.loads(proc.stdout)
+
+
+def test_attrs_methods_come_compiled_from_the_build(probed):
+    """A warm run compiles none of the methods attrs generates for our classes: the
+    build's (packaging/attrs_code.py) are used, with this process's __hash__ salt put in."""
+    assert probed["classes"] >= 10 and probed["compiled"] == [] and probed["salted"], probed
+
+
+def test_runs_with_the_cycle_collector_off(probed):
+    """packaging/pyz_main.py turns the collector off for the short life of a run."""
+    assert probed["collector"] is False, probed
