@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import shutil
 import sys
 import types
 from typing import TYPE_CHECKING, Optional
@@ -50,12 +52,15 @@ _EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in E
 
 
 def parser() -> argparse.ArgumentParser:
+    # argparse makes a formatter for every option it adds, and each one asks the terminal
+    # its width: ~1M instructions a run. The same width (argparse's own reckoning), once.
+    width = shutil.get_terminal_size().columns - 2
     p = argparse.ArgumentParser(
         prog="packet-networking",
         description="Write this server's network configuration into the target root "
         "filesystem, from the Equinix Metal instance metadata.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter, width=width),
     )
     p.add_argument(
         "-M",
