@@ -183,7 +183,8 @@ def _files_read_back(root: Path) -> None:
     assert every.returncode == 0 and not every.stderr, every.stderr
     _sane_stanzas(text)
     hostname = (root / "etc/hostname").read_text()
-    assert re.fullmatch(r"[a-z0-9.-]+\n", hostname), hostname
+    # RFC 1123 names are case-insensitive and written as given: "A" is a valid hostname.
+    assert re.fullmatch(r"[A-Za-z0-9.-]+\n", hostname), hostname
     for line in (root / "etc/resolv.conf").read_text().splitlines():
         assert re.fullmatch(r"# .*|nameserver [0-9a-f.:]+", line), line
     for line in (root / "etc/hosts").read_text().splitlines():
