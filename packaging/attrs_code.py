@@ -1,13 +1,10 @@
 """The methods attrs writes for our classes, compiled once at build time.
 
-    python -I -S packaging/attrs_code.py SITE_PACKAGES   # build_pyz.py runs it
-
 attrs builds each class by writing the source of its ``__init__``, ``__eq__``,
-``__hash__`` and so on, and compiling it: about 0.3 ms a class, some 9 ms of every
-run for our thirty classes, which is a third of what a warm start adds to the
-interpreter's import floor. The source depends only on the class definition, so the
-build imports every module of ours with attrs' ``compile`` recording, and writes
-what it compiled to ``SITE_PACKAGES/ATTRS_CODE``:
+``__hash__`` and so on, and compiling it: about 0.3 ms a class, every run. The source
+depends only on the class definition, so the build (build_pyz.py, with the staged
+site-packages importable) imports every module of ours with attrs' ``compile``
+recording, and writes what it compiled to ``SITE_PACKAGES/ATTRS_CODE``:
 
     importlib.util.MAGIC_NUMBER + marshal.dumps({(filename, key): code object})
 
@@ -29,7 +26,6 @@ import builtins
 import importlib
 import importlib.util
 import marshal
-import sys
 from pathlib import Path
 from types import CodeType
 
@@ -77,8 +73,9 @@ def _modules(site: Path) -> list[str]:
     return names
 
 
-def write(site: Path) -> int:
+def write(site_packages: str) -> int:
     """Write SITE/ATTRS_CODE; returns how many classes' methods it holds."""
+    site = Path(site_packages)
     codes = record(site)
     if not codes:
         raise SystemExit("attrs compiled nothing: has attrs stopped using compile()?")
@@ -86,9 +83,3 @@ def write(site: Path) -> int:
     data = marshal.dumps(dict(sorted(codes.items())))
     (site / ATTRS_CODE).write_bytes(importlib.util.MAGIC_NUMBER + data)
     return len(codes)
-
-
-if __name__ == "__main__":
-    site = Path(sys.argv[1]).resolve()
-    sys.path.insert(0, str(site))
-    write(site)

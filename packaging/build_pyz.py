@@ -144,7 +144,7 @@ def stage(site: Path, work: Path) -> None:
     _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
     _staged_python(site, "from packetnetworking.registry import write_index; write_index()")
     _staged_python(site, f"sys.path.insert(0, {str(ROOT / 'packaging')!r}); "
-                         f"import attrs_code; attrs_code.write(pathlib.Path({str(site)!r}))")
+                         f"import attrs_code; attrs_code.write({str(site)!r})")
     _staged_python(
         site,
         # ddir: code objects record "site-packages/...", not this build directory (the
@@ -233,7 +233,7 @@ def _staged_python(site: Path, code: str) -> None:
     """Run code with only the staged site-packages importable, writing no bytecode."""
     subprocess.run(
         [sys.executable, "-I", "-S", "-B", "-c",
-         f"import pathlib, sys; sys.path.insert(0, {str(site)!r}); {code}"],
+         f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
         check=True,
         env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
     )
@@ -245,8 +245,7 @@ def main_py(build_id: str) -> bytes:
     text = (ROOT / "packaging" / "pyz_main.py").read_text()
     for key, value in (("BUILD_ID", build_id), ("ENTRY_MODULE", module),
                        ("ENTRY_FUNCTION", function), ("SITE_PACKAGES_ZIP", SITE_PACKAGES_ZIP),
-                       ("ATTRS_CODE", ATTRS_CODE), ("SALT_MARK", SALT_MARK),
-                       ("SALT", str(SALT))):
+                       ("ATTRS_CODE", ATTRS_CODE), ("SALT_MARK", SALT_MARK), ("SALT", SALT)):
         text = text.replace(f'"@{key}@"', repr(value))
     if '"@' in text:
         raise SystemExit("packaging/pyz_main.py: an @KEY@ field has no value in main_py()")

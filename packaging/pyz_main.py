@@ -27,7 +27,7 @@ ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
 SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
 ATTRS_CODE = "@ATTRS_CODE@"
 SALT_MARK = "@SALT_MARK@"
-SALT = int("@SALT@")
+SALT = "@SALT@"  # an int, once build_pyz.py has filled it in
 
 
 def _isolate() -> None:

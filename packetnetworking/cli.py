@@ -18,8 +18,8 @@ def _import_argparse() -> types.ModuleType:
     """argparse, imported without gettext when nothing has imported either yet.
 
     argparse takes only ``gettext`` and ``ngettext`` from the gettext module, whose own
-    import (locale, a regular expression compiled at import) is ~4M instructions, about
-    2 ms of every run. No catalog of argparse's messages is installed where we run, so
+    import (locale, a regular expression compiled at import) is ~3M instructions, over
+    1 ms of every run. No catalog of argparse's messages is installed where we run, so
     the identity functions below say what gettext would. The stand-in is there only
     while argparse imports: anyone importing gettext later gets the real one.
     """

@@ -93,7 +93,7 @@ class Journal:
         try:
             if not stat.S_ISREG(os.lstat(self.path).st_mode):
                 raise ValueError("not a regular file")
-            record = json.loads(_read(self.path))
+            record = json.loads(rootfs.read_bytes(self.path))
             check(self.root, record)
         except (OSError, ValueError, KeyError, TypeError, binascii.Error, WriteFailed) as exc:
             raise WriteFailed(
@@ -159,7 +159,7 @@ def _differs(path: str, entry: dict[str, Any]) -> bool:
         return True
     if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (entry["uid"], entry["gid"]):
         return True
-    return _read(path) != base64.b64decode(entry["content"])
+    return rootfs.read_bytes(path) != base64.b64decode(entry["content"])
 
 
 def _put_back(path: str, entry: dict[str, Any], op: Op) -> None:
@@ -179,11 +179,6 @@ def _remove(path: str, op: Op) -> None:
     if os.path.lexists(path):
         op(f"unlink {path}")
         os.unlink(path)
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as file:
-        return file.read()
 
 
 def _empty(directory: str) -> bool:

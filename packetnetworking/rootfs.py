@@ -116,6 +116,12 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def read_bytes(path: str) -> bytes:
+    """A file's whole content (pathlib's read_bytes, without pathlib)."""
+    with open(path, "rb") as file:
+        return file.read()
+
+
 def temp_path(path: StrPath) -> str:
     """Where the new content of ``path`` is staged: a dot file in the same directory."""
     head, sep, name = os.fspath(path).rpartition("/")

@@ -219,8 +219,7 @@ def _read_state(path: str, shown: str, link_ok: bool = False) -> State:
     if not stat.S_ISREG(info.st_mode):
         raise WriteFailed(f"/{shown}: exists and is not a regular file")
     try:
-        with open(path, "rb") as file:
-            content = file.read()
+        content = rootfs.read_bytes(path)
     except OSError as exc:
         raise WriteFailed(f"/{shown}: cannot read: {exc.strerror}") from None
     return State(True, content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)

@@ -174,7 +174,7 @@ def test_argparse_without_gettext_still_explains_errors():
                           text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
     assert proc.returncode == 2, proc.stderr
     assert "error: argument -n/--max-attempts: must be at least 1" in proc.stderr, proc.stderr
-    assert "the following arguments are required: --rootfs" not in proc.stderr
+    assert "the following arguments are required: -t/--rootfs" not in proc.stderr
 
 
 def test_no_metadata_source(pyz, inputs, tmp_path):

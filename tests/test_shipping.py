@@ -17,8 +17,8 @@ from pathlib import Path
 
 import factories
 from packaging.utils import canonicalize_name
+from pyz_build import copy_build_inputs, skip_or_fail
 from support import images
-from test_packaging import copy_build_inputs, skip_or_fail
 
 from packetnetworking import __version__
 

@@ -1,0 +1,178 @@
+"""What the build does so that the zipapp starts fast, and that it changes nothing: one
+extraction with the shipped bytecode, templates compiled to modules that render exactly
+as the sources do, the plugin index, the precompiled attrs methods, and the cycle
+collector off (README "Performance").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import factories
+import jinja2
+import pytest
+from pyz_build import run, shipped_names
+
+from packetnetworking import registry, render
+from packetnetworking.target import Target
+
+
+def test_extracts_once_under_shiv_root_and_uses_the_shipped_bytecode(pyz, example, tmp_path):
+    first = run([str(pyz), *example], tmp_path)
+    assert first.returncode == 0, first.stderr
+    (extracted,) = tmp_path.glob(f"{pyz.name}_*")
+    files = _files(extracted)
+    # Exactly the archive's site-packages: no bytecode written, so the shipped bytecode
+    # was accepted by this interpreter (-I -S ignores PYTHONDONTWRITEBYTECODE).
+    shipped = {n for n in shipped_names(pyz) if n.startswith("site-packages/")}
+    assert files == shipped
+    again = run([str(pyz), *example], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert _files(extracted) == files
+
+
+def _files(tree: Path) -> set[str]:
+    return {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file()}
+
+
+def _target_for(reg: registry.Registration) -> Target:
+    low = reg.versions.low
+    return Target(reg.family, ".".join(map(str, low)) if low else None)
+
+
+def _documents() -> dict[str, dict]:
+    return {
+        "bonded": factories.metadata(nics=4, bonds=["bond0", "bond1", "bond0", "bond1"]),
+        "individual": factories.metadata(nics=2, aggregation="individual"),
+        "dhcp": factories.metadata(nics=2, dhcp=True),
+    }
+
+
+def test_compiled_templates_render_exactly_like_the_sources(tmp_path, monkeypatch):
+    """Every builder, in every mode it takes, through both loaders: the same tasks."""
+    names = render.compile_into(tmp_path)
+    assert names and len(list(tmp_path.glob("tmpl_*.py"))) == len(names)
+    compiled = render._new_environment(jinja2.ModuleLoader(str(tmp_path)))
+    source = render.source_environment()
+    compared = 0
+    for reg in registry.builders():
+        target = _target_for(reg)
+        for mode, doc in _documents().items():
+            plan = factories.build_plan(doc)
+            if mode not in reg.modes:
+                continue
+            assert plan.mode == mode  # the document really is of this mode
+            context = registry.Context(plan, target, Path("/nonexistent"))
+            results = []
+            for env in (source, compiled):
+                monkeypatch.setattr(render, "_env", env)
+                results.append(reg.func(context))
+            assert results[0] == results[1], f"{reg} {mode}"
+            compared += 1
+    assert compared >= len(registry.builders())
+
+
+# Run in the pyz's extracted site-packages: imports the modules named by argv[2] (JSON;
+# null: every plugin, as a checkout does) and prints what registered, with the index.
+
+_INDEX_PROBE = """\
+import importlib, json, sys
+sys.path.insert(0, sys.argv[1])
+from packetnetworking import _plugin_index as index, registry
+modules = json.loads(sys.argv[2])
+if modules is None:
+    registry.load_plugins()
+else:
+    for module in modules:
+        importlib.import_module(module)
+print(json.dumps({
+    "builders": sorted([r.family, r.id, r.versions.text, sorted(r.names)]
+                       for r in registry._builders),
+    "hook_modules": sorted({h.func.__module__ for h in registry._hooks}),
+    "families": index.FAMILIES,
+    "hooks": list(index.HOOKS),
+}))
+"""
+
+
+def _probe_index(site_packages: Path, modules: list[str] | None) -> dict:
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _INDEX_PROBE, str(site_packages), json.dumps(modules)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_plugin_index_names_every_registration(pyz, example, tmp_path):
+    """A run from the pyz imports only the distro modules its index names for the OS: an
+    index that missed a module would hide a distro. Against a full import of the same
+    site-packages, each name's modules, imported alone, register all of its family."""
+    assert run([str(pyz), *example], tmp_path).returncode == 0
+    (site_packages,) = tmp_path.glob("*/site-packages")
+    full = _probe_index(site_packages, None)
+    families = full["families"]
+    assert set(families) == {name for b in full["builders"] for name in b[3]}
+    assert full["hook_modules"] and set(full["hook_modules"]) <= set(full["hooks"])
+    hooks_dir = site_packages / "packetnetworking" / "hooks"
+    assert full["hooks"] == sorted(
+        f"packetnetworking.hooks.{p.stem}" for p in hooks_dir.glob("[!_]*.py")
+    )
+    family_of = {name: b[0] for b in full["builders"] for name in b[3]}
+    for family, modules in {(family_of[n], tuple(m)) for n, m in families.items()}:
+        alone = _probe_index(site_packages, list(modules))["builders"]
+        expected = [b for b in full["builders"] if b[0] == family]
+        assert [b for b in alone if b[0] == family] == expected, (family, modules)
+
+
+_ATTRS_PROBE = """\
+import builtins, gc, json, runpy, sys
+compiled = []
+real_compile = builtins.compile
+def spy(source, filename, *args, **kwargs):
+    compiled.append(filename)
+    return real_compile(source, filename, *args, **kwargs)
+builtins.compile = spy
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exc:
+    assert not exc.code, exc.code
+ours = [n for n in compiled if n.startswith("<attrs generated") and "packetnetworking" in n]
+classes = [c for m, module in sorted(sys.modules.items()) if m.startswith("packetnetworking")
+           for c in vars(module).values() if getattr(c, "__module__", None) == m
+           and hasattr(c, "__attrs_attrs__")]
+nic = sys.modules["packetnetworking.plan"].Nic
+salt = hash("<attrs generated hash packetnetworking.plan.Nic>")
+print(json.dumps({"classes": len(classes), "compiled": ours,
+                  "salted": salt in nic.__hash__.__code__.co_consts,
+                  "collector": gc.isenabled()}))
+"""
+
+
+@pytest.fixture(scope="module")
+def probed(pyz, example, tmp_path_factory) -> dict:
+    """What a warm run of the pyz did, seen from inside its process (_ATTRS_PROBE)."""
+    root = tmp_path_factory.mktemp("probe")
+    assert run([str(pyz), *example], root).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _ATTRS_PROBE, str(pyz), *example],
+        env={"SHIV_ROOT": str(root)}, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_attrs_methods_come_compiled_from_the_build(probed):
+    """A warm run compiles none of the methods attrs generates for our classes: the
+    build's (packaging/attrs_code.py) are used, with this process's __hash__ salt put in."""
+    assert probed["classes"] >= 10 and probed["compiled"] == [] and probed["salted"], probed
+
+
+def test_runs_with_the_cycle_collector_off(probed):
+    """packaging/pyz_main.py turns the collector off for the short life of a run."""
+    assert probed["collector"] is False, probed
+
