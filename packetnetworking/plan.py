@@ -126,6 +126,9 @@ class Plan:
     routes: tuple[Route, ...]  # private subnets via the private gateway
     resolvers: tuple[IPAddress, ...]
     plan_slug: Optional[str] = None
+    # Seconds to hold back each bond member but the plan's first NIC before it joins its
+    # bond; 0: none. A quirk that hooks set (hooks/plan_quirks.py), renderers honour.
+    member_delay: int = 0
 
     @property
     def primary4(self) -> Optional[IP]:
@@ -140,6 +143,16 @@ class Plan:
     @property
     def addresses(self) -> tuple[IP, ...]:
         return tuple(ip for ip in (self.primary4, self.public6, self.alias4) if ip)
+
+    @property
+    def delayed_members(self) -> tuple[str, ...]:
+        """Bond members that wait ``member_delay`` seconds before joining: as the old
+        tool did, every member but the first NIC in metadata order, in every bond."""
+        if not self.member_delay or not self.nics:
+            return ()
+        members = {m for bond in self.bonds for m in bond.members}
+        first = self.nics[0].name
+        return tuple(n.name for n in self.nics if n.name in members and n.name != first)
 
     @property
     def dhcp_nics(self) -> tuple[Nic, ...]:
