@@ -14,7 +14,7 @@ from typing import Optional, Union
 import attrs
 
 from .errors import NoMatchingNic
-from .metadata import Address, IPAddress, IPInterface, Metadata
+from .metadata import Address, IPAddress, IPInterface, Metadata, selected
 from .nics import HostNic
 
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
@@ -257,16 +257,8 @@ def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional
 
 
 def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:
-    """Select by family and flags, never by index: the order is not fixed."""
-    for address in addresses:
-        if (
-            address.family == family
-            and address.public is public
-            and address.management
-            and address.enabled
-        ):
-            return IP(address.interface, address.gateway)
-    return None
+    address = selected(addresses, family, public)
+    return IP(address.interface, address.gateway) if address else None
 
 
 def natural_key(name: str) -> tuple:
