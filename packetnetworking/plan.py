@@ -129,6 +129,9 @@ class Plan:
     # Seconds to hold back each bond member but the plan's first NIC before it joins its
     # bond; 0: none. A quirk that hooks set (hooks/plan_quirks.py), renderers honour.
     member_delay: int = 0
+    # Host NICs the plan leaves alone: absent from the metadata, or dropped by a hook.
+    # networkd says so in a file of its own, or an image's catch-all takes them.
+    spare_nics: tuple[HostNic, ...] = ()
 
     @property
     def primary4(self) -> Optional[IP]:
@@ -161,7 +164,16 @@ class Plan:
     def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
         """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
         bonds = _bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
-        return attrs.evolve(self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics))
+        kept = {nic.mac for nic in nics}
+        dropped = tuple(
+            HostNic(name=n.name, mac=n.mac, driver=n.driver, kernel_name=n.kernel_name)
+            for n in self.nics
+            if n.mac not in kept
+        )
+        return attrs.evolve(
+            self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics),
+            spare_nics=self.spare_nics + dropped,
+        )  # fmt: skip
 
 
 def build(
@@ -193,6 +205,7 @@ def build(
         routes=routes,
         resolvers=resolvers,
         plan_slug=metadata.plan,
+        spare_nics=_spare(host_nics, nics),
     )
 
 
@@ -222,6 +235,12 @@ def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...
             f"no metadata interface matches a host NIC: metadata MACs {wanted}; host MACs {have}"
         )
     return tuple(matched)
+
+
+def _spare(host_nics: tuple[HostNic, ...], nics: tuple[Nic, ...]) -> tuple[HostNic, ...]:
+    matched = {nic.mac for nic in nics}
+    spare = (h for h in host_nics if h.mac.lower() not in matched)
+    return tuple(sorted(spare, key=lambda h: natural_key(h.name)))
 
 
 def _mode(metadata: Metadata, nics: tuple[Nic, ...]) -> str:
