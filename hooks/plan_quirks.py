@@ -1,4 +1,4 @@
-"""Plan quirks carried over from the old installer, keyed by plan slug."""
+"""Plan quirks carried over from the old installer: by plan slug, or for every plan."""
 
 from __future__ import annotations
 
@@ -20,3 +20,18 @@ def kernel_names(plan: Plan) -> Plan:
     return plan.with_nics(
         tuple(attrs.evolve(nic, name=nic.kernel_name or nic.name) for nic in plan.nics)
     )
+
+
+# The old tool's delay, in seconds, before each bond member but the first comes up.
+MEMBER_DELAY = 4
+
+
+@hook("plan")
+def bond_member_delay(plan: Plan) -> Plan:
+    """Every plan: bond members after the first join their bond 4 s late.
+
+    The old installer did so from its first version (``pre-up sleep 4`` in ENI, ``sleep
+    4`` in RHEL's ifup-pre-local), learned on the real switches; nothing here can prove it
+    unnecessary. Removing this hook drops it everywhere at once.
+    """
+    return attrs.evolve(plan, member_delay=MEMBER_DELAY)

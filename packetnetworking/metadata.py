@@ -33,6 +33,7 @@ from .validators import (
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+Problem = tuple[str, object, str]  # field (its path in the document), value, reason
 
 
 @attrs.frozen
@@ -57,6 +58,9 @@ class Address:
     public: bool = attrs.field(validator=typed(bool, "true or false"))
     management: bool = attrs.field(validator=typed(bool, "true or false"))
     enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
+    # What is well-formed but inconsistent: (field, value, reason), e.g. a gateway outside
+    # the prefix. Refused if the tool configures this address, a warning if it does not.
+    problems: tuple[Problem, ...] = attrs.field(default=(), eq=False)
 
     @property
     def address(self) -> IPAddress:
@@ -95,6 +99,34 @@ class Metadata:
     plan: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "a plan slug"))
     operating_system: OperatingSystem = OperatingSystem()
 
+    @property
+    def ignored_problems(self) -> tuple[tuple[Address, Problem], ...]:
+        """The inconsistencies of addresses the tool leaves alone: warnings, not refusals
+        (the installer's own metadata has an elastic /31 whose gateway lies outside it)."""
+        used = {id(a) for a in configured(self.addresses)}
+        return tuple((a, p) for a in self.addresses if id(a) not in used for p in a.problems)
+
+
+def selected(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[Address]:
+    """The address the tool configures for a family and scope: the first enabled
+    management one. By family and flags, never by index: the order is not fixed."""
+    for address in addresses:
+        if (
+            address.family == family
+            and address.public is public
+            and address.management
+            and address.enabled
+        ):
+            return address
+    return None
+
+
+def configured(addresses: tuple[Address, ...]) -> tuple[Address, ...]:
+    """Every address the tool may write: public IPv4, public IPv6, private IPv4."""
+    chosen = (selected(addresses, 4, True), selected(addresses, 6, True),
+              selected(addresses, 4, False))  # fmt: skip
+    return tuple(a for a in chosen if a is not None)
+
 
 def parse(text: Union[str, bytes]) -> Metadata:
     """Parse and validate a metadata document, or raise ``InvalidMetadata``."""
@@ -120,6 +152,11 @@ def from_dict(raw: object) -> Metadata:
         _address(item, f"network.addresses[{i}]")
         for i, item in enumerate(_list(network.get("addresses", []), "network.addresses"))
     )
+    # Only what would be written is refused for an inconsistency (every address passed
+    # the syntax checks above); the rest is logged by the run (``ignored_problems``).
+    for address in configured(addresses):
+        if address.problems:
+            raise InvalidMetadata(*address.problems[0])
     subnets = doc.get("private_subnets")
     return _build(
         Metadata,
@@ -163,13 +200,15 @@ def _address(raw: object, path: str) -> Address:
     if not isinstance(cidr, int) or isinstance(cidr, bool) or not 0 <= cidr <= ip.max_prefixlen:
         raise InvalidMetadata(f"{path}.cidr", cidr, f"must be a prefix length 0-{ip.max_prefixlen}")
     interface = ipaddress.ip_interface(f"{ip}/{cidr}")
-    _check_netmask(item.get("netmask"), interface, f"{path}.netmask")
+    problems = _netmask_problems(item.get("netmask"), interface, f"{path}.netmask")
     raw_gateway = item.get("gateway")
     gateway = None
     if raw_gateway is not None:
-        gateway = _ip(raw_gateway, f"{path}.gateway", family)
-        if gateway not in interface.network:
-            raise InvalidMetadata(f"{path}.gateway", raw_gateway, f"is outside {interface.network}")
+        gateway = _ip(raw_gateway, f"{path}.gateway")
+        if gateway.version != family:
+            problems.append((f"{path}.gateway", raw_gateway, f"is not an IPv{family} address"))
+        elif gateway not in interface.network:
+            problems.append((f"{path}.gateway", raw_gateway, f"is outside {interface.network}"))
     return _build(
         Address,
         path,
@@ -179,6 +218,7 @@ def _address(raw: object, path: str) -> Address:
         public=_require(item, "public", path),
         management=item.get("management", False),
         enabled=item.get("enabled", True),
+        problems=tuple(problems),
     )
 
 
@@ -189,20 +229,15 @@ def _family(raw: object, path: str) -> int:
     return raw
 
 
-def _check_netmask(raw: object, interface: IPInterface, path: str) -> None:
-    """The netmask is redundant with the cidr; when present it must agree."""
+def _netmask_problems(raw: object, interface: IPInterface, path: str) -> list[Problem]:
+    """The netmask is redundant with the cidr and never written. It must be an address
+    (refused otherwise); one that disagrees with the prefix is a problem."""
     if raw is None:
-        return
-    if interface.version == 6 and isinstance(raw, str):
-        # IPv6 netmasks arrive uncompressed or compressed; compare as addresses.
-        try:
-            if ipaddress.IPv6Address(raw) == interface.network.netmask:
-                return
-        except ValueError:
-            pass
-    elif isinstance(raw, str) and raw == str(interface.network.netmask):
-        return
-    raise InvalidMetadata(path, raw, f"does not match the prefix /{interface.network.prefixlen}")
+        return []
+    # IPv6 netmasks arrive uncompressed or compressed; compare as addresses.
+    if _ip(raw, path) == interface.network.netmask:
+        return []
+    return [(path, raw, f"does not match the prefix /{interface.network.prefixlen}")]
 
 
 def _ip(raw: object, path: str, family: Optional[int] = None) -> IPAddress:

@@ -14,7 +14,7 @@ from typing import Optional, Union
 import attrs
 
 from .errors import NoMatchingNic
-from .metadata import Address, IPAddress, IPInterface, Metadata
+from .metadata import Address, IPAddress, IPInterface, Metadata, selected
 from .nics import HostNic
 
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
@@ -126,6 +126,12 @@ class Plan:
     routes: tuple[Route, ...]  # private subnets via the private gateway
     resolvers: tuple[IPAddress, ...]
     plan_slug: Optional[str] = None
+    # Seconds to hold back each bond member but the plan's first NIC before it joins its
+    # bond; 0: none. A quirk that hooks set (hooks/plan_quirks.py), renderers honour.
+    member_delay: int = 0
+    # Host NICs the plan leaves alone: absent from the metadata, or dropped by a hook.
+    # networkd says so in a file of its own, or an image's catch-all takes them.
+    spare_nics: tuple[HostNic, ...] = ()
 
     @property
     def primary4(self) -> Optional[IP]:
@@ -142,13 +148,32 @@ class Plan:
         return tuple(ip for ip in (self.primary4, self.public6, self.alias4) if ip)
 
     @property
+    def delayed_members(self) -> tuple[str, ...]:
+        """Bond members that wait ``member_delay`` seconds before joining: as the old
+        tool did, every member but the first NIC in metadata order, in every bond."""
+        if not self.member_delay or not self.nics:
+            return ()
+        members = {m for bond in self.bonds for m in bond.members}
+        first = self.nics[0].name
+        return tuple(n.name for n in self.nics if n.name in members and n.name != first)
+
+    @property
     def dhcp_nics(self) -> tuple[Nic, ...]:
         return tuple(n for n in self.nics if n.dhcp)
 
     def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
         """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
         bonds = _bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
-        return attrs.evolve(self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics))
+        kept = {nic.mac for nic in nics}
+        dropped = tuple(
+            HostNic(name=n.name, mac=n.mac, driver=n.driver, kernel_name=n.kernel_name)
+            for n in self.nics
+            if n.mac not in kept
+        )
+        return attrs.evolve(
+            self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics),
+            spare_nics=self.spare_nics + dropped,
+        )  # fmt: skip
 
 
 def build(
@@ -180,6 +205,7 @@ def build(
         routes=routes,
         resolvers=resolvers,
         plan_slug=metadata.plan,
+        spare_nics=_spare(host_nics, nics),
     )
 
 
@@ -209,6 +235,12 @@ def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...
             f"no metadata interface matches a host NIC: metadata MACs {wanted}; host MACs {have}"
         )
     return tuple(matched)
+
+
+def _spare(host_nics: tuple[HostNic, ...], nics: tuple[Nic, ...]) -> tuple[HostNic, ...]:
+    matched = {nic.mac for nic in nics}
+    spare = (h for h in host_nics if h.mac.lower() not in matched)
+    return tuple(sorted(spare, key=lambda h: natural_key(h.name)))
 
 
 def _mode(metadata: Metadata, nics: tuple[Nic, ...]) -> str:
@@ -244,16 +276,8 @@ def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional
 
 
 def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:
-    """Select by family and flags, never by index: the order is not fixed."""
-    for address in addresses:
-        if (
-            address.family == family
-            and address.public is public
-            and address.management
-            and address.enabled
-        ):
-            return IP(address.interface, address.gateway)
-    return None
+    address = selected(addresses, family, public)
+    return IP(address.interface, address.gateway) if address else None
 
 
 def natural_key(name: str) -> tuple:

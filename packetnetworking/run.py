@@ -73,6 +73,7 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
     document = _load_metadata(options, log)
+    _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
     host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
     plan = plan_module.build(document, host_nics, _resolvers(options, log))
@@ -142,6 +143,20 @@ def _load_metadata(options: Options, log) -> metadata.Metadata:
     if len(body) > source.MAX_BYTES:
         raise metadata.InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
     return metadata.parse(body)
+
+
+def _warn_ignored(document: metadata.Metadata, log) -> None:
+    """An address the tool does not configure may be inconsistent (an elastic /31 with a
+    gateway outside it): nothing of it is written, so it is a warning, not a refusal."""
+    for address, (field, value, reason) in document.ignored_problems:
+        log.warning(
+            "metadata inconsistency ignored",
+            field=field,
+            value=value,
+            reason=reason,
+            address=str(address.interface),
+            why="the address is not configured",
+        )
 
 
 def _choose_target(

@@ -88,6 +88,8 @@ def test_other_alpine_versions_are_refused(target):
 # Stands in for ip(8) inside the chroot: records the command, changes nothing.
 _IP_STUB = '#!/bin/sh\necho "ip $*" >> /tmp/ip.log\n'
 _UDHCPC_STUB = '#!/bin/sh\necho "udhcpc $*" >> /tmp/ip.log\n'
+# And for sleep, so the member delay shows in the log, in order, and costs no time.
+_SLEEP_STUB = '#!/bin/sh\necho "sleep $*" >> /tmp/ip.log\n'
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,9 @@ def ng_root(tmp_path_factory) -> Path:
     """A copy of the ifupdown-ng image whose ip and udhcpc only log what they are asked."""
     require_root_tools()
     root = fresh_copy("trixie-ifupdown-ng", tmp_path_factory.mktemp("ng") / "root")
-    for path, text in (("usr/local/sbin/ip", _IP_STUB), ("usr/sbin/udhcpc", _UDHCPC_STUB)):
+    stubs = (("usr/local/sbin/ip", _IP_STUB), ("usr/sbin/udhcpc", _UDHCPC_STUB),
+             ("usr/local/sbin/sleep", _SLEEP_STUB))
+    for path, text in stubs:
         (root / path).write_text(text)
         (root / path).chmod(0o755)
     return root
@@ -140,6 +144,7 @@ def test_ifparse_reads_it(case, ng_root):
 def test_bond_created_with_its_options(case, ng_root):
     """The balance-rr bug: the executor must ask for the mode, by name, at creation."""
     plan = f.build_plan(CASES[case])
+    assert plan.delayed_members  # the member delay below is checked, never vacuous
     commands = ifup_commands(ng_root, f.files(OS, CASES[case])["etc/network/interfaces"])
     for bond in plan.bonds:
         create = [c for c in commands if c.startswith(f"ip link add {bond.name} type bond ")]
@@ -156,6 +161,12 @@ def test_bond_created_with_its_options(case, ng_root):
         assert settings == expected
         for member in bond.members:
             assert f"ip link set master {bond.name} {member}" in commands
+            # The member delay (plan quirk): the member's pre-up sleeps just before it
+            # comes up, which is before the bond exists and enslaves it.
+            up = commands.index(f"ip link set up dev {member}")
+            delayed = member in plan.delayed_members
+            assert (commands[up - 1] == "sleep 4") is delayed, commands
+            assert up < commands.index(create[0])
             assert commands.index(create[0]) < commands.index(
                 f"ip link set master {bond.name} {member}"
             )

@@ -82,6 +82,25 @@ def test_bond_options_as_ifenslave_reads_them(tmp_path: Path):
     assert alias["up"] == "ip route add 10.0.0.0/8 via 10.70.17.8"
 
 
+@pytest.mark.parametrize("case", ["bonded", "two-bonds", "no-ipv6", "private-only"])
+def test_member_delay_as_ifupdown_runs_it(case, tmp_path: Path):
+    """The plan quirk bond_member_delay: ifupdown reads ``pre-up sleep 4`` on every member
+    but the first NIC, and runs it before if-pre-up.d, where ifenslave enslaves."""
+    require_ifupdown()
+    plan = f.build_plan(CASES[case])
+    path = tmp_path / "interfaces"
+    path.write_text(f.files("debian 12", CASES[case])["etc/network/interfaces"])
+    members = [m for bond in plan.bonds for m in bond.members]
+    delayed = [m for m in members if ifquery(path, m).get("pre-up") == "sleep 4"]
+    assert sorted(delayed) == sorted(plan.delayed_members) and plan.delayed_members
+    assert plan.nics[0].name not in delayed
+    lines = [line for line in ifup_no_act(path).splitlines() if line.strip()]
+    sleeps = [i for i, line in enumerate(lines) if line == "sleep 4"]
+    assert len(sleeps) == len(delayed)
+    for i in sleeps:
+        assert lines[i + 1] == "run-parts --exit-on-error /etc/network/if-pre-up.d"
+
+
 def test_legacy_mode_5_has_no_lacp_rate():
     text = f.files("debian 12", CASES["no-ipv6"])["etc/network/interfaces"]
     assert "bond-mode 5" in text and "lacp" not in text

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import factories as f
 
+from packetnetworking import metadata as md
+from packetnetworking import plan as plan_module
 from packetnetworking import registry
+from packetnetworking.renderers import eni, ifcfg
 
 
 def test_single_nic_plans_keep_only_the_first_nic():
@@ -28,5 +31,38 @@ def test_hua_uses_kernel_names():
 
 def test_hooks_register_by_plan():
     names = {h.func.__name__ for h in registry.hooks("plan", "baremetal_hua")}
-    assert names == {"kernel_names"}
-    assert registry.hooks("plan", "c3.medium.x86") == []
+    assert names == {"kernel_names", "bond_member_delay"}
+    every_plan = {"bond_member_delay"}
+    assert {h.func.__name__ for h in registry.hooks("plan", "c3.medium.x86")} == every_plan
+    assert {h.func.__name__ for h in registry.hooks("plan", None)} == every_plan
+
+
+def test_member_delay_is_every_member_but_the_first_nic():
+    """As the old tool: every NIC but the first in metadata order, whatever its bond."""
+    p = f.build_plan(f.CASES["two-bonds"])
+    assert p.member_delay == 4
+    first = p.nics[0].name
+    assert first == "enp1s0f0"
+    assert p.delayed_members == ("enp1s0f1", "enp1s0f2", "enp1s0f3")
+
+
+def test_member_delay_needs_the_hook():
+    """Without the hook (the quirk dropped), the plan holds no delay and nothing sleeps."""
+    raw = plan_module.build(md.from_dict(f.metadata(nics=2)), f.host_nics(2), ())
+    assert raw.member_delay == 0 and raw.delayed_members == ()
+    text = eni.interfaces(raw).content
+    assert "sleep" not in text
+    assert "sleep" not in ifcfg.pre_local(raw).content
+
+
+def test_no_delay_without_a_bond():
+    for case in ("individual", "dhcp"):
+        p = f.build_plan(f.CASES[case])
+        assert p.member_delay == 4 and p.delayed_members == ()
+    single = f.build_plan(f.metadata(nics=2, plan="baremetal_1e"))
+    assert single.delayed_members == ()
+
+
+def test_member_delay_kept_by_the_other_quirks():
+    p = f.build_plan(f.metadata(nics=2, plan="baremetal_hua"))
+    assert p.delayed_members == ("eth1",)

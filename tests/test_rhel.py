@@ -187,6 +187,35 @@ def test_ifup_pre_local_pins_macs_in_a_netns(tmp_path):
     assert proc.stdout.split() == [f.mac(0), f.mac(0), "02:00:00:00:00:03"]
 
 
+def test_ifup_pre_local_delays_members_but_the_first(tmp_path):
+    """The plan quirk bond_member_delay: after the MAC fix-up, every member but the first
+    NIC sleeps 4 s. sleep is replaced, inside a private mount namespace only, by a stub
+    that logs its argument and the device, so nothing waits."""
+    _require_root_and_unshare()
+    plan = f.build_plan(CASES["two-bonds"])
+    script = tmp_path / "ifup-pre-local"
+    script.write_text(f.files("centos 7", CASES["two-bonds"])["sbin/ifup-pre-local"])
+    script.chmod(0o755)
+    log, stub = tmp_path / "sleep.log", tmp_path / "sleep"
+    stub.write_text(f'#!/bin/sh\necho "$DEVICE sleep $*" >> {log}\n')
+    stub.chmod(0o755)
+    commands = ["set -e", "mount -t sysfs pn-sys /sys", f"mount --bind {stub} $(command -v sleep)"]
+    for i, nic in enumerate(plan.nics):
+        commands += [
+            f"ip link add {nic.name} type veth peer name pnpeer{i}",
+            f"DEVICE={nic.name} {script} ifcfg-{nic.name}",
+        ]
+    proc = subprocess.run(
+        ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
+         "\n".join(commands)],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    slept = log.read_text().splitlines() if log.exists() else []
+    assert slept == [f"{name} sleep 4" for name in plan.delayed_members]
+    assert len(slept) == 3
+
+
 def _require_root_and_unshare() -> None:
     problem = None
     if os.geteuid() != 0:

@@ -102,7 +102,7 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
     result = [Stanza("lo", "inet", "loopback")]
     for bond in plan.bonds:
         master = ((dialect.master, bond.name),) if dialect.master else ()
-        result += [Stanza(member, "inet", "manual", master) for member in bond.members]
+        result += [Stanza(m, "inet", "manual", _delay(plan, m) + master) for m in bond.members]
         result.append(_bond(plan, bond, dialect))
         if bond.name == plan.link:
             result += _extras(plan, bond.name, dialect)
@@ -111,6 +111,15 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
         result += _extras(plan, plan.link, dialect)
     result += [Stanza(nic.name, "inet", "dhcp") for nic in plan.dhcp_nics]
     return result
+
+
+def _delay(plan: Plan, member: str) -> tuple[tuple[str, str], ...]:
+    """The plan's member delay (a quirk) as the old tool wrote it. ifupdown runs a
+    stanza's pre-up commands before its if-pre-up.d scripts, where ifenslave enslaves;
+    ifupdown-ng brings a member up, pre-up first, before its bond enslaves it."""
+    if member not in plan.delayed_members:
+        return ()
+    return (("pre-up", f"sleep {plan.member_delay}"),)
 
 
 def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:

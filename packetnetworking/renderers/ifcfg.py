@@ -109,7 +109,12 @@ def pre_local(plan: Plan) -> Task:
     """
     macs = [(nic.name, nic.mac) for nic in plan.nics] + [(b.name, b.mac) for b in plan.bonds]
     table = [(shlex.quote(name), shlex.quote(mac)) for name, mac in macs]
-    return Write("sbin/ifup-pre-local", render("ifcfg-pre-local.j2", macs=table), mode=SCRIPT)
+    # The plan's member delay (a quirk): where the old tool slept, after the MAC fix-up.
+    delayed = "|".join(shlex.quote(name) for name in plan.delayed_members)
+    content = render(
+        "ifcfg-pre-local.j2", macs=table, delayed=delayed, delay=plan.member_delay
+    )
+    return Write("sbin/ifup-pre-local", content, mode=SCRIPT)
 
 
 def _device(name: str) -> Pairs:

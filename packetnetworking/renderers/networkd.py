@@ -6,7 +6,9 @@ As systemd.link(5), systemd.netdev(5) and systemd.network(5) describe them:
 * a bond is a ``.netdev`` with ``[Bond]`` options, and a ``.network`` per member
   that joins it with ``Bond=``;
 * the link's ``.network`` carries the addresses, the default gateways, a ``[Route]``
-  per private subnet and the resolvers.
+  per private subnet and the resolvers;
+* every host NIC that no file of ours configures gets a ``.network`` with
+  ``Unmanaged=yes``, and ``RequiredForOnline=`` says which links wait-online waits for.
 
 NICs are matched by ``PermanentMACAddress=`` (systemd 245+), not ``MACAddress=``: a
 bond gives its members the bond's MAC, after which a match on the current MAC would
@@ -44,7 +46,28 @@ def tasks(plan: Plan) -> list[Task]:
             ("Network", (("DHCP", "ipv4"),)),
         ]
         result.append(_file(f"{nic.name}.network", sections))
+    result += [_file(f"{name}.network", _unmanaged(mac)) for name, mac in _left_alone(plan)]
     return result
+
+
+def _left_alone(plan: Plan) -> list[tuple[str, str]]:
+    """(name, MAC) of each host NIC no file of ours configures: the NICs after the first
+    in individual mode, those without DHCP in DHCP mode, and the plan's spare NICs."""
+    if plan.mode == BONDED:
+        configured = {m for bond in plan.bonds for m in bond.members}
+    elif plan.mode == INDIVIDUAL:
+        configured = {plan.link}
+    else:
+        configured = {nic.name for nic in plan.dhcp_nics}
+    unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
+    return unused + [(n.name, n.mac) for n in plan.spare_nics]
+
+
+def _unmanaged(mac: str) -> list[common.Section]:
+    """Left alone, before an image's catch-all (Flatcar's zz-default.network: DHCP on
+    every link) takes it: a link stuck in DHCP would hold systemd-networkd-wait-online
+    until its timeout at every boot."""
+    return [("Match", (("PermanentMACAddress", mac),)), ("Link", (("Unmanaged", "yes"),))]
 
 
 def _file(name: str, sections: list[common.Section]) -> Task:
@@ -71,22 +94,39 @@ def _netdev(bond: Bond) -> list[common.Section]:
 
 
 def _member(nic: Nic, bond: Bond) -> list[common.Section]:
-    # A member has no addresses of its own, not even a link-local one.
+    # A member has no addresses of its own, not even a link-local one. wait-online must
+    # not wait for it: a port without carrier still leaves the bond up.
     network = (("Bond", bond.name), ("LinkLocalAddressing", "no"))
-    return [("Match", (("PermanentMACAddress", nic.mac),)), ("Network", network)]
+    return [
+        ("Match", (("PermanentMACAddress", nic.mac),)),
+        ("Link", (("RequiredForOnline", "no"),)),
+        ("Network", network),
+    ]
+
+
+# What systemd-networkd-wait-online waits for (networkctl(1) operational states): the
+# bond that carries the addresses, until it is "routable", which a bond is as soon as one
+# port has carrier; never a port (one without carrier would hold it to its timeout), nor
+# a second bond that carries no address and that nothing online depends on.
+_LINK_BOND_ONLINE = ("Link", (("RequiredForOnline", "routable"),))
+_OTHER_BOND_ONLINE = ("Link", (("RequiredForOnline", "no"),))
 
 
 def _bond_network(plan: Plan, bond: Bond) -> list[common.Section]:
     match = ("Match", (("Name", bond.name),))
     if bond.name != plan.link:  # a second bond: up, with no addresses (ENI's "manual")
-        return [match, ("Network", (("LinkLocalAddressing", "ipv6"),))]
-    return [match, *_addressing(plan)]
+        return [match, _OTHER_BOND_ONLINE, ("Network", (("LinkLocalAddressing", "ipv6"),))]
+    return [match, _LINK_BOND_ONLINE, *_addressing(plan)]
 
 
 def _addressing(plan: Plan) -> list[common.Section]:
     network = [("Address", ip.cidr) for ip in plan.addresses]
     network += [("Gateway", str(gateway)) for gateway in common.default_gateways(plan)]
     network += [("DNS", str(resolver)) for resolver in plan.resolvers]
+    # The addresses are static, as ifupdown's inet6 static (accept_ra 0). Left on, the
+    # link waits for router discovery to give up (~12 s measured) before it counts as
+    # configured, and systemd-networkd-wait-online with it, at every boot.
+    network.append(("IPv6AcceptRA", "no"))
     routes = [
         ("Route", (("Destination", str(r.destination)), ("Gateway", str(r.gateway))))
         for r in plan.routes
