@@ -8,8 +8,8 @@ we give it the servers in its config.
 etc/NetworkManager/system-connections. The resolvers go into the keyfiles' DNS keys:
 netconfig(8) says NetworkManager ignores netconfig's static settings, and SUSE's
 wicked-to-NetworkManager migration tool (wicked2nm) moves NETCONFIG_DNS_STATIC_SERVERS
-into the connections for that reason. A plain etc/resolv.conf is written as well, for the first boot before
-NetworkManager rewrites it from those keys.
+into the connections for that reason. A plain etc/resolv.conf is written as well, for
+the first boot before NetworkManager rewrites it from those keys.
 """
 
 from __future__ import annotations

@@ -135,7 +135,8 @@ def _log_backend(
     table = backends.offered(builder.func)
     if table is None:
         if untested:
-            raise NoBuilder(_untested_refusal(builder, context.target, "that builder declares no format to look for"))
+            why = "that builder declares no format to look for"
+            raise NoBuilder(_untested_refusal(builder, context.target, why))
         if context.backend is not None:
             raise NoBuilder(
                 f"--backend {context.backend}: {context.target} is configured one way only"

@@ -96,8 +96,8 @@ def test_unknown_mode_or_hook_point_is_refused():
 @pytest.mark.parametrize(
     "os, builder",
     [("ubuntu 26.10", "ubuntu.ubuntu"), ("ubuntu 28.04", "ubuntu.ubuntu"),
-     ("debian 14", "debian.debian"), ("sles 17", "suse.suse16"), ("opensuse-leap 17.0", "suse.suse16"),
-     ("alpine 4", "alpine.alpine")],
+     ("debian 14", "debian.debian"), ("sles 17", "suse.suse16"),
+     ("opensuse-leap 17.0", "suse.suse16"), ("alpine 4", "alpine.alpine")],
 )
 def test_newest_below_offers_the_familys_newest_builder(os, builder):
     newest = registry.newest_below(from_option(os), "bonded")
