@@ -93,18 +93,6 @@ def test_os_release_alone_configures_it(os, tmp_path: Path):
     assert chosen["origin"] == "the rootfs os-release"
 
 
-def test_a_slug_without_a_numeric_version_is_not_guessed_at():
-    assert target.from_slug("flatcar_stable") is None
-    assert target.from_slug("suse_sles12_sp3") is None
-    assert target.from_slug("custom_ipxe") is None
-    assert target.from_slug("ubuntu_20_04_legacy") is None
-    # With no usable slug and no distro, the os-release decides, as before.
-    assert target.from_metadata(OperatingSystem(None, None, "flatcar_stable")) is None
-    # The metadata's own version wins over the slug's.
-    found = target.from_metadata(OperatingSystem("ubuntu", "24.04", "ubuntu_26_04"))
-    assert found == target.Target("ubuntu", "24.04")
-
-
 # ---------------------------------------------------------------------------- output
 
 def _golden_for(path: str, case: str) -> str:
