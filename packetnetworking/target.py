@@ -66,8 +66,9 @@ def from_slug(slug: str) -> Optional[Target]:
     (``flatcar_stable``, ``suse_sles12_sp3`` do not); "stream" is CentOS Stream's word,
     not part of either."""
     parts = [p for p in slug.lower().split("_") if p != "stream"]
-    first_number = next((i for i, p in enumerate(parts) if p.isdigit()), None)
-    if not first_number or not all(p.isdigit() for p in parts[first_number:]):
+    numeric = [p.isascii() and p.isdigit() for p in parts]
+    first_number = next((i for i, is_number in enumerate(numeric) if is_number), None)
+    if not first_number or not all(numeric[first_number:]):
         return None
     return Target("_".join(parts[:first_number]), ".".join(parts[first_number:]))
 
