@@ -4,6 +4,9 @@ A builder is keyed by (family, version range, network mode). Ranges compare by t
 version's leading parts: ``"7-9"`` holds 7, 8.9 and 9.4; ``"18.04-24.04"`` holds 22.04
 but not 24.10; ``"12+"`` is open-ended; ``"*"`` holds any version, and no version.
 Ranges of one family and mode may nest (the inner one wins) but never partly overlap.
+``select`` finds no builder for a version newer than every range of its family;
+``newest_below`` names that family's newest builder for the forward policy, which the
+run applies only on evidence in the rootfs (run.py, README "Supported systems").
 
 Builders live in ``packetnetworking.distros`` and hooks in ``packetnetworking.hooks``,
 one module each, found by scanning those packages. Importing every distro costs a run
