@@ -22,6 +22,7 @@ import readback
 from test_rhel import manifest
 
 from packetnetworking import registry, target
+from packetnetworking.errors import NoBuilder
 from packetnetworking.metadata import OperatingSystem
 
 CASES = f.CASES
@@ -171,3 +172,17 @@ def test_the_golden_comparison_can_fail():
         _check(out, "bonded")
     actual = golden.GOLDEN / "debian/bonded/etc/hostname.actual"
     actual.unlink()
+
+
+def test_suse_16_writes_no_wicked_files_even_when_asked():
+    with pytest.raises(NoBuilder, match="configured with networkmanager only"):
+        cases.files("sles 16.0", CASES["bonded"], backend="wicked")
+
+
+def test_suse_16_with_only_wicked_in_the_tree_is_exit_40(tmp_path: Path):
+    """A tree that still runs wicked would boot with keyfiles nothing reads: refused."""
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/wicked").write_text("")
+    with pytest.raises(NoBuilder, match="the rootfs has wicked") as caught:
+        cases.files("opensuse-leap 16.0", CASES["bonded"], root=tmp_path)
+    assert caught.value.exit_code == 40
