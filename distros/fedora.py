@@ -1,4 +1,5 @@
-"""Fedora (38 and later) and RHEL, Rocky Linux and AlmaLinux 10: NetworkManager keyfiles.
+"""Fedora (38 and later) and RHEL, CentOS Stream, Rocky Linux and AlmaLinux 10: NetworkManager
+keyfiles.
 
 These releases have no network scripts at all, and NetworkManager 1.42 or later reads
 keyfiles natively. RHEL and its rebuilds 7-9 are in rhel.py; their aliases
@@ -22,6 +23,7 @@ def fedora(ctx: Context) -> list[Task]:
 
 
 @distro("almalinux", versions="10+")
+@distro("centos", versions="10+")
 @distro("rocky", versions="10+")
 @distro("rhel", versions="10+")
 @backends.offers(BACKENDS)

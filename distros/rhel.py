@@ -1,4 +1,6 @@
-"""The RHEL family: CentOS 7-8, RHEL 7-9, Rocky 8-9, AlmaLinux 8-9, Scientific Linux 7.
+"""The RHEL family: CentOS 7-8 (Stream 8 too) and CentOS Stream 9, RHEL 7-9, Rocky 8-9,
+AlmaLinux 8-9, Scientific Linux 7. CentOS Stream says ``ID="centos"`` and
+``VERSION_ID="9"`` in its os-release: it is configured as the RHEL it leads.
 
 One builder for all of them: ifcfg files that the legacy network scripts (initscripts)
 and NetworkManager's ifcfg-rh plugin both read. Which of the two brings the network up
@@ -47,7 +49,7 @@ BACKENDS = backends.Table.of(
 @distro("almalinux", versions="8-9", names=("alma",))
 @distro("rocky", versions="8-9")
 @distro("rhel", versions="7-9", names=("redhatenterprise", "redhatenterpriseserver"))
-@distro("centos", versions="7-8")
+@distro("centos", versions="7-9", names=("centos-stream", "centos_stream", "centosstream"))
 @backends.offers(BACKENDS)
 def ifcfg_scripts(ctx: Context) -> list[Task]:
     # 8 and 9 without the network-scripts package: NetworkManager keyfiles, its own format.

@@ -1,8 +1,15 @@
-"""SUSE with wicked: SLES 12-15 and openSUSE Leap 15.
+"""SUSE: wicked on SLES 12-15 and openSUSE Leap 15; NetworkManager on SLES and Leap 16.
 
-One builder serves both families: they share wicked, its sysconfig files and netconfig.
-Leap and SLES 16 replace wicked with NetworkManager, so the ranges stop at 15. The
-resolv.conf is netconfig's to write (often a link into /run): we give it the servers.
+One builder per network tool serves both families. On 12-15 the files are wicked's
+sysconfig ones, and the resolv.conf is netconfig's to write (often a link into /run):
+we give it the servers in its config.
+
+16 dropped wicked: NetworkManager is the network service and reads keyfiles from
+etc/NetworkManager/system-connections. The resolvers go into the keyfiles' DNS keys:
+netconfig(8) says NetworkManager ignores netconfig's static settings, and SUSE's
+wicked-to-NetworkManager migration tool (wicked2nm) moves NETCONFIG_DNS_STATIC_SERVERS
+into the connections for that reason. A plain etc/resolv.conf is written as well, for
+the first boot before NetworkManager rewrites it from those keys.
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import wicked
 from packetnetworking.tasks import Task
 
-BACKENDS = backends.Table.of({"12-15": (backends.WICKED,)})
+WICKED = backends.Table.of({"12-15": (backends.WICKED,)})
+NETWORKMANAGER = backends.Table.of({"16": (backends.NETWORKMANAGER,)})
 
 
 @distro("sles", versions="12-15", names=("suse",))
 @distro("opensuse", versions="15", names=("opensuse-leap",))
-@backends.offers(BACKENDS)
+@backends.offers(WICKED)
 def suse(ctx: Context) -> list[Task]:
-    backends.choose(ctx, BACKENDS)  # logs the choice; refuses a --backend it cannot write
+    backends.choose(ctx, WICKED)  # logs the choice; refuses a --backend it cannot write
     plan = ctx.plan
     return [
         *wicked.interfaces(plan),
@@ -28,3 +36,10 @@ def suse(ctx: Context) -> list[Task]:
         files.hostname(plan),
         files.hosts(plan),
     ]
+
+
+@distro("sles", versions="16")
+@distro("opensuse", versions="16")
+@backends.offers(NETWORKMANAGER)
+def suse16(ctx: Context) -> list[Task]:
+    return backends.native_files(ctx, backends.choose(ctx, NETWORKMANAGER))

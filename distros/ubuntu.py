@@ -1,4 +1,9 @@
-"""Ubuntu 18.04-24.04: ifupdown where the image has it (Equinix's own images), else netplan.
+"""Ubuntu 18.04-26.04: ifupdown where the image has it (Equinix's own images), else netplan.
+
+Every release from 18.04 to 26.04 LTS, the interim ones (24.10, 25.04, 25.10) included:
+netplan 1.x still reads the version-2 YAML written here, and ifupdown is unchanged. A
+later release is served by this builder under the forward policy (README "Supported
+systems").
 
 With ifupdown, resolvers go to systemd-resolved's config: Ubuntu's resolv.conf is
 resolved's stub. With netplan they are in the YAML, which reaches resolved through
@@ -15,7 +20,7 @@ from packetnetworking.tasks import Task
 BACKENDS = backends.Table.of({"18.04+": (backends.ENI, backends.NETPLAN)})
 
 
-@distro("ubuntu", versions="18.04-24.04")
+@distro("ubuntu", versions="18.04-26.04")
 @backends.offers(BACKENDS)
 def ubuntu(ctx: Context) -> list[Task]:
     choice = backends.choose(ctx, BACKENDS)

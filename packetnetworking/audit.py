@@ -13,7 +13,8 @@ from typing import IO, Optional
 
 import structlog
 
-AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend"}
+AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
+                "untested version"}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 

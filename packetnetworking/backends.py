@@ -17,7 +17,7 @@ from typing import Callable, Optional, cast
 from . import detect, files
 from .errors import NoBuilder
 from .plan import DHCP, Plan
-from .registry import Context, VersionRange
+from .registry import Context, VersionRange, newest_if_beyond
 from .target import Target
 from .tasks import Task
 
@@ -55,10 +55,16 @@ class Table:
         return cls(tuple((VersionRange.parse(v), tuple(b)) for v, b in rules.items()))
 
     def preferences(self, target: Target) -> tuple[str, ...]:
+        version = target.version_tuple
         for versions, backends in self.rules:
-            if target.version_tuple in versions:
+            if version in versions:
                 return backends
-        # The registry chose this builder for the version, so its table must cover it.
+        # A version newer than the whole table reaches a builder only by the forward
+        # policy (run.py), which then requires the rootfs to show one of these.
+        newest = newest_if_beyond(list(self.rules), version, lambda rule: rule[0])
+        if newest is not None:
+            return newest[1]
+        # Otherwise the registry chose this builder for the version: the table must cover it.
         raise NoBuilder(f"{target}: no backend is declared for this version")
 
 

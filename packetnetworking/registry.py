@@ -4,6 +4,9 @@ A builder is keyed by (family, version range, network mode). Ranges compare by t
 version's leading parts: ``"7-9"`` holds 7, 8.9 and 9.4; ``"18.04-24.04"`` holds 22.04
 but not 24.10; ``"12+"`` is open-ended; ``"*"`` holds any version, and no version.
 Ranges of one family and mode may nest (the inner one wins) but never partly overlap.
+``select`` finds no builder for a version newer than every range of its family;
+``newest_below`` names that family's newest builder for the forward policy, which the
+run applies only on evidence in the rootfs (run.py, README "Supported systems").
 
 Builders live in ``packetnetworking.distros`` and hooks in ``packetnetworking.hooks``,
 one module each, found by scanning those packages. Importing every distro costs a run
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 from .errors import NoBuilder
 from .plan import MODES
@@ -52,6 +55,12 @@ class VersionRange:
         if self.low is not None and version[: len(self.low)] < self.low:
             return False
         return self.high is None or version[: len(self.high)] <= self.high
+
+    def below(self, version: Optional[Version]) -> bool:
+        """Whether ``version`` is newer than every version this range holds."""
+        if version is None or self.high is None:
+            return False
+        return version[: len(self.high)] > self.high
 
     def overlaps(self, other: VersionRange) -> bool:
         return any(b in self for b in other.bounds()) or any(b in other for b in self.bounds())
@@ -156,8 +165,7 @@ def builders() -> list[Registration]:
 
 def select(target: Target, mode: str) -> Registration:
     """The most specific builder for this target and network mode, or ``NoBuilder``."""
-    _load_family(target.distro)
-    family = next((r.family for r in _builders if target.distro in r.names), None)
+    family = _family(target.distro)
     version = target.version_tuple
     candidates = [
         r
@@ -170,6 +178,36 @@ def select(target: Target, mode: str) -> Registration:
         )
     # Ranges only nest, so one candidate lies within all the others: the narrowest.
     return next(c for c in candidates if all(c.versions.within(o.versions) for o in candidates))
+
+
+def _family(name: str) -> Optional[str]:
+    """The family a distro name means, its modules imported; None for an unknown name."""
+    _load_family(name)
+    return next((r.family for r in _builders if name in r.names), None)
+
+
+def newest_below(target: Target, mode: str) -> Optional[Registration]:
+    """The forward policy's candidate: for a version newer than every range registered
+    for its family (in this mode), the family's newest builder; else None. Only a
+    candidate: the run serves it only when the rootfs shows a format it writes (run.py).
+    A version older than every range, or between two, gets None."""
+    family = _family(target.distro)
+    version = target.version_tuple
+    ranges = [r for r in _builders if r.family == family and mode in r.modes]
+    return newest_if_beyond(ranges, version, lambda r: r.versions)
+
+
+T = TypeVar("T")
+
+
+def newest_if_beyond(
+    items: list[T], version: Optional[Version], range_of: Callable[[T], VersionRange]
+) -> Optional[T]:
+    """The item with the newest range, when ``version`` is newer than every item's range."""
+    if not items or not all(range_of(i).below(version) for i in items):
+        return None
+    # below() held for every range, so each has a high bound to compare.
+    return max(items, key=lambda i: range_of(i).high or ())
 
 
 def supported() -> str:

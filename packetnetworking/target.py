@@ -49,10 +49,28 @@ def from_option(value: str) -> Target:
 
 
 def from_metadata(os: OperatingSystem) -> Optional[Target]:
+    """The metadata's ``distro`` and ``version``; the ``slug`` stands in for what they lack."""
+    slug = from_slug(os.slug) if os.slug else None
     if not os.distro:
-        return None
+        return slug
     version = os.version if os.version and os.version.lower() not in _IGNORED else None
-    return Target(os.distro.lower(), version.lower() if version else None)
+    distro = os.distro.lower()
+    if version is None and slug is not None and slug.distro == distro:
+        return slug
+    return Target(distro, version.lower() if version else None)
+
+
+def from_slug(slug: str) -> Optional[Target]:
+    """Equinix Metal's OS slug, ``DISTRO_MAJOR[_MINOR]``: ``ubuntu_26_04``, ``rocky_9``,
+    ``centos_9_stream``. Only a slug that reads as a name and a numeric version counts
+    (``flatcar_stable``, ``suse_sles12_sp3`` do not); "stream" is CentOS Stream's word,
+    not part of either."""
+    parts = [p for p in slug.lower().split("_") if p != "stream"]
+    numeric = [p.isascii() and p.isdigit() for p in parts]
+    first_number = next((i for i, is_number in enumerate(numeric) if is_number), None)
+    if not first_number or not all(numeric[first_number:]):
+        return None
+    return Target("_".join(parts[:first_number]), ".".join(parts[first_number:]))
 
 
 def from_os_release(rootfs: Union[str, os.PathLike]) -> Optional[Target]:

@@ -199,7 +199,7 @@ def test_nothing_to_do(pyz, inputs):
 
 def test_no_builder_lists_supported(pyz, inputs):
     _one_line_error(
-        cli(pyz, *base(inputs, "-o", "debian 9")), 40, "debian 9", "supported", "ubuntu 18.04-24.04"
+        cli(pyz, *base(inputs, "-o", "debian 9")), 40, "debian 9", "supported", "ubuntu 18.04-26.04"
     )
 
 

@@ -139,6 +139,20 @@ def test_run_fails_on_the_wrong_backend(fresh: matrix.Workspace) -> None:
         CHECKS["run"](fresh.get(case, "dhcp"))
 
 
+def test_run_fails_when_an_untested_release_has_nothing_to_go_by(fresh: matrix.Workspace) -> None:
+    """The forward policy on a tree with neither netplan nor ifupdown: exit 40."""
+    case = matrix.Case("bookworm-nm", "ubuntu 28.04", matrix.NETPLAN, "netplan", untested=True)
+    with pytest.raises(AssertionError, match="exit 40: .*ubuntu 28.04 is configured with eni"):
+        CHECKS["run"](fresh.get(case, "dhcp"))
+
+
+def test_run_fails_when_the_untested_warning_is_missing(fresh: matrix.Workspace) -> None:
+    """A known release logs no forward-policy warning, so expecting one fails."""
+    case = matrix.Case("trixie-netplan", "ubuntu 24.04", matrix.NETPLAN, "netplan", untested=True)
+    with pytest.raises(AssertionError, match="the tool warned: \\[\\]"):
+        CHECKS["run"](fresh.get(case, "dhcp"))
+
+
 def test_apply_fails_without_the_default_route(fresh: matrix.Workspace) -> None:
     p = fresh.get(_CASE[("bookworm-ifupdown", "debian 12")], "individual")
     _tamper(p, "/interfaces", "    gateway 147.75.84.130\n", "")

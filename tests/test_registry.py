@@ -16,6 +16,15 @@ SELECTIONS = [
     ("ubuntu 18.04", "ubuntu.ubuntu"),
     ("UBUNTU 22.04", "ubuntu.ubuntu"),
     ("ubuntu 24.04", "ubuntu.ubuntu"),
+    ("ubuntu 24.10", "ubuntu.ubuntu"),
+    ("ubuntu 25.04", "ubuntu.ubuntu"),
+    ("ubuntu 25.10", "ubuntu.ubuntu"),
+    ("ubuntu 26.04", "ubuntu.ubuntu"),
+    ("sles 16.0", "suse.suse16"),
+    ("opensuse-leap 16.0", "suse.suse16"),
+    ("centos 9", "rhel.ifcfg_scripts"),
+    ("centos-stream 9", "rhel.ifcfg_scripts"),
+    ("centos 10", "fedora.rhel10"),
     ("custom_ipxe 1", "unmanaged.unmanaged"),
 ]
 
@@ -26,11 +35,11 @@ def test_selects_the_intended_builder(os, builder):
         assert registry.select(from_option(os), mode).id == builder
 
 
-@pytest.mark.parametrize("os", ["debian 9", "ubuntu 16.04", "ubuntu 24.10", "debian", "beos 5"])
+@pytest.mark.parametrize("os", ["debian 9", "ubuntu 16.04", "ubuntu 26.10", "debian", "beos 5"])
 def test_unsupported_lists_what_is(os):
     with pytest.raises(NoBuilder) as caught:
         registry.select(from_option(os), "bonded")
-    assert "debian 10-13" in str(caught.value) and "ubuntu 18.04-24.04" in str(caught.value)
+    assert "debian 10-13" in str(caught.value) and "ubuntu 18.04-26.04" in str(caught.value)
     assert caught.value.exit_code == 40
 
 
@@ -44,6 +53,9 @@ def test_ranges():
     assert None not in r
     u = VersionRange.parse("18.04-24.04")
     assert (22, 4) in u and (24, 10) not in u and (18, 4) in u and (18, 3) not in u
+    assert u.below((24, 10)) and u.below((25,)) and not u.below((24, 4))
+    assert not u.below((16, 4)) and not u.below(None)
+    assert not VersionRange.parse("12+").below((99,)) and not VersionRange.parse("*").below((9,))
     assert (30,) in VersionRange.parse("12+") and (11,) not in VersionRange.parse("12+")
     assert None in VersionRange.parse("*")
 
@@ -77,3 +89,36 @@ def test_unknown_mode_or_hook_point_is_refused():
         registry.distro("x", modes=("bridged",))
     with pytest.raises(ValueError):
         registry.hook("before-lunch")
+
+
+# ---------------------------------------------------------------------- forward policy
+
+@pytest.mark.parametrize(
+    "os, builder",
+    [("ubuntu 26.10", "ubuntu.ubuntu"), ("ubuntu 28.04", "ubuntu.ubuntu"),
+     ("debian 14", "debian.debian"), ("sles 17", "suse.suse16"),
+     ("opensuse-leap 17.0", "suse.suse16"), ("alpine 4", "alpine.alpine")],
+)
+def test_newest_below_offers_the_familys_newest_builder(os, builder):
+    newest = registry.newest_below(from_option(os), "bonded")
+    assert (newest.id if newest else None) == builder
+
+
+@pytest.mark.parametrize(
+    "os", ["debian 9", "ubuntu 16.04", "ubuntu 26.04", "debian", "ubuntu stable", "beos 5",
+           "centos 99", "flatcar 9999"],
+)
+def test_newest_below_is_none_unless_newer_than_every_release(os):
+    """Older, known, unnumbered, unknown, or an open-ended family: no forward candidate."""
+    assert registry.newest_below(from_option(os), "bonded") is None
+
+
+def test_newest_below_takes_the_newest_of_several_ranges():
+    saved = list(registry._builders)
+    try:
+        registry.distro("testos", versions="5-7")(lambda ctx: [])
+        registry.distro("testos", versions="1-4")(lambda ctx: [])
+        assert registry.newest_below(from_option("testos 8"), "bonded").versions.text == "5-7"
+        assert registry.newest_below(from_option("testos 4.5"), "bonded") is None  # a gap
+    finally:
+        registry._builders[:] = saved

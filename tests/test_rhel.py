@@ -108,7 +108,7 @@ def test_unsupported_versions_are_refused(os_name):
     with pytest.raises(NoBuilder) as caught:
         registry.select(from_option(os_name), "bonded")
     assert caught.value.exit_code == 40
-    assert "centos 7-8" in str(caught.value) and "rhel 7-9" in str(caught.value)
+    assert "centos 7-9" in str(caught.value) and "rhel 7-9" in str(caught.value)
 
 
 def test_no_registrations_overlap():

@@ -63,10 +63,23 @@ class Case:
     backend: Optional[str] = None  # the backend the tool must report choosing, if any
     # Commands run in the copy before the tool, as the image's builder would have done.
     setup: tuple[tuple[str, ...], ...] = ()
+    # "ID VERSION_ID": the os-release the copy is given before the tool runs, for a
+    # release no mirror here serves (a Debian tree saying it is that release, with the
+    # network tool that release configures with).
+    release: Optional[str] = None
+    # The OS is newer than every release the tool knows: the forward policy serves it,
+    # and its "untested version" warning is expected (README "Supported systems").
+    untested: bool = False
+
+    @property
+    def named(self) -> Optional[str]:
+        """The target the run must report: -o, else the given os-release (else unknown)."""
+        return self.os or self.release
 
     @property
     def slug(self) -> str:
-        return f"{self.image}-{(self.os or 'os-release').replace(' ', '')}"
+        name = self.os or (f"os-release:{self.release}" if self.release else "os-release")
+        return f"{self.image}-{name.replace(' ', '')}"
 
 
 BUILTIN_CASES = (
@@ -81,6 +94,16 @@ BUILTIN_CASES = (
     # No network scripts, NetworkManager enabled: keyfiles, as Fedora and RHEL 9 get them.
     Case("bookworm-nm", "fedora 40", NETWORKMANAGER, "networkmanager"),
     Case("bookworm-nm", "rocky 9", NETWORKMANAGER, "networkmanager"),
+    # Issue 15's releases, by their os-release alone, on Debian trees with their tool.
+    Case("trixie-netplan", None, NETPLAN, "netplan", release="ubuntu 26.04"),
+    Case("trixie-ifupdown", None, IFUPDOWN, "eni", release="ubuntu 26.04"),
+    Case("bookworm-nm", None, NETWORKMANAGER, "networkmanager", release="sles 16.0"),
+    Case("bookworm-nm", None, NETWORKMANAGER, "networkmanager", release="opensuse-leap 16.0"),
+    Case("bookworm-nm", None, NETWORKMANAGER, "networkmanager", release="centos 10"),
+    Case("bookworm-nm", "centos 9", NETWORKMANAGER, "networkmanager"),
+    # The forward policy: releases newer than any known, served on what the tree shows.
+    Case("trixie-netplan", "ubuntu 28.04", NETPLAN, "netplan", untested=True),
+    Case("trixie-ifupdown", "debian 14", IFUPDOWN, "eni", untested=True),
     # An image with systemd that enabled networkd, as an Arch image has to.
     Case(
         "trixie-netplan",
@@ -120,7 +143,10 @@ def cells() -> list[Any]:
             cell,
             id=str(cell),
             marks=pytest.mark.matrix(
-                image=case.image, os=case.os or "(os-release)", mode=mode, check=check
+                image=case.image,
+                os=case.os or f"(os-release{': ' + case.release if case.release else ''})",
+                mode=mode,
+                check=check,
             ),
         )
         for case in cases()
@@ -274,6 +300,8 @@ class Workspace:
         case, mode = key
         workdir = self._workdir / f"{case.slug}-{mode}"
         root = self._stack.enter_context(images.overlay_copy(case.image, workdir))
+        if case.release is not None:
+            _give_os_release(root, case.release)
         for argv in case.setup:
             proc = images.run_in(root, list(argv))
             if proc.returncode != 0:
@@ -284,3 +312,12 @@ class Workspace:
         (tmp / "metadata.json").write_text(json.dumps(doc))
         (tmp / "nics.json").write_text(f.nics_json(NIC_COUNT))
         return Prepared(key, root, doc, run_tool(root, case, "audit.jsonl"))
+
+
+def _give_os_release(root: Path, release: str) -> None:
+    """Replace the copy's etc/os-release (Debian's is a link into usr/lib) with one that
+    names ``release`` ("ID VERSION_ID") as that distro's own file does."""
+    distro, version = release.split()
+    path = root / "etc/os-release"
+    path.unlink()
+    path.write_text(f'ID="{distro}"\nVERSION_ID="{version}"\n')
