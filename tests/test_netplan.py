@@ -61,6 +61,8 @@ def test_netplan_reads_it(case):
     expected |= {f"10-netplan-{name}.link" for name in configured}  # set-name
     expected |= {f"10-netplan-{b.name}.{ext}" for b in plan.bonds for ext in ("netdev", "network")}
     assert set(generated) == expected
+    if plan.link and plan.addresses:  # the static link: no router discovery to wait for
+        assert "IPv6AcceptRA=no" in generated[f"10-netplan-{plan.link}.network"]
 
 
 def test_netplan_reads_legacy_routes():

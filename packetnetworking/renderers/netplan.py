@@ -36,6 +36,7 @@ class Device:
     macaddress: Optional[str] = None  # bonds: the MAC the switch sees
     parameters: common.Pairs = ()  # bonds
     addresses: tuple[str, ...] = ()
+    accept_ra: Optional[bool] = None  # False on the statically addressed link
     routes: common.Pairs = ()  # (to, via)
     nameservers: tuple[str, ...] = ()
 
@@ -95,8 +96,13 @@ def _addressing(plan: Plan, legacy_routes: bool) -> dict:
         legacy = "0.0.0.0/0" if gateway.version == 4 else "::/0"
         routes.append((legacy if legacy_routes else "default", str(gateway)))
     routes += [(str(r.destination), str(r.gateway)) for r in plan.routes]
+    # No router advertisements on the static link: the addresses and gateways are all in
+    # the metadata, and while networkd waits for router discovery it holds the link short
+    # of "configured", so systemd-networkd-wait-online (and the boot) waits ~12 s for
+    # nothing. ifupdown's `inet6 static` turns it off the same way.
     return {
         "addresses": tuple(ip.cidr for ip in plan.addresses),
+        "accept_ra": False,
         "routes": tuple(routes),
         "nameservers": tuple(str(r) for r in plan.resolvers),
     }
