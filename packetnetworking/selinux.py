@@ -8,7 +8,7 @@ the target (never from this host) as libselinux reads it (selabel_file(5)):
 
 * ``etc/selinux/config``: ``SELINUX=enforcing|permissive`` turns this on (``disabled``
   or no file: off), ``SELINUXTYPE`` names the policy;
-* ``etc/selinux/<TYPE>/contexts/files/file_contexts`` (then ``file_contexts.local``):
+* ``etc/selinux/<TYPE>/contexts/files/file_contexts`` (then ``.homedirs``, ``.local``):
   lines of ``REGEX [FILE-TYPE] CONTEXT``; the regex must match the whole path; ``--``
   is a regular file, ``-d`` a directory, none any type; ``<<none>>`` means no label;
 * the entries whose regex has no meta characters are moved after the others (in their
@@ -115,7 +115,8 @@ class Labels:
         except (OSError, WriteFailed) as exc:
             self._problem = f"/{base}file_contexts: {_why(exc)}"
             raise _Unknown from None
-        text += "\n" + _optional(self._fs, base + "file_contexts.local")
+        for extra in ("file_contexts.homedirs", "file_contexts.local"):  # libselinux's order
+            text += "\n" + _optional(self._fs, base + extra)
         specs = _parse(text)
         # libselinux keeps the order, but moves the entries without meta characters to
         # the end; the lookup then takes the last match.
