@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,61 @@ def test_crash_at_every_change_in_process(tmp_path: Path):
         shutil.rmtree(root)
     print(f"in-process crashes: {positions} positions, every one recovered exactly")
     assert positions > len(TASKS) * 2
+
+
+def _mid_switch(root: Path) -> int:
+    """The change number of a rename half-way through the switch phase."""
+    ops = _changes(root)
+    renames = [i for i, op in enumerate(ops) if op.startswith("rename ")][1:]  # not the journal's
+    assert len(renames) >= 4, ops
+    return renames[len(renames) // 2] + 1
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")]
+)
+def test_signal_mid_switch_rolls_back(scene, signum: int, code: int, name: str):
+    """SIGINT or SIGTERM with half the files switched: the process rolls back first, then
+    exits 128 + the signal's number with one line; the tree is exactly as before, no
+    temp file, no journal."""
+    pristine, old, new, reference, root, argv = scene
+    _fresh(pristine, root)
+    pause_at = _mid_switch(root)
+    _fresh(pristine, root)
+    before = snapshot(root)
+    proc = safety.paused_cli(argv, pause_at)
+    try:
+        switched = [r for r in new if (root / r).exists() and (root / r).read_bytes() == new[r]]
+        assert switched and len(switched) < len(new), "not paused half-way through the switch"
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert f"interrupted by {name}; every change rolled back" in safety.one_line(err, progress=True)
+    assert snapshot(root) == before, "the tree is not as it was before the run"
+
+
+def test_a_second_run_is_refused_while_one_holds_the_rootfs(scene):
+    """Two processes on one rootfs: the second is refused at once (exit 75, one line,
+    nothing changed); the first, then stopped by SIGTERM, still rolls back."""
+    pristine, old, new, reference, root, argv = scene
+    _fresh(pristine, root)
+    pause_at = _mid_switch(root)
+    _fresh(pristine, root)
+    before = snapshot(root)
+    first = safety.paused_cli(argv, pause_at)
+    try:
+        during = snapshot(root)
+        second = safety.cli_subprocess(argv)
+        assert second.returncode == 75, second.stderr
+        assert "another run holds its lock" in safety.one_line(second.stderr, progress=True)
+        assert snapshot(root) == during, "the refused run changed something"
+        first.send_signal(signal.SIGTERM)
+        _out, err = first.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 143, err
+    assert snapshot(root) == before
+    assert safety.cli_subprocess(argv).returncode == 0  # the lock went with its process
+    assert snapshot(root) == reference
