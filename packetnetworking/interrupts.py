@@ -10,7 +10,6 @@ is only remembered, never acted on half-way through a restore.
 from __future__ import annotations
 
 import signal
-import threading
 from typing import Any, Optional
 
 from .errors import Interrupted
@@ -29,12 +28,15 @@ class Window:
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> Window:
-        # Handlers can only be set in the main thread; elsewhere (a library caller's
-        # worker thread) the caller owns its signals.
-        if threading.current_thread() is threading.main_thread():
+        # Handlers can only be set in the main thread (ValueError elsewhere): a library
+        # caller's worker thread leaves the signals to its caller. Not asked of threading,
+        # whose import every run would pay for.
+        try:
             for signum in SIGNALS:
                 self._old[signum] = signal.signal(signum, self._handle)
-            self.armed = True
+        except ValueError:
+            return self
+        self.armed = True
         return self
 
     def _handle(self, signum: int, _frame: object) -> None:
