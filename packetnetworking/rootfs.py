@@ -351,15 +351,6 @@ def temp_path(path: StrPath) -> str:
     return f"{head}{sep}.{name}{TEMP_SUFFIX}"
 
 
-def read_bytes(path: str, limit: int = MAX_FILE) -> bytes:
-    """A host file's content (the tool's own inputs), at most ``limit`` bytes."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return read_fd(fd, path, limit)
-    finally:
-        os.close(fd)
-
-
 def read_fd(fd: int, shown_as: str, limit: int = MAX_FILE) -> bytes:
     """Everything ``fd`` holds, refused past ``limit`` bytes (checked against the size
     first, and again while reading: a file may grow, or lie about its size)."""

@@ -34,10 +34,10 @@ from typing import Callable, Optional
 from . import interrupts, rootfs, selinux
 from .errors import Interrupted, WriteFailed
 from .journal import JOURNAL, Journal
-from .rootfs import Root, StrPath, Where, atomic_write, temp_path
+from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
-__all__ = ["JOURNAL", "Change", "State", "Transaction", "atomic_write", "event_fields"]
+__all__ = ["JOURNAL", "Change", "State", "Transaction", "event_fields"]
 
 
 # Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
