@@ -114,6 +114,9 @@ class Transaction:
         # Called before every filesystem mutation: how the tests inject faults.
         self._before_op = before_op or rootfs.no_op
         self._fs: Optional[Root] = None
+        # The SELinux labels of the directories prepare found missing (none when the
+        # target has no SELinux): decided with the files', before anything is written.
+        self._dir_labels: dict[str, dict[str, bytes]] = {}
 
     def _open(self) -> Root:
         if self._fs is None:
@@ -170,6 +173,8 @@ class Transaction:
         label = None
         if content is not None and not before.exists:
             label = labels.file(rel)
+        for directory in dirs:
+            self._dir_labels[directory] = labels.directory(directory)
         return Change(task, where, self.root, before, content, mode, dirs, label)
 
     def apply(self, changes: list[Change]) -> None:
@@ -179,12 +184,11 @@ class Transaction:
             fs = self._open()
             fs.lock()
             journal = Journal(fs, self._before_op)
-            labels = selinux.Labels(fs, self.log)
             with interrupts.Window() as window:
                 try:
                     journal.begin(todo)
                     for change in todo:
-                        self._stage(fs, labels, change)
+                        self._stage(fs, change)
                     for change in todo:
                         self._switch(fs, change)
                     for directory in {c.dir for c in todo}:
@@ -199,11 +203,11 @@ class Transaction:
         for change in changes:
             self.log.info("task", **event_fields(change))
 
-    def _stage(self, fs: Root, labels: selinux.Labels, change: Change) -> None:
+    def _stage(self, fs: Root, change: Change) -> None:
         for directory in change.created_dirs:
             self._before_op(f"mkdir /{directory}")
             fd = fs.make_dir(directory)
-            for key, value in labels.directory(directory).items():
+            for key, value in self._dir_labels.get(directory, {}).items():
                 os.setxattr(fd, key, value)
         if change.content is not None:
             before = change.before
