@@ -12,7 +12,8 @@ the target (never from this host) as libselinux reads it (selabel_file(5)):
   lines of ``REGEX [FILE-TYPE] CONTEXT``; the regex must match the whole path; ``--``
   is a regular file, ``-d`` a directory, none any type; ``<<none>>`` means no label;
 * the entries whose regex has no meta characters are moved after the others (in their
-  order), and the last entry that matches wins;
+  order), and the last entry that matches wins; an entry whose first path component has
+  no meta character (its "stem", ``/etc``) is only tried on paths under that component;
 * ``file_contexts.subs_dist`` and ``.subs``: ``ALIAS ORIGINAL`` path prefixes, an alias
   looked up as its original.
 
@@ -40,11 +41,12 @@ _FILE, _DIR = "--", "-d"
 
 
 class _Spec:
-    __slots__ = ("regex", "kind", "context", "stem", "compiled")
+    __slots__ = ("regex", "kind", "context", "stem", "prefix", "compiled")
 
     def __init__(self, regex: str, kind: Optional[str], context: str) -> None:
         self.regex, self.kind, self.context = regex, kind, context
-        self.stem = _stem(regex)
+        self.stem = _spec_stem(regex)
+        self.prefix = _prefix(regex)
         self.compiled: Optional[re.Pattern[str]] = None
 
 
@@ -74,7 +76,7 @@ class Labels:
             return None
         try:
             context = self.lookup("/" + rel, kind)
-        except _Unknown:
+        except NoLabel:
             self.unlabeled.append(rel)
             return None
         if context is None:  # the policy says <<none>>: leave it unlabeled, as restorecon does
@@ -84,27 +86,34 @@ class Labels:
 
     def lookup(self, path: str, kind: str) -> Optional[str]:
         """The context for ``path`` of ``kind`` (``--``, ``-d``); None for ``<<none>>``;
-        raises _Unknown when the policy cannot say."""
+        raises NoLabel when the policy cannot say."""
         specs = self._load()
         for alias, original in self._subs:
             if path == alias or path.startswith(alias + "/"):
                 path = original + path[len(alias) :]
                 break
+        stem = _path_stem(path)
         for spec in reversed(specs):
             if spec.kind is not None and spec.kind != kind:
                 continue
-            if not path.startswith(spec.stem):
+            if spec.stem is not None and spec.stem != stem:
+                continue  # libselinux compares stems first: a regex is never tried here
+            if not path.startswith(spec.prefix):
                 continue
             if spec.compiled is None:
                 try:
                     spec.compiled = re.compile(spec.regex)
                 except re.error as exc:
-                    self._problem = f"cannot read the regex {spec.regex!r}: {exc}"
-                    raise _Unknown from None
+                    self._note(f"cannot read the regex {spec.regex!r}: {exc}")
+                    raise NoLabel from None
             if spec.compiled.fullmatch(path):
                 return None if spec.context == "<<none>>" else spec.context
-        self._problem = f"no entry matches {path}"
-        raise _Unknown
+        self._note(f"no entry matches {path}")
+        raise NoLabel
+
+    def _note(self, problem: str) -> None:
+        if self._problem is None:  # the first reason is the one the warning gives
+            self._problem = problem
 
     def _load(self) -> list[_Spec]:
         if self._specs is not None:
@@ -113,8 +122,8 @@ class Labels:
         try:
             text = _read(self._fs, base + "file_contexts")
         except (OSError, WriteFailed) as exc:
-            self._problem = f"/{base}file_contexts: {_why(exc)}"
-            raise _Unknown from None
+            self._note(f"/{base}file_contexts: {_why(exc)}")
+            raise NoLabel from None
         for extra in ("file_contexts.homedirs", "file_contexts.local"):  # libselinux's order
             text += "\n" + _optional(self._fs, base + extra)
         specs = _parse(text)
@@ -139,7 +148,7 @@ class Labels:
         return Write(AUTORELABEL, "")
 
 
-class _Unknown(Exception):
+class NoLabel(Exception):
     """The target's policy cannot say which label a path gets."""
 
 
@@ -218,7 +227,23 @@ def _has_meta(regex: str) -> bool:
     return False
 
 
-def _stem(regex: str) -> str:
+def _spec_stem(regex: str) -> Optional[str]:
+    """libselinux's stem of an entry: its first component (``/etc``) when that holds no
+    meta character, else None. An entry with a stem is only tried on paths with the same
+    first component (so ``/srv/a|/opt/a`` never labels ``/opt/a``), and a path with no
+    second ``/`` (``/etc`` itself) only by entries without one."""
+    end = regex.find("/", 1)
+    if end < 0 or any(char in _META for char in regex[:end]):
+        return None
+    return regex[:end]
+
+
+def _path_stem(path: str) -> Optional[str]:
+    end = path.find("/", 1)
+    return None if end < 0 else path[:end]
+
+
+def _prefix(regex: str) -> str:
     """The literal prefix every path the regex matches starts with (a quick filter):
     up to the first meta character, less the character a ``?``, ``*`` or ``{`` makes
     optional; nothing when the regex is an alternation at its top level."""
