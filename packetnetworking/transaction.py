@@ -32,7 +32,7 @@ import stat
 from typing import Callable, Optional
 
 from . import interrupts, rootfs, selinux
-from .errors import Interrupted, WriteFailed
+from .errors import Interrupted, PacketNetworkingError, WriteFailed
 from .journal import JOURNAL, Journal
 from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
@@ -225,7 +225,7 @@ class Transaction:
             self._before_op(f"rename /{temp_path(change.rel)}")
             rootfs.rename_in(fd, temp_path(change.name), change.name)
 
-    def _undo(self, journal: Journal, exc: Exception) -> WriteFailed:
+    def _undo(self, journal: Journal, exc: Exception) -> PacketNetworkingError:
         reason = _reason(exc)
         failures = journal.rollback(self.log)
         for line in failures:  # one line each, then the one-line error
