@@ -68,3 +68,21 @@ def test_a_mount_reached_without_a_symlink_is_written(scene):
     proc = safety.cli_subprocess(argv, prefix=bind)
     assert proc.returncode == 0, proc.stderr
     assert (host_dev / "shm/interfaces").read_text().startswith("# Written by packet-networking")
+
+
+@pytest.mark.parametrize("path", ["/", "/proc", "/sys", "/dev"])
+def test_statx_fallback_gives_the_same_mount_ids(path: str):
+    """Without /proc the mount ID comes from statx(STATX_MNT_ID) through libc: it must
+    name the same mounts as /proc/self/fdinfo does (and tell these apart)."""
+    from packetnetworking import rootfs
+
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert rootfs._statx_mount_id(fd) == rootfs.mount_id(fd)
+        root_fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            assert (rootfs.mount_id(fd) == rootfs.mount_id(root_fd)) == (path == "/")
+        finally:
+            os.close(root_fd)
+    finally:
+        os.close(fd)
