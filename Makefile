@@ -5,10 +5,14 @@ PY     := $(VENV)/bin/python
 PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
 # Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
-# for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces.
+# for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
+# (unshare, nsenter, prlimit); acl (setfacl/getfacl), selinux-policy-default and selinux-utils
+# (a real file_contexts and libselinux's selabel_lookup), e2fsprogs (mke2fs, chattr) for the
+# attribute, label and rollback tests; strace holds a syscall of the real zipapp for the signal test.
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
-                podman runc nix-bin util-linux mount
+                podman runc nix-bin util-linux mount \
+                acl selinux-policy-default selinux-utils e2fsprogs strace
 
 .PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 

@@ -16,11 +16,9 @@ decides whether NetworkManager is switched off:
 
 from __future__ import annotations
 
-import os
 from typing import cast
 
 from packetnetworking import backends, files, rootfs
-from packetnetworking.errors import WriteFailed
 from packetnetworking.plan import Plan
 from packetnetworking.registry import Context, distro
 from packetnetworking.render import render
@@ -96,7 +94,4 @@ def _major(ctx: Context) -> int:
 
 def _installed(root: object, relpath: str) -> bool:
     """Look (only look) in the target, following its symlinks as it would."""
-    try:
-        return os.path.isfile(rootfs.resolve(root, relpath))
-    except (WriteFailed, OSError):
-        return False
+    return rootfs.is_file(root, relpath)

@@ -92,46 +92,59 @@ class Findings:
 
 
 def look(root: rootfs.StrPath) -> Findings:
-    top = os.fspath(root)
-    installed = []
-    for tool, paths in PROBES.items():
-        found = next((p for p in paths if _exists(top, p)), None)
-        if found is not None:
-            installed.append((tool, found))
-    enabled = []
-    for tool, service in SERVICES.items():
-        link = _enablement_link(top, service)
-        if link is not None:
-            enabled.append((tool, link))
-    return Findings(tuple(installed), tuple(enabled), _resolv_conf_link(top))
-
-
-def _exists(root: str, relpath: str) -> bool:
     try:
-        return os.path.exists(rootfs.resolve(root, relpath))
+        fs = rootfs.Root(root)
+    except WriteFailed:
+        return Findings((), (), None)  # no rootfs (a dry run into nothing): nothing found
+    with fs:
+        installed = []
+        for tool, paths in PROBES.items():
+            found = next((p for p in paths if _exists(fs, p)), None)
+            if found is not None:
+                installed.append((tool, found))
+        enabled = []
+        for tool, service in SERVICES.items():
+            link = _enablement_link(fs, service)
+            if link is not None:
+                enabled.append((tool, link))
+        return Findings(tuple(installed), tuple(enabled), _resolv_conf_link(fs))
+
+
+def _exists(fs: rootfs.Root, relpath: str) -> bool:
+    try:
+        return fs.kind(relpath) is not None
     except (WriteFailed, OSError):  # a link that climbs out or loops shows nothing
         return False
 
 
-def _enablement_link(root: str, service: str) -> Optional[str]:
+def _enablement_link(fs: rootfs.Root, service: str) -> Optional[str]:
     """The first ``*.wants/SERVICE`` link in the target's unit directories."""
     for unit_dir in _UNIT_DIRS:
         try:
-            directory = rootfs.resolve(root, unit_dir)
+            directory = fs.directory(unit_dir)
+            if directory is None:
+                continue
             wants = sorted(d for d in os.listdir(directory) if d.endswith(".wants"))
         except (WriteFailed, OSError):
             continue
         # The link itself is the evidence. Its target is a path inside the target, so it
-        # must not be followed from here (glob would, and look on this host instead).
+        # must not be followed from here (glob would, and look on this host instead):
+        # the .wants directory is resolved inside the rootfs, the link only lstat'ed.
         for name in wants:
-            if os.path.lexists(os.path.join(directory, name, service)):
-                return f"{unit_dir}/{name}/{service}"
+            try:
+                where = fs.locate(f"{unit_dir}/{name}/{service}", follow=False)
+                if not where.missing and rootfs.lexists(fs.dir_fd(where.dir), where.name):
+                    return f"{unit_dir}/{name}/{service}"
+            except (WriteFailed, OSError):
+                continue
     return None
 
 
-def _resolv_conf_link(root: str) -> Optional[str]:
+def _resolv_conf_link(fs: rootfs.Root) -> Optional[str]:
     try:
-        path = os.path.join(rootfs.resolve(root, "etc"), "resolv.conf")
-        return os.readlink(path) if os.path.islink(path) else None
-    except (WriteFailed, OSError):
+        where = fs.locate("etc/resolv.conf", follow=False)
+        if where.missing:
+            return None
+        return os.readlink(where.name, dir_fd=fs.dir_fd(where.dir))
+    except (WriteFailed, OSError):  # missing, or not a symlink (EINVAL)
         return None

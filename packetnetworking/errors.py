@@ -67,7 +67,10 @@ EXIT_CODES = {
     50: "invalid metadata (the message names the field and the value)",
     60: "no metadata interface matches a host NIC",
     70: "metadata could not be fetched after all attempts",
+    75: "another run holds the rootfs's lock; nothing changed",
     80: "writing failed; every change was rolled back",
+    130: "interrupted by SIGINT; every change was rolled back",
+    143: "interrupted by SIGTERM; every change was rolled back",
 }
 
 
@@ -75,3 +78,21 @@ def _show(value: object, limit: int = 80) -> str:
     """repr() a value for a one-line message: escapes newlines, cuts long ones."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Busy(PacketNetworkingError):
+    """Another run holds the rootfs's lock: nothing was read for writing, nothing changed."""
+
+    exit_code = 75
+
+
+class Interrupted(PacketNetworkingError):
+    """SIGINT or SIGTERM arrived while the rootfs was being changed. Raised by the
+    transaction's handlers; by the time it leaves ``Transaction.apply`` every change has
+    been rolled back (the message says so, or says what the next run must recover). The
+    exit code is the shell's for a death by that signal: 130 (SIGINT), 143 (SIGTERM)."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(message or f"interrupted by signal {signum}")

@@ -1,26 +1,44 @@
 """Paths inside the target root filesystem, resolved as the target would see them, and
-the one way we write a file there (temp file beside it, fsync, rename over).
+every filesystem call we make there, each one relative to a directory descriptor.
 
 A symlink's absolute target is relative to the rootfs, a relative one to its directory,
 and nothing may climb out: ``..`` above the root and symlink loops are errors, so no
-crafted link in a customer's image can make us write outside ``--rootfs``. A climb is
-refused outright rather than clamped at the root as the kernel would: a link that tries
-it is not one a sane image contains, and refusing happens before any change.
+crafted link in a customer's image can make us touch anything outside ``--rootfs``. A
+climb is refused outright rather than clamped at the root as the kernel would: a link
+that tries it is not one a sane image contains, and refusing happens before any change.
 
-Paths are plain strings, not pathlib: importing pathlib costs every start ~2.5 ms, and
-a run handles dozens of paths, where pathlib objects cost several times a string join.
+The walk is ours, one component at a time, on every kernel: each directory is opened
+with ``O_NOFOLLOW | O_DIRECTORY`` relative to its parent's descriptor, each symlink is
+read with ``readlinkat`` and resolved here, and ``..`` pops our own stack of names, so
+the kernel never follows a link or a ``..`` for us. ``openat2(RESOLVE_IN_ROOT)`` would do
+the walk in one call, but it clamps a climb at the root instead of refusing it, and
+detecting that would take the same walk. Once a directory is open, its descriptor is
+kept (``Root._dirs``) and every later read, write, rename, unlink and restore in it goes
+through that descriptor (``dir_fd=``): a second process that swaps a directory for a
+symlink after we looked cannot redirect what we do.
+
+Paths are plain strings, not pathlib: importing pathlib costs every start ~2.5 ms.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import Callable, Optional, Union
 
 from .errors import WriteFailed
 
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
 TEMP_SUFFIX = ".pn-new"
+# The largest file this tool reads or edits (the configs it touches are a few KiB): a
+# bigger one is refused, so a crafted or sparse file cannot cost the run its memory.
+MAX_FILE = 1 << 20
+# Extended attributes of one file we keep, at most: the kernel's own limit per value.
+MAX_XATTR = 1 << 16
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
 StrPath = Union[str, os.PathLike]  # what --rootfs may be given as
@@ -30,49 +48,260 @@ def no_op(_op: str) -> None:
     """The fault hook of code that must not be interrupted by an injected fault."""
 
 
-def resolve(root: StrPath, relpath: str) -> str:
-    """The real host path of ``relpath`` inside ``root``; missing parts are kept as named.
+class Where:
+    """Where a path resolved. ``dir`` is its directory, relative to the root (``""`` for
+    the root itself), ``missing`` the directories still to create (outermost first, each
+    relative to the root; the last is ``dir``), ``name`` the entry in it, ``followed``
+    whether a symlink was followed to get there."""
 
-    Without symlinks in the way it is a plain join: ``/`` gives ``/etc``, not ``//etc``,
-    and a relative root stays relative (an empty one is ``.``, as pathlib has it)."""
-    top = os.fspath(root) or "."
-    base = top.rstrip("/")  # "/" itself as "": parts are joined on with "/"
-    inside: list[str] = []
-    pending = relpath.split("/")
-    pending.reverse()  # a stack: the next part is at the end
-    links = 0
-    while pending:
-        part = pending.pop()
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if not inside:
-                raise WriteFailed(f"/{shown(relpath)}: a symlink climbs out of the rootfs")
-            inside.pop()
-            continue
-        target = _link_target("/".join((base, *inside, part)), relpath)
-        if target is None:
-            inside.append(part)
-            continue
-        links += 1
-        if links > MAX_LINKS:
-            raise WriteFailed(f"/{shown(relpath)}: too many levels of symbolic links")
-        if target.startswith("/"):
-            inside = []
-        pending += reversed(target.split("/"))
-    return "/".join((base, *inside)) if inside else top
+    __slots__ = ("dir", "missing", "name", "followed")
+
+    def __init__(self, directory: str, missing: tuple[str, ...], name: str, followed: bool):
+        self.dir, self.missing, self.name, self.followed = directory, missing, name, followed
+
+    @property
+    def rel(self) -> str:
+        return f"{self.dir}/{self.name}" if self.dir else self.name
 
 
-def _link_target(candidate: str, relpath: str) -> str | None:
-    """The symlink's target, or None when ``candidate`` is not a symlink (or is missing)."""
+class Root:
+    """An open rootfs: its descriptor, and every directory in it we have opened."""
+
+    def __init__(self, path: StrPath) -> None:
+        given = os.fspath(path) or "."
+        self.path = os.path.realpath(given)
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise WriteFailed(f"--rootfs {shown(given)}: {exc.strerror}") from None
+        self._dirs: dict[str, int] = {"": self.fd}
+        self._mount: Optional[int] = None
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs = {}
+
+    def __enter__(self) -> Root:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_dirs", None):
+            self.close()
+
+    def locate(self, relpath: str, follow: bool = True, links: bool = True) -> Where:
+        """Resolve ``relpath``: its directory part by part, and its last part too when
+        that is a symlink and ``follow``. With ``links`` False a symlink anywhere on the
+        way is an error (the journal's paths lead through none)."""
+        names, missing_from, name, followed = self._walk(relpath, follow, links, want_dir=False)
+        if name is None:
+            raise WriteFailed(f"/{shown(relpath)}: names a directory, not a file")
+        directory = "/".join(names)
+        missing: tuple[str, ...] = ()
+        if missing_from is not None:
+            missing = tuple("/".join(names[: i + 1]) for i in range(missing_from, len(names)))
+        return Where(directory, missing, name, followed)
+
+    def directory(self, relpath: str, links: bool = True) -> Optional[int]:
+        """The descriptor of the directory ``relpath`` (symlinks followed, or with
+        ``links`` False refused), or None when it does not exist."""
+        names, missing_from, _name, _followed = self._walk(relpath, True, links, want_dir=True)
+        return None if missing_from is not None else self._dirs["/".join(names)]
+
+    def dir_fd(self, rel: str) -> int:
+        """The descriptor of a directory already resolved (or made) by this Root."""
+        return self._dirs[rel]
+
+    def has_dir(self, rel: str) -> bool:
+        return rel in self._dirs
+
+    def read(self, relpath: str, limit: int = MAX_FILE) -> Optional[bytes]:
+        """A regular file's content (symlinks followed as the target would), None when
+        it does not exist; refused past ``limit`` bytes."""
+        where = self.locate(relpath)
+        if where.missing:
+            return None
+        try:
+            fd = os.open(where.name, _FILE_FLAGS, dir_fd=self._dirs[where.dir])
+        except FileNotFoundError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise WriteFailed(f"/{shown(where.rel)}: exists and is not a regular file")
+            return read_fd(fd, "/" + where.rel, limit)
+        finally:
+            os.close(fd)
+
+    def kind(self, relpath: str) -> Optional[str]:
+        """``"file"``, ``"dir"``, ``"other"``, or None when ``relpath`` does not exist
+        (symlinks followed as the target would; a dangling one is missing)."""
+        where = self.locate(relpath)
+        if where.missing:
+            return None
+        try:
+            info = os.stat(where.name, dir_fd=self._dirs[where.dir], follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISREG(info.st_mode):
+            return "file"
+        return "dir" if stat.S_ISDIR(info.st_mode) else "other"
+
+    def _walk(
+        self, relpath: str, follow: bool, links: bool, want_dir: bool
+    ) -> tuple[list[str], Optional[int], Optional[str], bool]:
+        names: list[str] = []  # the directory reached so far, part by part
+        missing_from: Optional[int] = None  # index in names of the first that does not exist
+        pending: list[str] = []  # a stack: the next part is at the end
+        _push(pending, relpath)
+        count, followed = 0, False
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                if not names:
+                    raise WriteFailed(f"/{shown(relpath)}: a symlink climbs out of the rootfs")
+                names.pop()
+                if missing_from is not None and len(names) <= missing_from:
+                    missing_from = None
+                continue
+            last = not pending and not want_dir
+            if missing_from is not None:  # below a missing directory nothing is a link
+                if last:
+                    return names, missing_from, part, followed
+                names.append(part)
+                continue
+            key = "/".join((*names, part))
+            if not last and key in self._dirs:  # opened before: the directory we saw then
+                names.append(part)
+                continue
+            parent = self._dirs["/".join(names)]
+            target = None if last and not follow else _readlink(parent, part, relpath)
+            if target is not None:
+                if not links:
+                    raise WriteFailed(f"/{shown(relpath)}: leads through a symlink")
+                count += 1
+                if count > MAX_LINKS:
+                    raise WriteFailed(f"/{shown(relpath)}: too many levels of symbolic links")
+                followed = True
+                if target.startswith("/"):
+                    names, missing_from = [], None
+                _push(pending, target)
+                continue
+            if last:
+                return names, missing_from, part, followed
+            fd = _open_dir(parent, part, relpath)
+            if fd is None:
+                missing_from = len(names)
+            else:
+                self._dirs[key] = fd
+            names.append(part)
+        return names, missing_from, None, followed
+
+    def make_dir(self, rel: str) -> int:
+        """Create the directory ``rel`` (its parent already open), mode 0755 whatever the
+        umask (the target's daemons read it), and keep its descriptor."""
+        parent, _, name = rel.rpartition("/")
+        parent_fd = self._dirs[parent]
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        fd = _open_dir(parent_fd, name, rel)
+        if fd is None:
+            raise WriteFailed(f"/{shown(rel)}: vanished as it was made")
+        self._dirs[rel] = fd
+        os.chmod(fd, 0o755)
+        return fd
+
+    def forget(self, rel: str) -> None:
+        """A directory we removed: drop its descriptor."""
+        fd = self._dirs.pop(rel, None)
+        if fd is not None:
+            os.close(fd)
+
+    def mount_check(self, where: Where, relpath: str) -> None:
+        """Refuse a place reached through a symlink that lies on another mount than the
+        rootfs's own directory: an installer's bind mount (``/dev``, ``/run``) inside the
+        target is the installer's, not the image's. Mount IDs, not ``st_dev``: a bind
+        mount of the same filesystem has the same device."""
+        if not where.followed:
+            return
+        existing = where.missing[0].rpartition("/")[0] if where.missing else where.dir
+        if self._mount is None:
+            self._mount = mount_id(self.fd)
+        if mount_id(self._dirs[existing]) != self._mount:
+            raise WriteFailed(
+                f"/{shown(relpath)}: a symlink leads onto another mount (/{shown(existing)});"
+                " refusing to write there"
+            )
+
+    def lock(self) -> None:
+        """One run at a time on a rootfs: an exclusive flock on the rootfs directory's own
+        descriptor (no file is created). A second run is refused at once."""
+        import fcntl
+
+        from .errors import Busy
+
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"--rootfs {shown(self.path)}: another run holds its lock") from None
+
+
+def _push(pending: list[str], path: str) -> None:
+    pending.extend(p for p in reversed(path.split("/")) if p not in ("", "."))
+
+
+def _readlink(dir_fd: int, name: str, relpath: str) -> Optional[str]:
+    """The symlink's target, or None when ``name`` is not a symlink (or is missing)."""
     try:
-        return os.readlink(candidate)
+        return os.readlink(name, dir_fd=dir_fd)
     except (FileNotFoundError, NotADirectoryError):
-        return None  # missing, or a file in the way: reading its state reports that
+        return None  # missing: reading its state reports that
     except OSError as exc:
         if exc.errno == errno.EINVAL:  # it exists and is not a symlink
             return None
         raise WriteFailed(f"/{shown(relpath)}: cannot look up a part: {exc.strerror}") from None
+
+
+def _open_dir(dir_fd: int, name: str, relpath: str) -> Optional[int]:
+    try:
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise WriteFailed(f"/{shown(relpath)}: a file stands where a directory should be") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink now, where a directory was a moment ago
+            raise WriteFailed(f"/{shown(relpath)}: changed while it was looked up") from None
+        raise WriteFailed(f"/{shown(relpath)}: cannot open a part: {exc.strerror}") from None
+
+
+def mount_id(fd: int) -> int:
+    """The ID of the mount that holds ``fd`` (as in /proc/self/mountinfo)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as info:
+            for line in info:
+                if line.startswith(b"mnt_id:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return _statx_mount_id(fd)
+
+
+def _statx_mount_id(fd: int) -> int:
+    """statx(STATX_MNT_ID) through libc, for an installer without /proc."""
+    import ctypes  # ~4 ms to import: only when /proc is not there
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(256)
+    at_empty_path, statx_mnt_id = 0x1000, 0x1000
+    statx = getattr(libc, "statx", None)
+    if statx is None or statx(fd, b"", at_empty_path, statx_mnt_id, buf) != 0:
+        raise WriteFailed("cannot tell which mount a directory is on (no /proc, no statx)")
+    mask = int.from_bytes(buf.raw[0:4], "little")
+    if not mask & statx_mnt_id:
+        raise WriteFailed("cannot tell which mount a directory is on (statx has no mount ID)")
+    return int.from_bytes(buf.raw[0x90:0x98], "little")
 
 
 def join(directory: str, name: str) -> str:
@@ -116,57 +345,156 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
-def read_bytes(path: str) -> bytes:
-    """A file's whole content (pathlib's read_bytes, without pathlib)."""
-    with open(path, "rb") as file:
-        return file.read()
-
-
 def temp_path(path: StrPath) -> str:
     """Where the new content of ``path`` is staged: a dot file in the same directory."""
     head, sep, name = os.fspath(path).rpartition("/")
     return f"{head}{sep}.{name}{TEMP_SUFFIX}"
 
 
-def atomic_write(
-    path: StrPath,
-    content: bytes,
-    mode: int,
-    owner: Optional[tuple[int, int]] = None,
-    before_op: Op = no_op,
-) -> None:
-    """Temp file in the same directory, fsync, rename over, fsync the directory."""
-    temp = write_temp(path, content, mode, owner, before_op)
-    before_op(f"rename {temp}")
-    os.rename(temp, path)
-    fsync_dir(os.path.dirname(path) or ".")
+def read_fd(fd: int, shown_as: str, limit: int = MAX_FILE) -> bytes:
+    """Everything ``fd`` holds, refused past ``limit`` bytes (checked against the size
+    first, and again while reading: a file may grow, or lie about its size)."""
+    size = os.fstat(fd).st_size
+    if size > limit:
+        raise TooLarge(shown_as, size, limit)
+    chunks, total = [], 0
+    while True:
+        chunk = os.read(fd, min(limit + 1 - total, 1 << 16) or 1)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(shown_as, total, limit)
+
+
+class TooLarge(WriteFailed):
+    """A file past the size this tool reads: exit 80, naming it."""
+
+    def __init__(self, shown_as: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"{shown(shown_as)}: {size} bytes, more than the {limit} this tool reads; refusing"
+        )
+
+
+class Entry:
+    """A regular file as we found it: content, mode, owner, extended attributes."""
+
+    __slots__ = ("content", "mode", "uid", "gid", "xattrs")
+
+    def __init__(
+        self, content: bytes, mode: int, uid: int, gid: int, xattrs: dict[str, bytes]
+    ) -> None:
+        self.content, self.mode, self.uid, self.gid, self.xattrs = content, mode, uid, gid, xattrs
+
+
+def read_entry(dir_fd: int, name: str, shown_as: str) -> Entry:
+    """Read a regular file through its directory's descriptor, never through a symlink
+    (``O_NOFOLLOW``), never blocking on a FIFO; everything about it we restore later."""
+    fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise WriteFailed(f"{shown(shown_as)}: exists and is not a regular file")
+        content = read_fd(fd, shown_as)
+        return Entry(content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, xattrs(fd))
+    finally:
+        os.close(fd)
+
+
+def xattrs(fd: int) -> dict[str, bytes]:
+    """Every extended attribute of an open file (SELinux label, POSIX ACLs, user.*)."""
+    try:
+        names = os.listxattr(fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):  # the filesystem has none
+            return {}
+        raise
+    return {name: os.getxattr(fd, name) for name in sorted(names)}
 
 
 def write_temp(
-    path: StrPath, content: bytes, mode: int, owner: Optional[tuple[int, int]], before_op: Op
+    dir_fd: int,
+    name: str,
+    content: bytes,
+    mode: int,
+    owner: Optional[tuple[int, int]],
+    attributes: Optional[dict[str, bytes]],
+    before_op: Op,
+    shown_dir: str,
 ) -> str:
-    temp = temp_path(path)
-    before_op(f"write {temp}")
+    """Stage ``content`` as the dot file beside ``name``; returns the temp file's name.
+
+    Order matters: chown first (it clears set-id bits and ``security.capability``), then
+    chmod, then the attributes (a POSIX ACL sets the group bits from its mask)."""
+    temp = temp_path(name)
+    before_op(f"write {join(shown_dir, temp)}")
     # O_EXCL and O_NOFOLLOW: never write through something planted under our temp name.
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
+    except OSError as exc:  # name the file as the target does, not by its bare name
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, temp)) from None
     try:
         view = memoryview(content)
         while view:
             view = view[os.write(fd, view) :]
-        os.fchmod(fd, mode)
         if owner is not None and os.geteuid() == 0:
             os.fchown(fd, *owner)
+        os.fchmod(fd, mode)
+        for key, value in (attributes or {}).items():
+            os.setxattr(fd, key, value)
         os.fsync(fd)
     except OSError as exc:  # ENOSPC, EIO: name the file, which os.write does not
-        raise OSError(exc.errno, exc.strerror, temp) from None
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, temp)) from None
     finally:
         os.close(fd)
     return temp
 
 
-def fsync_dir(directory: StrPath) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+def rename_in(dir_fd: int, source: str, name: str) -> None:
+    os.rename(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+
+def atomic_write(
+    dir_fd: int,
+    name: str,
+    content: bytes,
+    mode: int,
+    owner: Optional[tuple[int, int]] = None,
+    attributes: Optional[dict[str, bytes]] = None,
+    before_op: Op = no_op,
+    shown_dir: str = "",
+) -> None:
+    """Temp file in the same directory, fsync, rename over, fsync the directory."""
+    temp = write_temp(dir_fd, name, content, mode, owner, attributes, before_op, shown_dir)
+    before_op(f"rename {join(shown_dir, temp)}")
+    rename_in(dir_fd, temp, name)
+    os.fsync(dir_fd)
+
+
+def lexists(dir_fd: int, name: str) -> bool:
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def unlink_in(dir_fd: int, name: str, before_op: Op, shown_dir: str) -> bool:
+    """Remove ``name`` if it is there; True if it was."""
+    if not lexists(dir_fd, name):
+        return False
+    before_op(f"unlink {join(shown_dir, name)}")
+    os.unlink(name, dir_fd=dir_fd)
+    return True
+
+
+def is_file(root: StrPath, relpath: str) -> bool:
+    """Whether ``relpath`` is a regular file in the target (symlinks followed as the
+    target would): for looking, never for writing."""
+    try:
+        with Root(root) as fs:
+            return fs.kind(relpath) == "file"
+    except (WriteFailed, OSError):
+        return False

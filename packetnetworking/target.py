@@ -8,7 +8,7 @@ from typing import Optional, Union
 
 import attrs
 
-from .errors import MalformedOS
+from .errors import MalformedOS, WriteFailed
 from .metadata import OperatingSystem
 from .validators import TOKEN
 
@@ -73,13 +73,28 @@ def from_slug(slug: str) -> Optional[Target]:
     return Target("_".join(parts[:first_number]), ".".join(parts[first_number:]))
 
 
-def from_os_release(rootfs: Union[str, os.PathLike]) -> Optional[Target]:
-    """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced."""
-    for rel in ("etc/os-release", "usr/lib/os-release"):
-        path = os.path.join(rootfs, rel)
-        if os.path.isfile(path) and not os.path.islink(path):
-            with open(path, encoding="utf-8", errors="replace") as f:
-                return _parse_os_release(f.read())
+def from_os_release(root: Union[str, os.PathLike]) -> Optional[Target]:
+    """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced.
+
+    Resolved inside the rootfs as every path the tool touches (``rootfs.Root``): an image
+    whose ``etc`` or ``etc/os-release`` is an absolute symlink is read where the target
+    will read it, never on this host; a link that climbs out is as good as no file."""
+    from . import rootfs  # not imported by a run that names its OS
+
+    try:
+        fs = rootfs.Root(root)
+    except WriteFailed:
+        return None  # no rootfs to read: the caller says no OS was named
+    with fs:
+        for rel in ("etc/os-release", "usr/lib/os-release"):
+            try:
+                content = fs.read(rel)
+            except rootfs.TooLarge:
+                raise  # exit 80, naming the file
+            except (WriteFailed, OSError):
+                continue  # climbs out, loops, not a file, unreadable: not an os-release
+            if content is not None:
+                return _parse_os_release(content.decode("utf-8", errors="replace"))
     return None
 
 

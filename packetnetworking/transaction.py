@@ -12,8 +12,16 @@ Three phases, so that a crash at any instant can be undone:
 3. switch: rename each temp file over its destination (a file is always wholly old or
    wholly new) and remove what is deleted. Removing the journal is the commit.
 
-A failure before the commit undoes everything. If the process dies, the next run finds
-the journal and restores the prior state before doing anything else (``recover``).
+A failure before the commit undoes everything, and so do SIGINT and SIGTERM (exit 130
+and 143, see ``interrupts``). If the process dies, the next run finds the journal and
+restores the prior state before doing anything else (``recover``). Only one run at a
+time: ``recover`` and ``apply`` take a lock on the rootfs directory (exit 75 if busy).
+
+Every path is resolved once, in ``prepare``, through directory descriptors
+(``rootfs.Root``), and every later call uses those descriptors: what we read is what we
+replace, however the image's directories are swapped meanwhile. A replaced file keeps
+its mode, owner and every extended attribute (SELinux label, POSIX ACLs, ``user.*``);
+a new one on an SELinux target gets the label its policy gives the path (``selinux``).
 """
 
 from __future__ import annotations
@@ -23,29 +31,30 @@ import os
 import stat
 from typing import Callable, Optional
 
-from . import rootfs
-from .errors import WriteFailed
+from . import interrupts, rootfs, selinux
+from .errors import Interrupted, PacketNetworkingError, WriteFailed
 from .journal import JOURNAL, Journal
-from .rootfs import StrPath, atomic_write, fsync_dir, temp_path, write_temp
+from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
-__all__ = ["JOURNAL", "Change", "State", "Transaction", "atomic_write", "event_fields"]
+__all__ = ["JOURNAL", "Change", "State", "Transaction", "event_fields"]
 
 
 # Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
 # class costs every start ~0.3 ms to build (README "Performance").
 class State:
     """A path's state before we touched it; ``link`` is a symlink's target (symlinks are
-    only ever deleted, never written)."""
+    only ever deleted, never written); ``xattrs`` its extended attributes."""
 
-    __slots__ = ("exists", "content", "mode", "uid", "gid", "link")
+    __slots__ = ("exists", "content", "mode", "uid", "gid", "link", "xattrs")
 
     def __init__(
         self, exists: bool, content: bytes = b"", mode: int = CONFIG, uid: int = 0,
-        gid: int = 0, link: Optional[str] = None,
+        gid: int = 0, link: Optional[str] = None, xattrs: Optional[dict[str, bytes]] = None,
     ) -> None:
         self.exists, self.content, self.mode = exists, content, mode
         self.uid, self.gid, self.link = uid, gid, link
+        self.xattrs = xattrs or {}
 
     @property
     def sha256(self) -> Optional[str]:
@@ -55,17 +64,23 @@ class State:
 
 
 class Change:
-    """What a task does to one path: ``path`` is the real host path (a str), inside the
-    rootfs; ``display`` the path as the target names it; ``content`` None deletes."""
+    """What a task does to one path: ``rel`` is where it resolved inside the rootfs
+    (``etc/hosts``), ``dir`` and ``name`` its directory and entry, ``path`` the host path
+    (for messages), ``display`` the path as the target names it; ``content`` None
+    deletes; ``label`` the attributes a new file gets (its SELinux label)."""
 
-    __slots__ = ("task", "path", "display", "before", "content", "mode", "created_dirs")
+    __slots__ = ("task", "rel", "dir", "name", "path", "display", "before", "content", "mode",
+                 "created_dirs", "label")  # fmt: skip
 
     def __init__(
-        self, task: Task, path: str, display: str, before: State, content: Optional[bytes],
-        mode: int, created_dirs: tuple[str, ...],
+        self, task: Task, where: Where, root: str, before: State, content: Optional[bytes],
+        mode: int, created_dirs: tuple[str, ...], label: Optional[dict[str, bytes]] = None,
     ) -> None:
-        self.task, self.path, self.display, self.before = task, path, display, before
-        self.content, self.mode, self.created_dirs = content, mode, created_dirs
+        self.task, self.rel, self.dir, self.name = task, where.rel, where.dir, where.name
+        self.path = rootfs.join(root, self.rel)
+        self.display = "/" + rootfs.shown(self.rel)
+        self.before, self.content, self.mode = before, content, mode
+        self.created_dirs, self.label = created_dirs, label
 
     @property
     def action(self) -> str:
@@ -81,6 +96,14 @@ class Change:
     def sha256(self) -> Optional[str]:
         return hashlib.sha256(self.content).hexdigest() if self.content is not None else None
 
+    def merged(self, first: Change) -> Change:
+        """This change, with the prior state and new directories of an earlier one."""
+        change = object.__new__(Change)
+        for slot in Change.__slots__:
+            setattr(change, slot, getattr(self, slot))
+        change.before, change.created_dirs = first.before, first.created_dirs
+        return change
+
 
 class Transaction:
     def __init__(
@@ -90,95 +113,148 @@ class Transaction:
         self.log = log
         # Called before every filesystem mutation: how the tests inject faults.
         self._before_op = before_op or rootfs.no_op
+        self._fs: Optional[Root] = None
+        # The SELinux labels of the directories prepare found missing (none when the
+        # target has no SELinux): decided with the files', before anything is written.
+        self._dir_labels: dict[str, dict[str, bytes]] = {}
+
+    def _open(self) -> Root:
+        if self._fs is None:
+            if not os.path.isdir(self.root):
+                raise WriteFailed(f"--rootfs {rootfs.shown(self.root)}: not a directory")
+            self._fs = Root(self.root)
+        return self._fs
+
+    def close(self) -> None:
+        """Let go of the rootfs's descriptors (and so of its lock)."""
+        if self._fs is not None:
+            self._fs.close()
+            self._fs = None
 
     def prepare(self, tasks: list[Task]) -> list[Change]:
         """Work out each task's new content against the rootfs as it is (and as earlier
         tasks in the list leave it). Reads only; raises ``WriteFailed`` on a bad path."""
-        if not os.path.isdir(self.root):
-            raise WriteFailed(f"--rootfs {self.root}: not a directory")
+        fs = self._open()
+        labels = selinux.Labels(fs, self.log)
         pending: dict[str, Optional[bytes]] = {}
         planned_dirs: set[str] = set()
         changes = []
         for task in tasks:
             try:
-                changes.append(self._plan(task, pending, planned_dirs))
+                changes.append(self._plan(fs, labels, task, pending, planned_dirs))
             except OSError as exc:  # EACCES, ELOOP, ENAMETOOLONG... while only looking
                 reason = rootfs.shown(exc.strerror or str(exc))
                 raise WriteFailed(f"/{task.path}: {reason}") from None
+        relabel = labels.relabel_task(changes)
+        if relabel is not None:
+            changes.append(self._plan(fs, labels, relabel, pending, planned_dirs))
         return changes
 
-    def _plan(self, task: Task, pending: dict, planned_dirs: set[str]) -> Change:
-        path = _resolve(self.root, task)
-        before = _read_state(path, task.path, link_ok=isinstance(task, Delete))
-        current = pending.get(path, before.content if before.exists else None)
+    def _plan(
+        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict, planned_dirs: set
+    ) -> Change:
+        # Writes follow a final symlink as the target would; a Delete removes the link.
+        where = fs.locate(task.path, follow=not isinstance(task, Delete))
+        fs.mount_check(where, task.path)
+        rel = where.rel
+        before = _read_state(fs, where, link_ok=isinstance(task, Delete))
+        current = pending.get(rel, before.content if before.exists else None)
         content = _new_content(task, current)
-        pending[path] = content
-        dirs = () if content is None else _missing_dirs(self.root, path, planned_dirs)
+        pending[rel] = content
+        dirs = () if content is None else tuple(d for d in where.missing if d not in planned_dirs)
         planned_dirs.update(dirs)
-        if content is not None and os.path.lexists(temp_path(path)):
-            shown = rootfs.display(self.root, temp_path(path))
+        stale = content is not None and not where.missing
+        if stale and rootfs.lexists(fs.dir_fd(where.dir), temp_path(where.name)):
+            shown = "/" + rootfs.shown(temp_path(rel))
             raise WriteFailed(f"{shown}: a stale temp file is in the way; remove it")
         mode = task.mode if isinstance(task, (Write, EnsureLine)) else CONFIG
         if before.exists and (mode == CONFIG or getattr(task, "keep_mode", False)):
             mode = before.mode  # keep a user's mode on plain config files
-        display = rootfs.display(self.root, path)
-        return Change(task, path, display, before, content, mode, dirs)
+        label = None
+        if content is not None and not before.exists:
+            label = labels.file(rel)
+        for directory in dirs:
+            self._dir_labels[directory] = labels.directory(directory)
+        return Change(task, where, self.root, before, content, mode, dirs, label)
 
     def apply(self, changes: list[Change]) -> None:
         """Make every change or none; log one audit event per change."""
         todo = [c for c in _last_change_per_path(changes) if c.action != "unchanged"]
         if todo:
-            journal = Journal(self.root, self._before_op)
-            try:
-                journal.begin(todo)
-                for change in todo:
-                    self._stage(change)
-                for change in todo:
-                    self._switch(change)
-                for directory in {os.path.dirname(c.path) for c in todo}:
-                    fsync_dir(directory)
-                journal.commit()
-            except (OSError, WriteFailed) as exc:
-                raise self._undo(journal, exc) from None
+            fs = self._open()
+            fs.lock()
+            journal = Journal(fs, self._before_op)
+            with interrupts.Window() as window:
+                try:
+                    journal.begin(todo)
+                    for change in todo:
+                        self._stage(fs, change)
+                    for change in todo:
+                        self._switch(fs, change)
+                    for directory in {c.dir for c in todo}:
+                        os.fsync(fs.dir_fd(directory))
+                    window.defer()  # the commit is one unlink: let it finish
+                    journal.commit()
+                except (OSError, WriteFailed, Interrupted) as exc:
+                    window.defer()
+                    raise self._undo(journal, exc) from None
+                finally:
+                    self.close()
         for change in changes:
             self.log.info("task", **event_fields(change))
 
-    def _stage(self, change: Change) -> None:
+    def _stage(self, fs: Root, change: Change) -> None:
         for directory in change.created_dirs:
-            self._before_op(f"mkdir {directory}")
-            os.mkdir(directory)
-            os.chmod(directory, 0o755)  # whatever our umask: the target's daemons read it
+            self._before_op(f"mkdir /{directory}")
+            fd = fs.make_dir(directory)
+            for key, value in self._dir_labels.get(directory, {}).items():
+                os.setxattr(fd, key, value)
         if change.content is not None:
-            owner = (change.before.uid, change.before.gid) if change.before.exists else None
-            write_temp(change.path, change.content, change.mode, owner, self._before_op)
+            before = change.before
+            owner = (before.uid, before.gid) if before.exists else None
+            attributes = before.xattrs if before.exists else change.label
+            rootfs.write_temp(fs.dir_fd(change.dir), change.name, change.content, change.mode,
+                              owner, attributes, self._before_op, f"/{change.dir}")  # fmt: skip
 
-    def _switch(self, change: Change) -> None:
+    def _switch(self, fs: Root, change: Change) -> None:
+        fd = fs.dir_fd(change.dir)
         if change.content is None:
-            self._before_op(f"unlink {change.path}")
-            os.unlink(change.path)
+            self._before_op(f"unlink {change.display}")
+            os.unlink(change.name, dir_fd=fd)
         else:
-            self._before_op(f"rename {temp_path(change.path)}")
-            os.rename(temp_path(change.path), change.path)
+            self._before_op(f"rename /{temp_path(change.rel)}")
+            rootfs.rename_in(fd, temp_path(change.name), change.name)
 
-    def _undo(self, journal: Journal, exc: Exception) -> WriteFailed:
-        reason = _reason(self.root, exc)
-        try:
-            journal.rollback(self.log)
-        except (OSError, WriteFailed) as again:
+    def _undo(self, journal: Journal, exc: Exception) -> PacketNetworkingError:
+        reason = _reason(exc)
+        failures = journal.rollback(self.log)
+        for line in failures:  # one line each, then the one-line error
+            self.log.error("could not restore", path=line)
+        if failures:
             return WriteFailed(
-                f"writing failed ({reason}) and so did the rollback ({_reason(self.root, again)});"
-                f" the next run restores the prior state from /{JOURNAL}"
+                f"writing failed ({reason}) and so did restoring {len(failures)} path(s),"
+                f" listed above; the next run restores the prior state from /{JOURNAL}"
             )
+        if isinstance(exc, Interrupted):
+            name = "SIGINT" if exc.exit_code == 130 else "SIGTERM"
+            return Interrupted(exc.signum, f"interrupted by {name}; every change rolled back")
         return WriteFailed(f"writing failed, every change rolled back: {reason}")
 
     def recover(self) -> None:
         """Undo a run that died half-way, before doing anything else."""
+        fs = self._open()
+        fs.lock()
         try:
-            Journal(self.root, self._before_op).recover(self.log)
+            failures = Journal(fs, self._before_op).recover(self.log)
         except OSError as exc:
+            raise WriteFailed(f"recovering an interrupted run failed: {_reason(exc)}") from None
+        for line in failures:
+            self.log.error("could not restore", path=line)
+        if failures:
             raise WriteFailed(
-                f"recovering an interrupted run failed: {_reason(self.root, exc)}"
-            ) from None
+                f"recovering an interrupted run failed for {len(failures)} path(s), listed"
+                f" above; /{JOURNAL} stays for the next run"
+            )
 
 
 def event_fields(change: Change) -> dict:
@@ -192,37 +268,31 @@ def event_fields(change: Change) -> dict:
     }
 
 
-def _reason(root: str, exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError):
         text = rootfs.shown(exc.strerror or str(exc))
-        return f"{rootfs.display(root, exc.filename)}: {text}" if exc.filename else text
+        return f"{rootfs.shown(exc.filename)}: {text}" if exc.filename else text
     return str(exc)
 
 
-def _resolve(root: str, task: Task) -> str:
-    """Writes follow a final symlink as the target would; a Delete removes the link itself."""
-    if isinstance(task, Delete):
-        parent, _, name = task.path.rpartition("/")
-        return rootfs.join(rootfs.resolve(root, parent) if parent else root, name)
-    return rootfs.resolve(root, task.path)
-
-
-def _read_state(path: str, shown: str, link_ok: bool = False) -> State:
+def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:
+    if where.missing:
+        return State(exists=False)
+    fd, shown = fs.dir_fd(where.dir), "/" + rootfs.shown(where.rel)
     try:
-        info = os.lstat(path)
+        info = os.stat(where.name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
         return State(exists=False)
-    except NotADirectoryError:
-        raise WriteFailed(f"/{shown}: a file stands where a directory should be") from None
     if link_ok and stat.S_ISLNK(info.st_mode):
-        return State(True, b"", 0o777, info.st_uid, info.st_gid, link=os.readlink(path))
+        link = os.readlink(where.name, dir_fd=fd)
+        return State(True, b"", 0o777, info.st_uid, info.st_gid, link=link)
     if not stat.S_ISREG(info.st_mode):
-        raise WriteFailed(f"/{shown}: exists and is not a regular file")
+        raise WriteFailed(f"{shown}: exists and is not a regular file")
     try:
-        content = rootfs.read_bytes(path)
+        entry = rootfs.read_entry(fd, where.name, shown)
     except OSError as exc:
-        raise WriteFailed(f"/{shown}: cannot read: {exc.strerror}") from None
-    return State(True, content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+        raise WriteFailed(f"{shown}: cannot read: {exc.strerror}") from None
+    return State(True, entry.content, entry.mode, entry.uid, entry.gid, xattrs=entry.xattrs)
 
 
 def _new_content(task: Task, current: Optional[bytes]) -> Optional[bytes]:
@@ -230,20 +300,27 @@ def _new_content(task: Task, current: Optional[bytes]) -> Optional[bytes]:
         return task.content.encode()
     if isinstance(task, Delete):
         return None
-    text = (current or b"").decode(errors="surrogateescape")
-    lines = text.splitlines()
-    if task.replaces is not None and any(line.startswith(task.replaces) for line in lines):
-        return _replace_setting(lines, task.line, task.replaces)
-    if task.line in lines:
+    # Bytes, split on b"\n" only: a form feed, \r, \v or \x1c is part of its line, and
+    # every byte outside the line we set stays as it was (str.splitlines would break
+    # lines at all of them and rejoin them with \n).
+    data = current or b""
+    line = task.line.encode(errors="surrogateescape")
+    lines = data.split(b"\n")
+    if task.replaces is not None:
+        prefix = task.replaces.encode(errors="surrogateescape")
+        if any(old.startswith(prefix) for old in lines):
+            return _replace_setting(lines, line, prefix)
+    if line in lines:
         return current if current is not None else b""
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return (text + task.line + "\n").encode(errors="surrogateescape")
+    if data and not data.endswith(b"\n"):
+        data += b"\n"
+    return data + line + b"\n"
 
 
-def _replace_setting(lines: list[str], line: str, prefix: str) -> bytes:
+def _replace_setting(lines: list[bytes], line: bytes, prefix: bytes) -> bytes:
     """The first line starting with ``prefix`` becomes ``line``; later ones go, so the
-    file says one thing whichever assignment its reader honours."""
+    file says one thing whichever assignment its reader honours. Every other line, and
+    whether the file ends in a newline, is kept."""
     out, done = [], False
     for old in lines:
         if old.startswith(prefix):
@@ -252,21 +329,7 @@ def _replace_setting(lines: list[str], line: str, prefix: str) -> bytes:
                 done = True
             continue
         out.append(old)
-    return ("\n".join(out) + "\n").encode(errors="surrogateescape")
-
-
-def _missing_dirs(root: str, path: str, planned: set[str]) -> tuple[str, ...]:
-    """Parent directories to create, outermost first; a non-directory in the way fails."""
-    missing = []
-    parent = os.path.dirname(path)
-    while parent != root and parent not in planned:
-        if os.path.lexists(parent):
-            if not os.path.isdir(parent) or os.path.islink(parent):
-                raise WriteFailed(f"{rootfs.display(root, parent)}: exists and is not a directory")
-            break
-        missing.append(parent)
-        parent = os.path.dirname(parent)
-    return tuple(reversed(missing))
+    return b"\n".join(out)
 
 
 def _last_change_per_path(changes: list[Change]) -> list[Change]:
@@ -274,10 +337,7 @@ def _last_change_per_path(changes: list[Change]) -> list[Change]:
     keeping the state from before the first of them for the journal."""
     merged: dict[str, Change] = {}
     for change in changes:
-        if change.path in merged:
-            first = merged[change.path]
-            change = Change(change.task, change.path, change.display, first.before,
-                            change.content, change.mode, first.created_dirs)
-        merged[change.path] = change
+        if change.rel in merged:
+            change = change.merged(merged[change.rel])
+        merged[change.rel] = change
     return list(merged.values())
-

@@ -128,3 +128,24 @@ def require(tool: str, why: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
+
+
+PAUSE_RUNNER = REPO / "tests" / "pause_runner.py"
+
+
+def paused_cli(argv: list[str], pause_at: int) -> subprocess.Popen:
+    """The CLI in its own process, stopped before its ``pause_at``-th filesystem change
+    (``tests/pause_runner.py``); returns once it has paused."""
+    environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                   "PN_PAUSE_AT": str(pause_at)}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(PAUSE_RUNNER), *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd="/",
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("paused "):
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError(f"never paused at change {pause_at}: {err}")
+    return proc

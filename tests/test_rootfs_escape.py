@@ -162,24 +162,36 @@ def test_absolute_and_dangling_links_resolve_inside(tmp_path: Path, layout, name
 
 
 @pytest.mark.parametrize(
-    ("root", "relpath", "expected"),
+    ("relpath", "expected", "followed"),
     [
-        ("/", "etc/hostname", "/etc/hostname"),
-        ("/", "", "/"),
-        ("/", "./etc/../etc//hosts", "/etc/hosts"),
-        ("rel/root", "etc", "rel/root/etc"),
-        ("/abs/root/", "a/b", "/abs/root/a/b"),
-        ("", "etc", "./etc"),
+        ("etc/hostname", "etc/hostname", False),
+        ("./etc/../etc//hosts", "etc/hosts", False),
+        ("etc/net/hosts", "etc/usr/share/net/hosts", True),  # relative: from its directory
+        ("etc/abs/hosts", "srv/net/hosts", True),  # absolute: from the rootfs
+        ("etc/up/hosts", "srv/hosts", True),  # "net/.." pops a name: the kernel never sees it
+        ("etc/file-link", "etc/hostname", True),  # a final link is followed when asked
+        ("etc/missing/deeper/x", "etc/missing/deeper/x", False),  # missing parts as named
     ],
 )
-def test_resolve_joins_like_pathlib(root: str, relpath: str, expected: str):
-    """Without symlinks in the way, resolve is a plain join: no '//' for the root itself
-    (pathlib keeps a leading '//' as its own root), a relative rootfs stays relative, an
-    empty one is '.' (never the host's '/'). A str and a Path root give the same str."""
+def test_locate_resolves_inside(tmp_path: Path, relpath: str, expected: str, followed: bool):
+    """The descriptor walk lands where the target would look; a symlink followed on the
+    way is reported (the mount check needs it), missing directories are listed."""
     from packetnetworking import rootfs
 
-    assert rootfs.resolve(root, relpath) == expected
-    assert rootfs.resolve(Path(root), relpath) == expected
+    root = tmp_path / "root"
+    (root / "etc/usr/share/net").mkdir(parents=True)
+    (root / "srv/net").mkdir(parents=True)
+    (root / "etc/hostname").write_text("x\n")
+    _link(root, "etc/net", "usr/share/net")
+    _link(root, "etc/abs", "/srv/net")
+    _link(root, "etc/up", "/srv/net/..")
+    _link(root, "etc/file-link", "/etc/hostname")
+    with rootfs.Root(root) as fs:
+        where = fs.locate(relpath)
+        assert where.rel == expected
+        assert where.followed == followed
+        missing = ("etc/missing", "etc/missing/deeper") if "missing" in relpath else ()
+        assert where.missing == missing
 
 
 @pytest.mark.parametrize(

@@ -142,7 +142,7 @@ def test_str_root_through_a_symlink(tmp_path: Path):
     assert tx.root == str(root.resolve())
     changes = tx.prepare(TASKS)
     assert [c.path for c in changes] == [f"{tx.root}/{t.path}" for t in TASKS]
-    assert changes[3].created_dirs == (f"{tx.root}/etc/new", f"{tx.root}/etc/new/dir")
+    assert changes[3].created_dirs == ("etc/new", "etc/new/dir")  # relative to the root
     assert [c.display for c in changes] == [f"/{t.path}" for t in TASKS]
     tx.apply(changes)
     assert (root / "etc/new/dir/deep.conf").read_text() == "x=1\n"
@@ -159,3 +159,67 @@ def test_a_root_that_is_not_a_directory(tmp_path: Path, kind: str):
     tx = Transaction(root, structlog.get_logger())
     with pytest.raises(WriteFailed, match=f"^--rootfs {re.escape(str(root))}: not a directory$"):
         tx.prepare(TASKS)
+
+
+# Bytes that str.splitlines() takes for line ends, and b"\n".split does not.
+ODD = (
+    b"# comment\x0cNETCONFIG_DNS_STATIC_SERVERS=evil; touch /tmp/pwned\r\n"
+    b"A=1\x0bB=2\x1cC=3\x1dD\x1e\x85E=\xe2\x80\xa8F\r\n"
+    b'NETCONFIG_DNS_STATIC_SERVERS="old"\n'
+    b"\n"
+    b"LAST=1"  # no final newline
+)
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        (  # the one line that starts with the key is replaced; every other byte stays
+            EnsureLine("etc/config", 'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"',
+                       replaces="NETCONFIG_DNS_STATIC_SERVERS="),  # fmt: skip
+            ODD.replace(b'NETCONFIG_DNS_STATIC_SERVERS="old"\n',
+                        b'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"\n'),  # fmt: skip
+        ),
+        (  # appended after a newline the file lacked; nothing before it touched
+            EnsureLine("etc/config", "bonding"),
+            ODD + b"\nbonding\n",
+        ),
+        (  # already there as a line of its own: nothing to do
+            EnsureLine("etc/config", "LAST=1"),
+            ODD,
+        ),
+        (  # "A=1" is not a line of its own (it runs on past a \v), so it is appended
+            EnsureLine("etc/config", "A=1"),
+            ODD + b"\nA=1\n",
+        ),
+    ],
+)
+def test_ensure_line_touches_one_line(tmp_path: Path, task: EnsureLine, expected: bytes):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/config").write_bytes(ODD)
+    with capture_logs():
+        tx = Transaction(root, structlog.get_logger())
+        tx.apply(tx.prepare([task]))
+    assert (root / "etc/config").read_bytes() == expected
+
+
+def test_a_file_past_the_limit_is_refused(tmp_path: Path):
+    """A 512 MiB sparse etc/hosts (no disk space) costs no memory: exit 80 before
+    anything is read, one line naming it; run under a 1 GiB address-space limit."""
+    import safety
+
+    from packetnetworking.rootfs import MAX_FILE
+
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    with open(root / "etc/hosts", "wb") as hosts:
+        hosts.truncate(512 << 20)
+    meta, nics = safety.inputs(tmp_path)
+    before = snapshot(root)
+    proc = safety.cli_subprocess(safety.default_args(meta, nics, root),
+                                 prefix=("prlimit", f"--as={1 << 30}"))  # fmt: skip
+    assert proc.returncode == 80, proc.stderr
+    line = safety.one_line(proc.stderr, progress=True)
+    assert f"/etc/hosts: {512 << 20} bytes, more than the {MAX_FILE} this tool reads" in line
+    assert snapshot(root) == before

@@ -1,0 +1,115 @@
+"""A journal planted in the customer's image is input like any other: checked whole
+before anything is acted on. Every hostile one is exit 80, one line naming the journal,
+and the rootfs (journal included) exactly as it was; a well-formed one is recovered.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+import safety
+from treehash import snapshot
+
+from packetnetworking.journal import MAX_JOURNAL
+from packetnetworking.transaction import JOURNAL
+
+
+def _entry(**fields) -> dict:
+    entry = {"path": "etc/motd", "existed": True, "content": base64.b64encode(b"prior\n").decode(),
+             "mode": 0o644, "uid": 0, "gid": 0, "link": None, "xattrs": {}}  # fmt: skip
+    entry.update(fields)
+    return entry
+
+
+def _doc(*entries: dict, dirs: list | None = None, version: int = 3) -> bytes:
+    return json.dumps({"version": version, "dirs": dirs or [], "files": list(entries)}).encode()
+
+
+HOSTILE: dict[str, bytes] = {
+    "mode -1": _doc(_entry(mode=-1)),
+    "mode 2**40": _doc(_entry(mode=2**40)),
+    "mode past 0o7777": _doc(_entry(mode=0o17777)),
+    "mode a float": _doc(_entry(mode=420.0)),
+    "mode a bool": _doc(_entry(mode=True)),
+    "uid 2**40": _doc(_entry(uid=2**40)),
+    "uid 2**32-1 (means 'unchanged')": _doc(_entry(uid=2**32 - 1)),
+    "gid -1": _doc(_entry(gid=-1)),
+    "100,000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "100,000 deep inside": _doc(_entry()).replace(b'"dirs": []', b'"dirs": ' + b"[" * 100_000
+                                                  + b"]" * 100_000),  # fmt: skip
+    "path with ..": _doc(_entry(path="etc/../../canary")),
+    "absolute path": _doc(_entry(path="/etc/motd")),
+    "empty part": _doc(_entry(path="etc//motd")),
+    "NUL in a path": _doc(_entry(path="etc/mo\0td")),
+    "dir with ..": _doc(_entry(), dirs=[".."]),
+    "not base64": _doc(_entry(content="!!!")),
+    "content past the file limit": _doc(_entry(content=base64.b64encode(bytes(2 << 20)).decode())),
+    "existed a string": _doc(_entry(existed="yes")),
+    "a key too many": _doc({**_entry(), "exec": "rm -rf /"}),
+    "a key missing": _doc({k: v for k, v in _entry().items() if k != "mode"}),
+    "files not a list": json.dumps({"version": 3, "dirs": [], "files": {}}).encode(),
+    "unknown version": _doc(_entry(), version=99),
+    "xattr name without a namespace": _doc(_entry(xattrs={"selinux": "eA=="})),
+    "xattr not base64": _doc(_entry(xattrs={"user.x": "%%"})),
+    "NUL in a link": _doc(_entry(link="/x\0y")),
+    "a JSON array": b"[]",
+    "not JSON": b"\xff\xfe{",
+}
+
+
+@pytest.fixture
+def scene(tmp_path: Path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/motd").write_text("now\n")
+    (root / "etc/hostname").write_text("old\n")
+    meta, nics = safety.inputs(tmp_path)
+    return root, safety.default_args(meta, nics, root)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_journal_is_refused_and_nothing_changes(scene, name: str):
+    root, argv = scene
+    (root / JOURNAL).write_bytes(HOSTILE[name])
+    (root / f".{JOURNAL}.pn-new").write_text("a temp journal: left alone too")
+    before = snapshot(root)
+    proc = safety.cli_subprocess(argv)
+    assert proc.returncode == 80, proc.stderr
+    line = safety.one_line(proc.stderr)
+    assert line.startswith(f"packet-networking: /{JOURNAL}: unreadable journal ("), line
+    assert len(line) < 400, line
+    assert snapshot(root) == before
+
+
+def test_huge_journal_is_refused_unread(scene):
+    root, argv = scene
+    with open(root / JOURNAL, "wb") as journal:
+        journal.truncate(MAX_JOURNAL + 1)  # sparse: no disk, and never read
+    before = snapshot(root)
+    proc = safety.cli_subprocess(argv, prefix=("prlimit", f"--as={1 << 30}"))
+    assert proc.returncode == 80, proc.stderr
+    assert "unreadable journal" in safety.one_line(proc.stderr), proc.stderr
+    assert f"{MAX_JOURNAL + 1} bytes" in proc.stderr
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_well_formed_journal_is_recovered(scene, version: int):
+    """The control: the same fields in range are accepted, and restored (version 2, from
+    the release before attributes were kept, too)."""
+    root, argv = scene
+    entry = _entry(mode=0o640, uid=2**32 - 2, gid=12345)
+    if version == 2:
+        del entry["xattrs"]
+    (root / JOURNAL).write_bytes(_doc(entry, version=version))
+    proc = safety.cli_subprocess(argv)
+    assert proc.returncode == 0, proc.stderr
+    motd = root / "etc/motd"
+    assert motd.read_bytes() == b"prior\n"
+    info = os.stat(motd)
+    assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (0o640, 2**32 - 2, 12345)
+    assert not (root / JOURNAL).exists()
