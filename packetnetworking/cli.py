@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import types
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import __version__
 from .errors import EXIT_CODES, PacketNetworkingError, UsageError
@@ -143,12 +143,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(
+    argv: Optional[list[str]] = None, before_op: Optional[Callable[[str], None]] = None
+) -> int:
+    """``before_op`` is called before every filesystem change (``run.run``'s seam): the
+    test suite's fault runner passes one; the shipped entry point never does."""
     args = parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
     fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
     verbosity = -1 if args.quiet else args.verbose
     try:
-        return _run(args, fmt, verbosity)
+        return _run(args, fmt, verbosity, before_op)
     except PacketNetworkingError as exc:
         print(f"packet-networking: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -162,7 +166,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 1
 
 
-def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
+def _run(
+    args: argparse.Namespace,
+    fmt: str,
+    verbosity: int,
+    before_op: Optional[Callable[[str], None]],
+) -> int:
     # Imported here so --help and --version stay fast.
     from . import audit, run, source
 
@@ -188,19 +197,8 @@ def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
             diff=args.diff,
             backend=args.backend,
         )
-        run.run(options, log, _fault_injector())
+        run.run(options, log, before_op)
     return 0
-
-
-def _fault_injector():
-    """For the test suite only: PACKET_NETWORKING_FAULT=kill:K or fail:K stops the run at
-    the K-th filesystem change, by SIGKILL or by an I/O error, to prove recovery."""
-    spec = os.environ.get("PACKET_NETWORKING_FAULT")
-    if not spec:
-        return None
-    from .faults import injector
-
-    return injector(spec)
 
 
 def _backend(text: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import factories as f
 import pytest
+import safety
 from treehash import snapshot
 
 PYZ = Path(__file__).resolve().parents[1] / "packet-networking.pyz"
@@ -249,10 +250,18 @@ def test_write_failure_rolls_back(pyz, inputs):
     assert snapshot(root) == before
 
 
-def test_injected_fault_rolls_back(pyz, inputs):
+def test_no_fault_switch_in_the_zipapp(pyz, inputs):
+    """Fault injection is the tests' (tests/fault_runner.py): the variable the package
+    once read to kill itself must not stop a production run."""
+    proc = cli(pyz, *base(inputs, "-q"), env={"PACKET_NETWORKING_FAULT": "kill:1"})
+    assert proc.returncode == 0, proc.stderr
+    assert (inputs[2] / "etc/network/interfaces").exists()
+
+
+def test_injected_fault_rolls_back(inputs):
     root = inputs[2]
     before = snapshot(root)
-    proc = cli(pyz, *base(inputs, "-q"), env={"PACKET_NETWORKING_FAULT": "fail:4"})
+    proc = safety.cli_subprocess(base(inputs, "-q"), fault="fail:4")
     _one_line_error(proc, 80, "rolled back")
     assert snapshot(root) == before
 

@@ -1,6 +1,6 @@
 """SIGKILL at every filesystem change, then the next run recovers and finishes the job.
 
-``PACKET_NETWORKING_FAULT=kill:K`` kills the CLI just before its K-th change, for every
+``kill:K`` (tests/fault_runner.py) kills the CLI just before its K-th change, for every
 K of a run, against a rootfs that already holds OLD versions of some files (so both
 "was absent" and "was present" are covered). After each kill every file must be wholly
 old or wholly new. The next normal run must find the journal, restore the prior state
@@ -61,7 +61,7 @@ def _wholly_old_or_new(root: Path, old: dict, new: dict, when: str) -> None:
 
 def _kill(argv: list[str], k: int) -> bool:
     """Run with kill:K; True if it was killed, False if it finished first."""
-    proc = safety.cli_subprocess(argv, env={"PACKET_NETWORKING_FAULT": f"kill:{k}"})
+    proc = safety.cli_subprocess(argv, fault=f"kill:{k}")
     assert proc.returncode in (KILLED, 0), proc.stderr
     return proc.returncode == KILLED
 
