@@ -18,6 +18,7 @@ from typing import Optional
 
 import factories as f
 import pytest
+import structlog
 
 from packetnetworking import cli
 
@@ -84,6 +85,10 @@ def cli_inprocess(argv: list[str], capsys) -> tuple[int, str]:
         code = cli.main(argv)
     except SystemExit as exc:  # argparse usage errors
         code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        # The run configured structlog to print to capsys's stream, closed after this
+        # test: later tests' loggers must not write there.
+        structlog.reset_defaults()
     return code, capsys.readouterr().err
 
 

@@ -80,7 +80,8 @@ def _recover(root: Path, argv: list[str], old: dict, journal: bool, audit: Path)
     assert len(recovered) == (1 if journal else 0), events
     if recovered:
         assert recovered[0]["journal"] == f"/{JOURNAL}" and recovered[0]["files"]
-        assert events.index(recovered[0]) == 0, "recovery must come before any task"
+        # right after the audit log's own first event: before any task
+        assert events.index(recovered[0]) == 1, "recovery must come before any task"
     for task in (e for e in events if e["event"] == "task"):
         rel = task["path"].lstrip("/")
         assert task["previous_sha256"] == _sha(old.get(rel)), f"{rel} was not restored first"
