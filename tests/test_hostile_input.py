@@ -251,8 +251,6 @@ OPTION_CASES = [
                                          "the MAC of --nics[0] enp1s0f0"),
     (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': No space left on device"),
     (["--audit-log", "{tmp}/missing/\nlog"], 2, "--audit-log '{tmp}/missing/\\nlog'"),
-    (["--dry-run", "--rootfs", "/"], 2, "--rootfs '/' is this system's own root directory"),
-    (["--dry-run", "--rootfs", "{root}/../../../../../../.."], 2, "this system's own root"),
     (["--dry-run", "--rootfs", ""], 2, "--rootfs '': an empty path"),
 ]  # fmt: skip
 
