@@ -235,8 +235,7 @@ def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace
         sink = audit.AuditSink(stream)
         sink.write(audit.started_event(__version__, args.rootfs, args.dry_run))
     except OSError as exc:
-        reason = exc.strerror or exc
-        raise UsageError(f"--audit-log {path!r}: {reason}; nothing was changed") from None
+        raise _unwritable(path, exc) from None
     return sink
 
 
@@ -244,9 +243,11 @@ def _audit_intact(sink, path: str) -> None:
     """Called by the run just before its first change: an audit log that has failed
     since it was opened stops the run while nothing is changed yet."""
     if sink.error is not None:
-        raise UsageError(
-            f"--audit-log {path!r}: {sink.error.strerror or sink.error}; nothing was changed"
-        )
+        raise _unwritable(path, sink.error)
+
+
+def _unwritable(path: str, exc: OSError) -> UsageError:
+    return UsageError(f"--audit-log {path!r}: {exc.strerror or exc}; nothing was changed")
 
 
 def _backend(text: str) -> str:
