@@ -66,7 +66,8 @@ def ifcfg_scripts(ctx: Context) -> list[Task]:
         tasks += link_files(plan)
     if network_scripts_drive(ctx):
         tasks += [Delete(path) for path in NETWORK_MANAGER_LINKS]
-    return [*tasks, files.hostname(plan), files.hosts(plan), files.resolv_conf(plan)]
+    # The ifcfg files carry the resolvers (DNSn): a symlinked resolv.conf's owner reads them.
+    return [*tasks, files.hostname(plan), files.hosts(plan), *backends.resolver_files(ctx, choice)]
 
 
 def network_scripts_drive(ctx: Context) -> bool:

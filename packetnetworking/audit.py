@@ -6,10 +6,13 @@ Processors are plain functions. The audit sink sits before the level filter, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
+import stat
 import sys
-from typing import IO, Optional
+from typing import BinaryIO, Optional
 
 import structlog
 
@@ -18,7 +21,7 @@ AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled bac
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-def configure(fmt: str = "console", verbosity: int = 0, audit_file: Optional[IO[str]] = None):
+def configure(fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None):
     """Set up structlog for a run; ``verbosity`` -1 is ``-q``, 1+ is ``-v``."""
     level = logging.ERROR if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     renderer = (
@@ -30,8 +33,8 @@ def configure(fmt: str = "console", verbosity: int = 0, audit_file: Optional[IO[
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if audit_file is not None:
-        processors.append(AuditSink(audit_file))
+    if sink is not None:
+        processors.append(sink)
     processors += [LevelFilter(level), renderer]
     structlog.configure(
         processors=processors,
@@ -42,16 +45,48 @@ def configure(fmt: str = "console", verbosity: int = 0, audit_file: Optional[IO[
 
 
 class AuditSink:
-    """Appends audit events, one JSON object per line, whatever the console level."""
+    """Appends audit events, one JSON object per line, whatever the console level.
 
-    def __init__(self, stream: IO[str]) -> None:
+    A write that fails (a full disk) must not turn a run into an internal error: the
+    first failure is kept in ``error`` for the CLI to report, the cut line is taken back
+    off a regular file, and nothing more is written."""
+
+    def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
+        self.error: Optional[OSError] = None
+        self.regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
 
     def __call__(self, _logger, _method: str, event_dict: dict) -> dict:
-        if event_dict.get("event") in AUDIT_EVENTS:
-            self.stream.write(json.dumps(event_dict, sort_keys=True, default=str) + "\n")
-            self.stream.flush()
+        if event_dict.get("event") in AUDIT_EVENTS and self.error is None:
+            try:
+                self.write(event_dict)
+            except OSError as exc:
+                self.error = exc
         return event_dict
+
+    def write(self, event_dict: dict) -> None:
+        """One whole line, or (on a regular file) none of it; raises ``OSError``."""
+        line = (json.dumps(event_dict, sort_keys=True, default=str) + "\n").encode()
+        fd = self.stream.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END) if self.regular else 0
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError:
+            if self.regular:
+                with contextlib.suppress(OSError):  # the write's own error is the one
+                    os.ftruncate(fd, start)
+            raise
+
+
+def started_event(version: str, rootfs: str, dry_run: bool) -> dict:
+    """The audit log's first event of a run, written before anything is changed."""
+    import datetime  # already imported by structlog's TimeStamper
+
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return {"event": "run started", "level": "info", "timestamp": now, "version": version,
+            "rootfs": rootfs, "dry_run": dry_run}
 
 
 class LevelFilter:

@@ -8,10 +8,16 @@ import os
 import shutil
 import sys
 import types
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, NoReturn, Optional
 
 from . import __version__
-from .errors import EXIT_CODES, PacketNetworkingError, UsageError
+from .errors import (
+    EXIT_CODES,
+    AuditIncomplete,
+    PacketNetworkingError,
+    UsageError,
+    printable,
+)
 
 
 def _import_argparse() -> types.ModuleType:
@@ -48,14 +54,26 @@ if TYPE_CHECKING:
 else:
     argparse = _import_argparse()
 
+# Limits on the retry options: generous, but each keeps the run's clocks in range.
+MAX_ATTEMPTS = 1000
+MAX_TIMEOUT = 3600.0
+MAX_RETRY_DELAY = 3600.0
+
 _EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, as every other error (argparse would print its usage first), with
+        anything unprintable in a value escaped so it cannot start a line of its own."""
+        self.exit(2, f"{self.prog}: usage error: {printable(message)} (see --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:
     # argparse makes a formatter for every option it adds, and each one asks the terminal
     # its width: ~1M instructions a run. The same width (argparse's own reckoning), once.
     width = shutil.get_terminal_size().columns - 2
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="packet-networking",
         description="Write this server's network configuration into the target root "
         "filesystem, from the Equinix Metal instance metadata.",
@@ -84,14 +102,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=functools.partial(_seconds, limit=MAX_TIMEOUT),
         default=10.0,
         metavar="SECONDS",
         help="URL only: limit for one request and its body (default 10)",
     )
     p.add_argument(
         "--retry-delay",
-        type=_positive_float,
+        type=functools.partial(_seconds, limit=MAX_RETRY_DELAY),
         default=1.0,
         metavar="SECONDS",
         help="URL only: first backoff, doubled per attempt up to 30 s (default 1)",
@@ -143,14 +161,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(
+    argv: Optional[list[str]] = None, before_op: Optional[Callable[[str], None]] = None
+) -> int:
+    """``before_op`` is called before every filesystem change (``run.run``'s seam): the
+    test suite's fault runner passes one; the shipped entry point never does."""
     args = parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
     fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
     verbosity = -1 if args.quiet else args.verbose
     try:
-        return _run(args, fmt, verbosity)
+        return _run(args, fmt, verbosity, before_op)
     except PacketNetworkingError as exc:
-        print(f"packet-networking: {exc}", file=sys.stderr)
+        print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("packet-networking: interrupted", file=sys.stderr)
@@ -158,22 +180,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, the traceback under -v
         if verbosity > 0:
             raise
-        print(f"packet-networking: internal error: {exc!r} (rerun with -v)", file=sys.stderr)
+        print(f"packet-networking: internal error: {printable(repr(exc))} (rerun with -v)",
+              file=sys.stderr)
         return 1
 
 
-def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
+def _run(
+    args: argparse.Namespace,
+    fmt: str,
+    verbosity: int,
+    before_op: Optional[Callable[[str], None]],
+) -> int:
     # Imported here so --help and --version stay fast.
     from . import audit, run, source
 
     with contextlib.ExitStack() as stack:
-        audit_file = None
-        if args.audit_log:
-            try:
-                audit_file = stack.enter_context(open(args.audit_log, "a", encoding="utf-8"))
-            except OSError as exc:
-                raise UsageError(f"--audit-log {args.audit_log}: {exc.strerror}") from None
-        log = audit.configure(fmt, verbosity, audit_file)
+        sink = None
+        if args.audit_log is not None:
+            sink = _audit_sink(stack, args.audit_log, args)
+        log = audit.configure(fmt, verbosity, sink)
         resolvers, origin = run.resolvers_option(args.resolvers)
         options = run.Options(
             rootfs=args.rootfs,
@@ -187,20 +212,42 @@ def _run(args: argparse.Namespace, fmt: str, verbosity: int) -> int:
             dry_run=args.dry_run,
             diff=args.diff,
             backend=args.backend,
+            audit_check=functools.partial(_audit_intact, sink, args.audit_log) if sink else None,
         )
-        run.run(options, log, _fault_injector())
+        run.run(options, log, before_op)
+        if sink is not None and sink.error is not None:
+            done = "dry run, nothing written" if args.dry_run else "the rootfs is configured"
+            raise AuditIncomplete(
+                f"{done}, but the audit log {args.audit_log!r} could not be completed: "
+                f"{sink.error.strerror or sink.error}"
+            )
     return 0
 
 
-def _fault_injector():
-    """For the test suite only: PACKET_NETWORKING_FAULT=kill:K or fail:K stops the run at
-    the K-th filesystem change, by SIGKILL or by an I/O error, to prove recovery."""
-    spec = os.environ.get("PACKET_NETWORKING_FAULT")
-    if not spec:
-        return None
-    from .faults import injector
+def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace):
+    """Open the audit log and write its first event before anything else happens, so an
+    unwritable log (a directory, /dev/full, a full disk) stops the run with nothing
+    changed. Unbuffered: each event is one write the sink can check."""
+    from . import audit
 
-    return injector(spec)
+    try:
+        stream = stack.enter_context(open(path, "ab", buffering=0))  # noqa: SIM115
+        sink = audit.AuditSink(stream)
+        sink.write(audit.started_event(__version__, args.rootfs, args.dry_run))
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    return sink
+
+
+def _audit_intact(sink, path: str) -> None:
+    """Called by the run just before its first change: an audit log that has failed
+    since it was opened stops the run while nothing is changed yet."""
+    if sink.error is not None:
+        raise _unwritable(path, sink.error)
+
+
+def _unwritable(path: str, exc: OSError) -> UsageError:
+    return UsageError(f"--audit-log {path!r}: {exc.strerror or exc}; nothing was changed")
 
 
 def _backend(text: str) -> str:
@@ -213,16 +260,24 @@ def _backend(text: str) -> str:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ATTEMPTS:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be from 1 to {MAX_ATTEMPTS}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
+def _seconds(text: str, limit: float) -> float:
+    """A finite number of seconds: inf, nan or 1e300 would overflow the clocks and
+    threads that use it (an internal error, not a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= limit:  # False for nan too
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 and at most {limit:g}")
     return value
 
 

@@ -57,9 +57,16 @@ class WriteFailed(PacketNetworkingError):
     exit_code = 80
 
 
+class AuditIncomplete(PacketNetworkingError):
+    """The run did what it was asked (the rootfs is configured), but the audit log
+    could not be completed: not a bug, and not a failed run either."""
+
+    exit_code = 85
+
+
 EXIT_CODES = {
     0: "done",
-    2: "usage error",
+    2: "usage error; or the audit log cannot be written (nothing was changed)",
     10: "no metadata source",
     20: "malformed -o/--operating-system",
     30: "nothing to do for this operating system",
@@ -69,9 +76,18 @@ EXIT_CODES = {
     70: "metadata could not be fetched after all attempts",
     75: "another run holds the rootfs's lock; nothing changed",
     80: "writing failed; every change was rolled back",
+    85: "configured as asked, but the audit log could not be completed",
     130: "interrupted by SIGINT; every change was rolled back",
     143: "interrupted by SIGTERM; every change was rolled back",
 }
+
+
+def printable(text: str) -> str:
+    """``text`` fit for one line: a newline or other control character in a value that
+    reached a message shows escaped (``\\n``) and cannot forge a second line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _show(value: object, limit: int = 80) -> str:

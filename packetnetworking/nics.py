@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Optional, Union
+import re
+from collections.abc import Iterable
+from typing import Callable, Optional, Union
 
 import attrs
 
@@ -17,6 +19,15 @@ from .validators import IFNAME, MAC
 
 # udev's names in order of preference: the same order systemd's 99-default.link uses.
 _UDEV_NAME_KEYS = ("ID_NET_NAME_ONBOARD", "ID_NET_NAME_SLOT", "ID_NET_NAME_PATH", "ID_NET_NAME_MAC")
+# Names the kernel gives virtual devices: as a "host NIC" such a name would be written
+# as a bond member (a bond enslaving lo or another bond) and the server never comes up.
+NOT_PHYSICAL = re.compile(r"lo|(bond|team|br|dummy|tun|tap|virbr|vlan)[0-9]*|veth.*")
+# A real list is a few hundred bytes a NIC.
+MAX_NICS_BYTES = 2**20
+# SIOCETHTOOL and ETHTOOL_GPERMADDR (linux/sockios.h, linux/ethtool.h).
+_SIOCETHTOOL = 0x8946
+_ETHTOOL_GPERMADDR = 0x20
+_MAX_ADDR_LEN = 32
 
 
 @attrs.frozen
@@ -31,15 +42,32 @@ class HostNic:
 def load(path: str) -> tuple[HostNic, ...]:
     """Read a ``--nics`` JSON list: ``[{"name": ..., "mac": ..., "driver": ...}]``."""
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.loads(f.read())
+        with open(path, "rb") as f:
+            body = f.read(MAX_NICS_BYTES + 1)  # /dev/zero must not eat the memory
+        if len(body) > MAX_NICS_BYTES:
+            raise InvalidMetadata("--nics", path, f"is over {MAX_NICS_BYTES} bytes")
+        raw = json.loads(body)
     except OSError as exc:
-        raise UsageError(f"--nics {path}: {exc.strerror}") from None
+        raise UsageError(f"--nics {path!r}: {exc.strerror}") from None
+    except RecursionError:
+        raise InvalidMetadata("--nics", path, "nests too deeply to be a list of NICs") from None
     except ValueError as exc:
         raise InvalidMetadata("--nics", path, f"is not JSON ({exc})") from None
     if not isinstance(raw, list):
         raise InvalidMetadata("--nics", path, "must be a JSON list of NICs")
-    return tuple(_nic(item, f"--nics[{i}]") for i, item in enumerate(raw))
+    found = tuple(_nic(item, f"--nics[{i}]") for i, item in enumerate(raw))
+    unique_macs((f"--nics[{i}] {nic.name}", nic.mac) for i, nic in enumerate(found))
+    return found
+
+
+def unique_macs(named: Iterable[tuple[str, str]]) -> None:
+    """Refuse two NICs with one MAC: matching by MAC would pin it to whichever came last
+    and leave the other out of its bond."""
+    seen: dict[str, str] = {}
+    for where, mac in named:
+        if mac in seen:
+            raise InvalidMetadata(f"{where}.mac", mac, f"is also the MAC of {seen[mac]}")
+        seen[mac] = where
 
 
 def _nic(item: object, path: str) -> HostNic:
@@ -48,6 +76,8 @@ def _nic(item: object, path: str) -> HostNic:
     name, mac, driver = item.get("name"), item.get("mac"), item.get("driver")
     if not isinstance(name, str) or not IFNAME.fullmatch(name):
         raise InvalidMetadata(f"{path}.name", name, "is not an interface name")
+    if NOT_PHYSICAL.fullmatch(name):
+        raise InvalidMetadata(f"{path}.name", name, "is a virtual device's name, not a NIC's")
     if not isinstance(mac, str) or not MAC.fullmatch(mac.lower()):
         raise InvalidMetadata(f"{path}.mac", mac, "is not a MAC address")
     if driver is not None and (not isinstance(driver, str) or not IFNAME.fullmatch(driver)):
@@ -55,25 +85,84 @@ def _nic(item: object, path: str) -> HostNic:
     kernel = item.get("kernel_name", name)
     if not isinstance(kernel, str) or not IFNAME.fullmatch(kernel):
         raise InvalidMetadata(f"{path}.kernel_name", kernel, "is not an interface name")
+    if NOT_PHYSICAL.fullmatch(kernel):
+        raise InvalidMetadata(
+            f"{path}.kernel_name", kernel, "is a virtual device's name, not a NIC's"
+        )
     return HostNic(name=name, mac=mac.lower(), driver=driver, kernel_name=kernel)
 
 
-def discover(sysfs: Union[str, os.PathLike] = "/sys/class/net") -> tuple[HostNic, ...]:
-    """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond)."""
+def discover(
+    sysfs: Union[str, os.PathLike] = "/sys/class/net",
+    ethtool: Optional[Callable[[str], Optional[bytes]]] = None,
+) -> tuple[HostNic, ...]:
+    """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond).
+    ``ethtool`` asks the kernel for a NIC's permanent address by name (a test with a
+    fake ``sysfs`` passes its own: the live interfaces are not the fake tree's)."""
+    ethtool = ethtool or ethtool_permanent_address
     found = []
     for name in sorted(os.listdir(sysfs)):
         entry = os.path.join(sysfs, name)
         # A kernel name that is not a plain interface name never reaches a config file.
         if not os.path.exists(os.path.join(entry, "device")) or not IFNAME.fullmatch(name):
             continue
-        with open(os.path.join(entry, "address"), encoding="utf-8") as f:
-            mac = f.read().strip().lower()
-        if not MAC.fullmatch(mac):
+        mac = permanent_mac(entry, ethtool(name))
+        if mac is None:
             continue
         driver_link = os.path.join(entry, "device", "driver")
         driver = os.path.basename(os.readlink(driver_link)) if os.path.islink(driver_link) else None
         found.append(HostNic(name=_os_name(name), mac=mac, driver=driver, kernel_name=name))
+    unique_macs((os.path.join(os.fspath(sysfs), str(n.kernel_name)), n.mac) for n in found)
     return tuple(found)
+
+
+def permanent_mac(entry: str, from_ethtool: Optional[bytes]) -> Optional[str]:
+    """The MAC burnt into the NIC, which the metadata lists. ``address`` is the current
+    one: every port the installer has already bonded shows the bond's MAC there. The
+    bonding driver keeps a port's own in ``bonding_slave/perm_hwaddr``; otherwise the
+    ethtool ioctl asks the driver; ``address`` is the last resort (devices without a
+    permanent address, such as veths, report zeros)."""
+    for source in (_read_mac(os.path.join(entry, "bonding_slave", "perm_hwaddr")),
+                   _mac_text(from_ethtool)):
+        if source is not None and source != "00:00:00:00:00:00":
+            return source
+    return _read_mac(os.path.join(entry, "address"))
+
+
+def _read_mac(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            mac = f.read(64).strip().lower()
+    except OSError:
+        return None
+    return mac if MAC.fullmatch(mac) else None
+
+
+def _mac_text(raw: Optional[bytes]) -> Optional[str]:
+    return ":".join(f"{b:02x}" for b in raw) if raw is not None and len(raw) == 6 else None
+
+
+def ethtool_permanent_address(name: str) -> Optional[bytes]:
+    """ETHTOOL_GPERMADDR for interface ``name`` in this network namespace: the raw
+    address (all zeros when the device has none), or None if the ioctl fails."""
+    import array
+    import fcntl
+    import socket
+    import struct
+
+    # struct ethtool_perm_addr { __u32 cmd; __u32 size; __u8 data[]; }
+    request = array.array("B", struct.pack("=II", _ETHTOOL_GPERMADDR, _MAX_ADDR_LEN))
+    request.extend(bytes(_MAX_ADDR_LEN))
+    address, _ = request.buffer_info()
+    # struct ifreq: the name (16 bytes), then ifr_data, a pointer to the request.
+    ifreq = struct.pack("16sP", name.encode(), address).ljust(40, b"\0")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            fcntl.ioctl(sock.fileno(), _SIOCETHTOOL, ifreq)
+    except OSError:
+        return None
+    size = struct.unpack_from("=I", request, 4)[0]
+    return bytes(request[8 : 8 + min(size, _MAX_ADDR_LEN)])
 
 
 def _os_name(kernel_name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 from . import backends, detect, metadata, nics, registry, source
 from . import plan as plan_module
 from . import target as target_module
-from .errors import MalformedOS, NoBuilder, NothingToDo
+from .errors import MalformedOS, NoBuilder, NothingToDo, UsageError
 from .transaction import Change, Transaction, event_fields
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
@@ -28,7 +28,8 @@ class Options:
     ``backend``: a config format asked for by name (--backend), else one is chosen."""
 
     __slots__ = ("rootfs", "metadata_file", "metadata_url", "retry", "operating_system",
-                 "resolvers", "resolvers_origin", "nics_file", "dry_run", "diff", "backend")
+                 "resolvers", "resolvers_origin", "nics_file", "dry_run", "diff", "backend",
+                 "audit_check")
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class Options:
         dry_run: bool = False,
         diff: bool = False,
         backend: Optional[str] = None,
+        audit_check: Optional[Callable[[], None]] = None,
     ) -> None:
         self.rootfs = rootfs
         self.metadata_file, self.metadata_url = metadata_file, metadata_url
@@ -52,6 +54,8 @@ class Options:
         self.resolvers, self.resolvers_origin = resolvers, resolvers_origin
         self.nics_file = nics_file
         self.dry_run, self.diff, self.backend = dry_run, diff, backend
+        # Raises if the audit log can no longer be written: called before the first change.
+        self.audit_check = audit_check
 
 
 class Result:
@@ -69,6 +73,7 @@ class Result:
 def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None) -> Result:
     started = time.monotonic()
     root = os.fspath(options.rootfs)
+    _not_empty(root)
     transaction = Transaction(root, log, before_op)
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
@@ -98,6 +103,8 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
         for change in changes:
             log.info("task", dry_run=True, **event_fields(change))
     else:
+        if options.audit_check is not None:
+            options.audit_check()
         transaction.apply(changes)
     result = Result(tuple(changes), builder.id, str(target), time.monotonic() - started)
     log.info(
@@ -113,6 +120,12 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
         duration_ms=round(result.duration * 1000, 1),
     )
     return result
+
+
+def _not_empty(root: str) -> None:
+    """An empty --rootfs would be taken as the working directory."""
+    if not root:
+        raise UsageError("--rootfs '': an empty path; pass where the target is mounted")
 
 
 def _select(target: target_module.Target, mode: str) -> tuple[registry.Registration, bool]:
@@ -223,6 +236,10 @@ def _choose_target(
 def _resolvers(options: Options, log) -> tuple:
     if options.resolvers is not None:
         values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
+        if not values:  # "," or " ": a list given on purpose, with nothing in it
+            raise metadata.InvalidMetadata(
+                options.resolvers_origin, options.resolvers, "names no resolver"
+            )
         return metadata.parse_resolvers(values, options.resolvers_origin)
     values = source.resolvers_from_host()
     if not values:

@@ -47,7 +47,7 @@ def read_file(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise NoMetadataSource(f"--metadata-file {path}: {exc.strerror}") from None
+        raise NoMetadataSource(f"--metadata-file {path!r}: {exc.strerror}") from None
 
 
 def fetch(url: str, retry: Retry, log, sleep: Callable[[float], None] = time.sleep) -> bytes:
@@ -78,7 +78,7 @@ def fetch(url: str, retry: Retry, log, sleep: Callable[[float], None] = time.sle
             sleep(delay)
             delay = min(delay * 2, retry.max_delay)
     raise FetchFailed(
-        f"metadata could not be fetched from {url} after {retry.attempts} attempts: {last_error}"
+        f"metadata could not be fetched from {url!r} after {retry.attempts} attempts: {last_error}"
     )
 
 

@@ -1,7 +1,8 @@
 """Shared by the safety tests: run the real CLI, read its one-line errors, set up rootfs.
 
 ``cli_subprocess`` runs ``python -m packetnetworking`` as a user would (a fresh process,
-so SIGKILL faults and namespaces work); ``cli_inprocess`` calls ``cli.main`` for the big
+so SIGKILL faults and namespaces work), or with ``fault`` the same CLI through
+``fault_runner.py``; ``cli_inprocess`` calls ``cli.main`` for the big
 tables, where a process per case would cost minutes.
 """
 
@@ -17,10 +18,12 @@ from typing import Optional
 
 import factories as f
 import pytest
+import structlog
 
 from packetnetworking import cli
 
 REPO = Path(__file__).resolve().parents[1]
+FAULT_RUNNER = Path(__file__).resolve().parent / "fault_runner.py"
 OS = "debian 12"
 RESOLVERS = "147.75.207.207,147.75.207.208"
 # What the Debian builder writes for f.metadata(): the paths the fault tests watch.
@@ -54,12 +57,18 @@ def default_args(meta: Path, nics: Path, root: Path, *extra: str) -> list[str]:
 
 
 def cli_subprocess(
-    argv: list[str], env: Optional[dict] = None, prefix: tuple[str, ...] = (), timeout: float = 60
+    argv: list[str],
+    env: Optional[dict] = None,
+    prefix: tuple[str, ...] = (),
+    timeout: float = 60,
+    fault: Optional[str] = None,
 ) -> subprocess.CompletedProcess:
+    """``fault``: ``kill:K`` or ``fail:K``, injected before the K-th filesystem change."""
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     environment.update(env or {})
+    entry = [str(FAULT_RUNNER), fault] if fault else ["-m", "packetnetworking"]
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "packetnetworking", *argv],
+        [*prefix, sys.executable, *entry, *argv],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -76,6 +85,10 @@ def cli_inprocess(argv: list[str], capsys) -> tuple[int, str]:
         code = cli.main(argv)
     except SystemExit as exc:  # argparse usage errors
         code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        # The run configured structlog to print to capsys's stream, closed after this
+        # test: later tests' loggers must not write there.
+        structlog.reset_defaults()
     return code, capsys.readouterr().err
 
 

@@ -195,7 +195,7 @@ def test_gives_up_with_the_last_error(tmp_path: Path, serve):
     proc, root = _run(tmp_path, server.url, len(FLAKY))
     assert proc.returncode == 70, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"packet-networking: metadata could not be fetched from {server.url}")
+    assert last.startswith(f"packet-networking: metadata could not be fetched from {server.url!r}")
     assert f"after {len(FLAKY)} attempts: TimeoutError: no complete answer within 0.5 s" in last
     assert "Traceback" not in proc.stderr
     assert len(server.times) == len(FLAKY)

@@ -11,6 +11,7 @@ The big tables run ``cli.main`` in this process; a sample runs the real CLI proc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import factories as f
@@ -159,7 +160,7 @@ RESOLVERS = [
     "1.1.1.1\nnameserver 6.6.6.6", "1.1.1.1;reboot", "1.1.1.1 8.8.8.8", "$(reboot)",
     "fe80::1%eth0", "2606:4700::1111%x\nnameserver 6.6.6.6", "\uff11.1.1.1", "1.1.1.\u0661",
     "1.1.1.1\x00", "1.1.1.1/32", "1.1.1.1\u2028", "{{ resolver }}", "999.1.1.1", "1" * 5000,
-    "1.1.1.1,8.8.8.8\r", "8.8.8.8,`reboot`", "01.1.1.1",
+    "1.1.1.1,8.8.8.8\r", "8.8.8.8,`reboot`", "01.1.1.1", ",", " , ", ",,,",
 ]  # fmt: skip
 
 
@@ -215,11 +216,69 @@ def test_refused_by_the_real_process(tmp_path, rootfs, path, value, extra, env, 
     assert snapshot(rootfs) == before
 
 
+def test_explicitly_empty_resolvers_option(tmp_path: Path, rootfs: Path, capsys):
+    """``--resolvers ""`` asks for no resolvers at all: refused like ``,``; an empty
+    PACKET_RESOLVERS is the variable unset (the host's resolvers are used)."""
+    meta, nics = safety.inputs(tmp_path)
+    argv = safety.args(meta, nics, rootfs, "-o", safety.OS, "--resolvers", "")
+    line = _refused(rootfs, argv, capsys, 50)
+    assert line == "packet-networking: invalid metadata: --resolvers='': names no resolver"
+
+
+# Every other option, as an attacker or a typo would fill it: one line, a documented
+# code, never exit 1 or a traceback. {meta} {nics} {root} {tmp} are filled in.
+OPTION_CASES = [
+    (["--timeout", "inf"], 2, "argument --timeout: 'inf'"),
+    (["--timeout", "nan"], 2, "argument --timeout: 'nan'"),
+    (["--timeout", "1e300"], 2, "argument --timeout: '1e300'"),
+    (["--timeout", "-1"], 2, "argument --timeout: '-1'"),
+    (["--timeout", "0x10"], 2, "argument --timeout: '0x10' is not a number"),
+    (["--retry-delay", "inf"], 2, "argument --retry-delay: 'inf'"),
+    (["-n", "0"], 2, "argument -n/--max-attempts: '0'"),
+    (["-n", "1e9"], 2, "argument -n/--max-attempts: '1e9' is not a whole number"),
+    (["-n", "9" * 400], 2, "argument -n/--max-attempts: '999"),
+    (["--log-format", "json\nforged line"], 2, "invalid choice: 'json\\nforged line'"),
+    (["--bogus\nforged line"], 2, "unrecognized arguments: --bogus\\nforged line"),
+    (["--backend", "eni\nforged"], 2, "argument --backend: unknown backend"),
+    (["-M", "{tmp}/missing\nGATEWAY=6.6.6.6"], 10, "--metadata-file '{tmp}/missing\\nGATEWAY"),
+    (["-M", "/dev/zero"], 50, "metadata='4194305 bytes': is too large"),
+    (["--nics", "{tmp}/deep.json"], 50, "--nics='{tmp}/deep.json': nests too deeply"),
+    (["--nics", "/dev/zero"], 50, "--nics='/dev/zero': is over 1048576 bytes"),
+    (["--nics", "{tmp}/missing\nforged"], 2, "--nics '{tmp}/missing\\nforged': No such file"),
+    (["--nics", "{tmp}/lo.json"], 50, "--nics[1].name='lo': is a virtual device's name"),
+    (["--nics", "{tmp}/bond.json"], 50, "--nics[1].name='bond0': is a virtual device's name"),
+    (["--nics", "{tmp}/twice.json"], 50, "--nics[1] enp1s0f1.mac='b4:96:91:7a:01:10': is also "
+                                         "the MAC of --nics[0] enp1s0f0"),
+    (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': No space left on device"),
+    (["--audit-log", "{tmp}/missing/\nlog"], 2, "--audit-log '{tmp}/missing/\\nlog'"),
+    (["--dry-run", "--rootfs", ""], 2, "--rootfs '': an empty path"),
+]  # fmt: skip
+
+
+def _option_inputs(tmp_path: Path) -> None:
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    nic = {"name": "enp1s0f0", "mac": MAC0}
+    for name, second in (("lo", {"name": "lo", "mac": f.mac(1)}),
+                         ("bond", {"name": "bond0", "mac": f.mac(1)}),
+                         ("twice", {"name": "enp1s0f1", "mac": MAC0.upper()})):
+        (tmp_path / f"{name}.json").write_text(json.dumps([nic, second]))
+
+
+@pytest.mark.parametrize("extra, code, words", OPTION_CASES, ids=range(len(OPTION_CASES)))
+def test_hostile_option(tmp_path: Path, rootfs: Path, capsys, extra, code, words):
+    meta, nics = safety.inputs(tmp_path)
+    _option_inputs(tmp_path)
+    names = {"meta": meta, "nics": nics, "root": rootfs, "tmp": tmp_path}
+    argv = safety.default_args(meta, nics, rootfs, *(a.format(**names) for a in extra))
+    line = _refused(rootfs, argv, capsys, code)
+    assert words.format(**names) in line, line
+
+
 def test_table_size():
     """The counts the README's Safety section quotes; printed with -s."""
     environment = [v for v in RESOLVERS if "\0" not in v]
     total = len(CASES) + len(OS_OPTIONS) + len(RESOLVERS) + len(environment)
-    total += len(SUBPROCESS_SAMPLE)
+    total += len(SUBPROCESS_SAMPLE) + len(OPTION_CASES) + 1
     print(f"hostile-input cases: {total} ({len(CASES)} metadata values over "
           f"{len(STRINGS) + len(INTS) + len(BOOLS)} fields)")  # fmt: skip
     assert len(CASES) > 500

@@ -1,6 +1,6 @@
 """SIGKILL at every filesystem change, then the next run recovers and finishes the job.
 
-``PACKET_NETWORKING_FAULT=kill:K`` kills the CLI just before its K-th change, for every
+``kill:K`` (tests/fault_runner.py) kills the CLI just before its K-th change, for every
 K of a run, against a rootfs that already holds OLD versions of some files (so both
 "was absent" and "was present" are covered). After each kill every file must be wholly
 old or wholly new. The next normal run must find the journal, restore the prior state
@@ -65,7 +65,7 @@ def _wholly_old_or_new(root: Path, old: dict, new: dict, when: str) -> None:
 
 def _kill(argv: list[str], k: int) -> bool:
     """Run with kill:K; True if it was killed, False if it finished first."""
-    proc = safety.cli_subprocess(argv, env={"PACKET_NETWORKING_FAULT": f"kill:{k}"})
+    proc = safety.cli_subprocess(argv, fault=f"kill:{k}")
     assert proc.returncode in (KILLED, 0), proc.stderr
     return proc.returncode == KILLED
 
@@ -84,7 +84,8 @@ def _recover(root: Path, argv: list[str], old: dict, journal: bool, audit: Path)
     assert len(recovered) == (1 if journal else 0), events
     if recovered:
         assert recovered[0]["journal"] == f"/{JOURNAL}" and recovered[0]["files"]
-        assert events.index(recovered[0]) == 0, "recovery must come before any task"
+        # right after the audit log's own first event: before any task
+        assert events.index(recovered[0]) == 1, "recovery must come before any task"
     for task in (e for e in events if e["event"] == "task"):
         rel = task["path"].lstrip("/")
         assert task["previous_sha256"] == _sha(old.get(rel)), f"{rel} was not restored first"

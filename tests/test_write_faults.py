@@ -4,7 +4,7 @@ Real failures: a file where a directory should be, a directory where a file shou
 read-only mounts, a full disk (a 64 KiB tmpfs, filled a page at a time) and permission
 denied (the CLI run as an unprivileged user). Mounts happen inside ``unshare -m`` so
 nothing leaks to the host; root bypasses permissions, hence the unprivileged user.
-Injected failures: ``PACKET_NETWORKING_FAULT=fail:K`` at every filesystem change K of a
+Injected failures: ``fail:K`` (tests/fault_runner.py) at every filesystem change K of a
 run. The tree hash covers every path, its type, mode, owner and content.
 """
 
@@ -66,9 +66,7 @@ def test_failure_injected_at_every_change(case, tmp_path: Path):
         shutil.rmtree(root)
         shutil.copytree(pristine, root, symlinks=True)
         before = snapshot(root)
-        proc = safety.cli_subprocess(
-            [*argv, "--audit-log", str(audit)], env={"PACKET_NETWORKING_FAULT": f"fail:{k}"}
-        )
+        proc = safety.cli_subprocess([*argv, "--audit-log", str(audit)], fault=f"fail:{k}")
         if proc.returncode == 0:
             break
         assert proc.returncode == 80, proc.stderr
