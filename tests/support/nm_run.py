@@ -1,0 +1,306 @@
+"""The built NetworkManager (support.networkmanager), running as at boot in throw-away namespaces.
+
+`NMDaemon` starts, under `unshare --net --mount --uts`, a private `dbus-daemon` and
+`NetworkManager --debug` (TRACE logging to a file) with only the plugin asked for
+(`ifcfg-rh` or `keyfile`) and `no-auto-default=*`. In that mount namespace:
+
+* a tmpfs on /run holds NetworkManager's state (its LOCALSTATEDIR is under /run), so
+  nothing of the host's /run is seen or written;
+* the staged configuration (a directory of this process's) is bind-mounted read-only at
+  the compiled-in path: PREFIX/etc/sysconfig for ifcfg-rh (network-scripts and
+  sysconfig/network), PREFIX/etc/NetworkManager/system-connections for keyfiles;
+* sysfs is mounted read-only from inside the new network namespace, so it shows only
+  that namespace's devices, and NetworkManager (seeing /sys read-only, as in a container)
+  does not wait for a udev that is not running there.
+
+Commands (nmcli, ip) run in the same namespaces through nsenter. `load()` swaps the staged
+files and has the daemon re-read them with `nmcli connection reload`, so one daemon serves
+many configurations. Everything ends with the process group; the namespaces go with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from . import networkmanager as build
+
+IFCFG_RH, KEYFILE = "ifcfg-rh", "keyfile"
+START_TIMEOUT = 60.0  # seconds for the daemon to answer on D-Bus (slow under load)
+COMMAND_TIMEOUT = 60
+
+_DBUS_CONFIG = """\
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"""
+
+# As NetworkManager runs on a RHEL-family host, minus what would reach outside the
+# namespace: no resolv.conf, no hostname, no connectivity checks.
+_NM_CONFIG = """\
+[main]
+plugins={plugins}
+no-auto-default=*
+dns=none
+rc-manager=unmanaged
+hostname-mode=none
+
+[logging]
+level=TRACE
+domains=ALL
+
+[connectivity]
+enabled=false
+"""
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One profile as `nmcli -t connection show UUID` prints it: property -> value."""
+
+    properties: dict[str, str]
+
+    def __getitem__(self, key: str) -> str:
+        return self.properties[key]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.properties.get(key, default)
+
+    def values(self, key: str) -> list[str]:
+        """A list property (addresses, dns, routes) as its items."""
+        return split_list(self.properties.get(key, ""))
+
+    @property
+    def id(self) -> str:
+        return self.properties["connection.id"]
+
+    @property
+    def filename(self) -> str:
+        return self.properties.get("_filename", "")
+
+
+class NMDaemon:
+    """A running NetworkManager in its own namespaces (use `running()`)."""
+
+    def __init__(self, prefix: Path, plugin: str, workdir: Path) -> None:
+        if plugin not in (IFCFG_RH, KEYFILE):
+            raise ValueError(f"unknown plugin {plugin!r}")
+        self.prefix, self.plugin, self.workdir = prefix, plugin, workdir
+        self.staged = workdir / "staged"
+        self.log_path = workdir / "NetworkManager.log"
+        self.socket = workdir / "bus"
+        self._proc: Optional[subprocess.Popen[str]] = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.staged.mkdir(mode=0o755)
+        conf, bus_conf = self.workdir / "NetworkManager.conf", self.workdir / "bus.conf"
+        conf.write_text(_NM_CONFIG.format(plugins=self.plugin))
+        bus_conf.write_text(_DBUS_CONFIG.format(socket=self.socket))
+        self._proc = subprocess.Popen(
+            ["unshare", "--net", "--mount", "--uts", "--propagation", "private",
+             "sh", "-c", self._script(conf, bus_conf)],
+            env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"NetworkManager's namespace exited:\n{self._tail()}")
+            done = self.nsenter([str(build.nmcli(self.prefix)), "-t", "-f", "RUNNING", "general"])
+            if done.returncode == 0 and done.stdout.strip() == "running":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"NetworkManager did not start:\n{self._tail()}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        self._proc.wait()
+        self._proc = None
+
+    def _script(self, conf: Path, bus_conf: Path) -> str:
+        q = shlex.quote
+        target = {
+            IFCFG_RH: self.prefix / "etc" / "sysconfig",
+            KEYFILE: build.keyfile_dir(self.prefix),
+        }[self.plugin]
+        return "\n".join([
+            f"exec 2>{q(str(self.workdir / 'namespace.log'))}",
+            "set -eu",
+            "mount -t tmpfs -o mode=0755 pn-nm-run /run",
+            f"mkdir -p {build.STATE_DIR}/run {build.STATE_DIR}/lib/NetworkManager",
+            "mount -t sysfs -o ro pn-nm-sys /sys",
+            f"mount --bind {q(str(self.staged))} {q(str(target))}",
+            f"mount -o remount,bind,ro {q(str(target))}",
+            "ip link set lo up",
+            # Nobody else on these links: addresses need no duplicate detection.
+            "sysctl -q -w net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0",
+            f"dbus-daemon --nofork --nopidfile --config-file={q(str(bus_conf))} &",
+            f"while [ ! -S {q(str(self.socket))} ]; do sleep 0.05; done",
+            f"{q(str(build.daemon(self.prefix)))} --debug --config={q(str(conf))} "
+            f">{q(str(self.log_path))} 2>&1 &",
+            "wait",
+        ]) + "\n"  # fmt: skip
+
+    def _env(self) -> dict[str, str]:
+        return {
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+            "LC_ALL": "C.UTF-8",
+            "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={self.socket}",
+            # The build's own libnm, not the host's.
+            "LD_LIBRARY_PATH": str(self.prefix / "lib"),
+        }
+
+    def _tail(self) -> str:
+        logs = (self.workdir / "namespace.log", self.log_path)
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs if p.exists())
+
+    # ------------------------------------------------------------------ commands
+
+    def nsenter(
+        self, argv: list[str], timeout: float = COMMAND_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
+        """argv inside the daemon's network, mount and UTS namespaces."""
+        assert self._proc is not None, "not started"
+        return subprocess.run(
+            ["nsenter", "-t", str(self._proc.pid), "--net", "--mount", "--uts", *argv],
+            env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def nmcli(self, *args: str) -> str:
+        done = self.nsenter([str(build.nmcli(self.prefix)), *args])
+        if done.returncode != 0:
+            raise RuntimeError(f"nmcli {' '.join(args)} exited {done.returncode}: {done.stderr}")
+        return done.stdout
+
+    def ip(self, *args: str) -> str:
+        done = self.nsenter(["ip", *args])
+        if done.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)} exited {done.returncode}: {done.stderr}")
+        return done.stdout
+
+    # ------------------------------------------------------------------ configurations
+
+    def load(self, files: Mapping[str, str]) -> str:
+        """Replace the staged files (path relative to the mounted directory -> content),
+        have the daemon re-read them all, and return what it logged meanwhile."""
+        for entry in self.staged.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for rel, content in files.items():
+            path = self.staged / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            path.chmod(0o600 if self.plugin == KEYFILE else 0o644)
+        start = self.log_path.stat().st_size
+        self.nmcli("connection", "reload")
+        with open(self.log_path, errors="replace") as log:
+            log.seek(start)
+            return log.read()
+
+    def connections(self) -> list[Connection]:
+        """Every profile the daemon holds, with all its properties."""
+        result = []
+        for line in self.nmcli("-t", "-f", "UUID,FILENAME", "connection", "show").splitlines():
+            uuid, filename = split_terse(line, 2)
+            props: dict[str, str] = {"_filename": filename}
+            shown = self.nmcli("-t", "-f", "all", "connection", "show", "uuid", uuid)
+            for prop in shown.splitlines():
+                key, value = split_terse(prop, 2)
+                props[key] = value
+            result.append(Connection(props))
+        return result
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        """`ip -j addr`, `ip -j route` and `ip -6 -j route` in the namespace."""
+        return {
+            "addr": json.loads(self.ip("-j", "addr") or "[]"),
+            "route4": json.loads(self.ip("-j", "route") or "[]"),
+            "route6": json.loads(self.ip("-6", "-j", "route") or "[]"),
+        }
+
+    def add_veth(self, name: str, mac: str, peer: str) -> None:
+        self.ip("link", "add", name, "address", mac, "type", "veth", "peer", "name", peer)
+        self.ip("link", "set", peer, "up")
+
+
+@contextmanager
+def running(plugin: str, workdir: Optional[Path] = None) -> Iterator[NMDaemon]:
+    """A started NMDaemon for the `with`, built first if needed; stopped afterwards."""
+    prefix = build.build_networkmanager()
+    with tempfile.TemporaryDirectory(prefix="pn-nm-") as tmp:
+        daemon = NMDaemon(prefix, plugin, workdir or Path(tmp))
+        try:
+            daemon.start()
+            yield daemon
+        finally:
+            daemon.stop()
+
+
+# ---------------------------------------------------------------------------- nmcli -t
+
+
+def split_terse(line: str, fields: int) -> list[str]:
+    """A `nmcli -t` line: fields separated by ':', a literal ':' or '\\' escaped by '\\'."""
+    out, current, chars = [], [], iter(line)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, ""))
+        elif ch == ":" and len(out) < fields - 1:
+            out.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    out.append("".join(current))
+    if len(out) != fields:
+        raise ValueError(f"expected {fields} fields in nmcli line {line!r}")
+    return out
+
+
+def split_list(value: str) -> list[str]:
+    """A list property's items: nmcli joins them with ','; '{ ... }' items hold commas."""
+    items, depth, current = [], 0, ""
+    for ch in value:
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        items.append(current.strip())
+    return items
+
+
+_WARNING = re.compile(r"<(warn|error)>")
+
+
+def warnings(log: str, domain: str) -> list[str]:
+    """The <warn> and <error> lines of the log that mention `domain` (e.g. 'ifcfg-rh')."""
+    return [line for line in log.splitlines() if _WARNING.search(line) and domain in line]
