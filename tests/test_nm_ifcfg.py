@@ -14,22 +14,16 @@ comparison fails where NetworkManager itself stays silent.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Callable
 
-import factories as f
+import nm_cases
 import pytest
+from nm_cases import CASES, plan_of
 from support import networkmanager, nm_check, nm_run
 
 from packetnetworking import registry
 from packetnetworking.distros import rhel
-from packetnetworking.nics import HostNic
-from packetnetworking.plan import Plan
 
-SYSCONFIG = "etc/sysconfig/"
 IMAGE = f"networkmanager-{networkmanager.VERSION.split('-')[0]} ifcfg-rh"
 
 
@@ -46,19 +40,6 @@ def _targets() -> list[str]:
     return out
 
 
-def _sample(name: str) -> dict:
-    return json.loads((f.SAMPLES / name).read_text())
-
-
-CASES = {
-    **f.CASES,  # bonded is mlag_ha; no-ipv6 is "bonded" with mode 5
-    "aggregation-bonded": f.metadata(aggregation="bonded"),
-    "aggregation-null": f.metadata(aggregation=None),
-    # Legacy plans whose quirk keeps one NIC (hooks/plan_quirks.py).
-    "x1.small.x86": f.metadata(plan="x1.small.x86", aggregation="bonded", mode=5),
-    "baremetal_1e": f.metadata(plan="baremetal_1e", aggregation="bonded", mode=5),
-    **{p.stem[:2] + "-sample": _sample(p.name) for p in sorted(f.SAMPLES.glob("*.json"))},
-}
 TARGETS = _targets()
 # The matrix table shows each family at each major version (its other names write the
 # same bytes, and are asserted all the same).
@@ -66,55 +47,17 @@ FAMILIES = ("centos", "rhel", "rocky", "almalinux", "scientific")
 MATRIX_TARGETS = {t for t in TARGETS if t.split()[0] in FAMILIES}
 
 
-def host_nics(doc: dict) -> tuple[HostNic, ...]:
-    """The host's NICs: predictable names carrying the metadata's MACs."""
-    macs = [i["mac"] for i in doc["network"]["interfaces"]]
-    return tuple(HostNic(name=f"enp1s0f{i}", mac=m, driver="ice") for i, m in enumerate(macs))
-
-
-def plan_of(case: str) -> Plan:
-    doc = CASES[case]
-    return f.build_plan(doc, host_nics(doc))
-
-
 def sysconfig_files(os_name: str, case: str) -> dict[str, str]:
-    """What the tool writes under etc/sysconfig, by path below it (network-scripts/...)."""
-    doc = CASES[case]
-    written = f.files(os_name, doc, host_nics(doc))
-    return {p[len(SYSCONFIG):]: c for p, c in written.items() if p.startswith(SYSCONFIG)}
-
-
-@dataclass(frozen=True)
-class Parsed:
-    connections: list[nm_run.Connection]
-    log: str
-
-
-def problems(plan: Plan, files: dict[str, str], parsed: Parsed) -> list[str]:
-    return (
-        nm_check.log_problems(parsed.log)
-        + nm_check.file_problems(parsed.connections, files)
-        + nm_check.differences(plan, parsed.connections)
-    )
+    """What the tool writes under etc/sysconfig (network-scripts/..., network)."""
+    return nm_cases.files(os_name, case, "etc/sysconfig")
 
 
 @pytest.fixture(scope="module")
-def read() -> Iterator[Callable[[dict[str, str]], Parsed]]:
-    """files -> what one NetworkManager (for the whole module) parsed; once per file set."""
+def read() -> Iterator[nm_run.Reader]:
+    """One NetworkManager with ifcfg-rh for the whole module."""
     networkmanager.require()
-    seen: dict[str, Parsed] = {}
     with nm_run.running(nm_run.IFCFG_RH) as daemon:
-
-        def parse(files: dict[str, str]) -> Parsed:
-            key = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-            if key not in seen:
-                log = daemon.load(files)
-                mounted = str(networkmanager.ifcfg_dir(daemon.prefix)) + "/"
-                conns = [c for c in daemon.connections() if c.filename.startswith(mounted)]
-                seen[key] = Parsed(conns, log)
-            return seen[key]
-
-        yield parse
+        yield nm_run.Reader(daemon)
 
 
 def _cells() -> list:
@@ -133,7 +76,7 @@ def _cells() -> list:
 def test_networkmanager_reads_what_the_plan_says(os_name, case, read, request):
     files = sysconfig_files(os_name, case)
     parsed = read(files)
-    assert not problems(plan_of(case), files, parsed)
+    assert not nm_check.problems(plan_of(case), files, parsed)
     ids = ", ".join(sorted(c.id for c in parsed.connections))
     request.node.user_properties.append(("matrix_detail", f"ifcfg-rh read {ids}"))
 
@@ -221,6 +164,6 @@ MUTATIONS = {
 def test_a_wrong_file_fails_the_check(mutation, read):
     mutate, expected = MUTATIONS[mutation]
     files = sysconfig_files("rhel 9", "bonded")
-    assert not problems(plan_of("bonded"), files, read(files))  # the unmutated set passes
-    found = problems(plan_of("bonded"), mutate(files), read(mutate(files)))
+    assert not nm_check.problems(plan_of("bonded"), files, read(files))  # the unmutated set passes
+    found = nm_check.problems(plan_of("bonded"), mutate(files), read(mutate(files)))
     assert any(expected in p for p in found), found

@@ -16,7 +16,7 @@ from typing import Optional
 
 from packetnetworking.plan import IP, Bond, Nic, Plan
 
-from .nm_run import Connection, split_list
+from .nm_run import Connection, Parsed, split_list
 
 # Keys that only the legacy network scripts (initscripts) read: NetworkManager's ifcfg-rh
 # logs each as "key X is unknown and ignored" (at debug level). Any other unknown key is
@@ -38,12 +38,21 @@ _UNKNOWN_KEY = re.compile(r"ifcfg-rh: .*?([^/\s]+):\d+: key (\S+) is unknown and
 _WARNING = re.compile(r"<(warn|error)>")
 
 
+def problems(plan: Plan, files: Mapping[str, str], parsed: Parsed) -> list[str]:
+    """Everything wrong with how NetworkManager read `files`, written from `plan`."""
+    return (
+        log_problems(parsed.log)
+        + file_problems(parsed.connections, files)
+        + differences(plan, parsed.connections)
+    )
+
+
 def log_problems(log: str) -> list[str]:
-    """ifcfg-rh's warnings and errors, and keys it ignored that are not legacy-only."""
+    """The settings plugins' warnings and errors, and keys it ignored that are not legacy-only."""
     problems = [
         f"NetworkManager: {line}"
         for line in log.splitlines()
-        if _WARNING.search(line) and "ifcfg-rh" in line
+        if _WARNING.search(line) and ("ifcfg-rh" in line or "keyfile" in line)
     ]
     for match in _UNKNOWN_KEY.finditer(log):
         filename, key = match.groups()
@@ -72,7 +81,8 @@ def differences(plan: Plan, connections: Iterable[Connection]) -> list[str]:
         if nic.name in by_id:
             conn = by_id[nic.name]
             out += _ethernet(nic, conn) + _no_master(conn)
-            out += _equal(conn, {"ipv4.method": "auto"}) + _no_ipv6(conn)
+            # IPv6 is left to each format's default: the plan says DHCP, for IPv4.
+            out += _equal(conn, {"ipv4.method": "auto"}) + _no_static_ipv6(conn)
     return out
 
 
@@ -138,12 +148,15 @@ def _port(nic: Nic, bond: Bond, conn: Connection) -> list[str]:
 
 
 def _ethernet(nic: Nic, conn: Connection) -> list[str]:
-    return _equal(conn, {
+    out = _equal(conn, {
         "connection.type": "802-3-ethernet",
-        "connection.interface-name": nic.name,
         "802-3-ethernet.mac-address": nic.mac,
         "connection.autoconnect": "yes",
     })  # fmt: skip
+    # The MAC binds the profile to the NIC; ifcfg's DEVICE also names it, a keyfile need not.
+    if conn.get("connection.interface-name") not in (nic.name, ""):
+        out.append(f"{conn.id}: interface-name {conn.get('connection.interface-name')!r}")
+    return out
 
 
 def _no_master(conn: Connection) -> list[str]:
@@ -174,6 +187,12 @@ def _no_ipv6(conn: Connection) -> list[str]:
     if conn.get("ipv6.method") in ("ignore", "disabled"):
         return []
     return [f"{conn.id}: ipv6.method = {conn.get('ipv6.method')!r}, the plan has no IPv6"]
+
+
+def _no_static_ipv6(conn: Connection) -> list[str]:
+    if conn.values("ipv6.addresses") or conn.get("ipv6.gateway"):
+        return [f"{conn.id}: static IPv6 on a DHCP NIC"]
+    return []
 
 
 def _gateway(ip: Optional[IP]) -> str:

@@ -20,6 +20,7 @@ many configurations. Everything ends with the process group; the namespaces go w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -147,10 +148,8 @@ class NMDaemon:
 
     def _script(self, conf: Path, bus_conf: Path) -> str:
         q = shlex.quote
-        target = {
-            IFCFG_RH: self.prefix / "etc" / "sysconfig",
-            KEYFILE: build.keyfile_dir(self.prefix),
-        }[self.plugin]
+        # ifcfg-rh: all of sysconfig (network-scripts/ and the global `network` file).
+        target = self.mounted_dir().parent if self.plugin == IFCFG_RH else self.mounted_dir()
         return "\n".join([
             f"exec 2>{q(str(self.workdir / 'namespace.log'))}",
             "set -eu",
@@ -245,9 +244,56 @@ class NMDaemon:
             "route6": json.loads(self.ip("-6", "-j", "route") or "[]"),
         }
 
+    def mounted_dir(self) -> Path:
+        """Where the daemon reads the profiles from (staged files appear there)."""
+        if self.plugin == IFCFG_RH:
+            return build.ifcfg_dir(self.prefix)
+        return build.keyfile_dir(self.prefix)
+
     def add_veth(self, name: str, mac: str, peer: str) -> None:
+        """A NIC for NetworkManager to manage: the metadata's name and MAC, carrier up."""
         self.ip("link", "add", name, "address", mac, "type", "veth", "peer", "name", peer)
         self.ip("link", "set", peer, "up")
+
+    def wait_connected(self, devices: list[str], timeout: float = COMMAND_TIMEOUT) -> None:
+        """Until NetworkManager reports each device connected (activated by autoconnect)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = dict(
+                split_terse(line, 2)
+                for line in self.nmcli("-t", "-f", "DEVICE,STATE", "device").splitlines()
+            )
+            if all(states.get(d) == "connected" for d in devices):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not connected after {timeout} s: {states}\n{self._tail()}")
+            time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The profiles NetworkManager made of one set of files, and what it logged reading them."""
+
+    connections: list[Connection]
+    log: str
+
+
+class Reader:
+    """files -> Parsed, through one daemon; each distinct set of files is loaded once."""
+
+    def __init__(self, daemon: NMDaemon) -> None:
+        self.daemon = daemon
+        self._seen: dict[str, Parsed] = {}
+
+    def __call__(self, files: Mapping[str, str]) -> Parsed:
+        key = hashlib.sha256(json.dumps(dict(files), sort_keys=True).encode()).hexdigest()
+        if key not in self._seen:
+            log = self.daemon.load(files)
+            mounted = f"{self.daemon.mounted_dir()}/"
+            # Only profiles from the staged files (not NetworkManager's own, such as lo).
+            conns = [c for c in self.daemon.connections() if c.filename.startswith(mounted)]
+            self._seen[key] = Parsed(conns, log)
+        return self._seen[key]
 
 
 @contextmanager
