@@ -5,10 +5,14 @@ PY     := $(VENV)/bin/python
 PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
 # Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
-# for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces.
+# for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces;
+# the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
+# (tests/support/networkmanager.py).
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
-                podman runc nix-bin util-linux mount
+                podman runc nix-bin util-linux mount \
+                dpkg-dev xz-utils debian-archive-keyring meson ninja-build gcc libc6-dev pkg-config \
+                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus
 
 .PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 
