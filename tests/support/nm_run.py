@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -342,11 +341,3 @@ def split_list(value: str) -> list[str]:
     if current.strip():
         items.append(current.strip())
     return items
-
-
-_WARNING = re.compile(r"<(warn|error)>")
-
-
-def warnings(log: str, domain: str) -> list[str]:
-    """The <warn> and <error> lines of the log that mention `domain` (e.g. 'ifcfg-rh')."""
-    return [line for line in log.splitlines() if _WARNING.search(line) and domain in line]
