@@ -24,7 +24,7 @@ help:
 	@echo "make lock   - re-pin the dependencies and build tools (requirements.lock)"
 	@echo "make image  - build the installer image from Containerfile with podman"
 	@echo "make lint   - ruff"
-	@echo "make matrix - the image matrix only (tests/test_image_matrix.py; PN_EXTRA_IMAGES adds images)"
+	@echo "make matrix - the image matrix only (distro images, NetworkManager cells; PN_EXTRA_IMAGES adds images)"
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,4 +96,5 @@ clean:
 # Images of other distros: PN_EXTRA_IMAGES=NAME=podman:IMAGE|NAME=TARBALL,... make matrix
 .PHONY: matrix
 matrix: apt pyz
-	$(PY) -m pytest -q tests/test_image_matrix.py
+	$(PY) -m pytest -q tests/test_image_matrix.py tests/test_nm_ifcfg.py tests/test_nm_keyfile.py \
+	    tests/test_nm_apply.py
