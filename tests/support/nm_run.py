@@ -120,12 +120,14 @@ class NMDaemon:
         conf, bus_conf = self.workdir / "NetworkManager.conf", self.workdir / "bus.conf"
         conf.write_text(_NM_CONFIG.format(plugins=self.plugin))
         bus_conf.write_text(_DBUS_CONFIG.format(socket=self.socket))
-        self._proc = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--uts", "--propagation", "private",
-             "sh", "-c", self._script(conf, bus_conf)],
-            env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-        )  # fmt: skip
+        # unshare's own complaints land in the log too (the child keeps its copy of the fd).
+        with open(self.workdir / "namespace.log", "w") as errors:
+            self._proc = subprocess.Popen(
+                ["unshare", "--net", "--mount", "--uts", "--propagation", "private",
+                 "sh", "-c", self._script(conf, bus_conf)],
+                env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=errors, text=True, start_new_session=True,
+            )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self._proc.poll() is not None:
@@ -150,7 +152,6 @@ class NMDaemon:
         # ifcfg-rh: all of sysconfig (network-scripts/ and the global `network` file).
         target = self.mounted_dir().parent if self.plugin == IFCFG_RH else self.mounted_dir()
         return "\n".join([
-            f"exec 2>{q(str(self.workdir / 'namespace.log'))}",
             "set -eu",
             "mount -t tmpfs -o mode=0755 pn-nm-run /run",
             f"mkdir -p {build.STATE_DIR}/run {build.STATE_DIR}/lib/NetworkManager",
@@ -159,7 +160,8 @@ class NMDaemon:
             f"mount -o remount,bind,ro {q(str(target))}",
             "ip link set lo up",
             # Nobody else on these links: addresses need no duplicate detection.
-            "sysctl -q -w net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0",
+            # (/proc/sys/net shows the writer's network namespace; no procps needed.)
+            "for c in all default; do echo 0 >/proc/sys/net/ipv6/conf/$c/accept_dad; done",
             f"dbus-daemon --nofork --nopidfile --config-file={q(str(bus_conf))} &",
             f"while [ ! -S {q(str(self.socket))} ]; do sleep 0.05; done",
             f"{q(str(build.daemon(self.prefix)))} --debug --config={q(str(conf))} "
@@ -188,7 +190,10 @@ class NMDaemon:
         """argv inside the daemon's network, mount and UTS namespaces."""
         assert self._proc is not None, "not started"
         return subprocess.run(
-            ["nsenter", "-t", str(self._proc.pid), "--net", "--mount", "--uts", *argv],
+            # --root: entering a mount namespace resets the root to the namespace's own,
+            # which is not ours when this runs chrooted (a fresh tree in a test of CI).
+            ["nsenter", "-t", str(self._proc.pid), "--net", "--mount", "--uts", "--root",
+             "--wd", *argv],
             env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 
