@@ -12,6 +12,7 @@ kernel's bonding driver: where /sys/module/bonding is missing the test says so a
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,6 +26,7 @@ IFCFG_TARGETS = ("centos 7", "centos 8", "rhel 7", "rhel 8", "rhel 9", "rocky 8"
                  "almalinux 8", "almalinux 9", "scientific 7")  # fmt: skip
 KEYFILE_TARGETS = {"rhel 10": None, "fedora 40": None, "debian 12": "networkmanager"}
 VERSION = networkmanager.VERSION.split("-")[0]
+SETTLE = 10  # seconds
 
 
 def _files(os_name: str, case: str) -> tuple[str, dict[str, str]]:
@@ -67,8 +69,19 @@ def apply(os_name: str, case: str) -> dict[str, Any]:
                 daemon.add_veth(nic.name, nic.mac, f"pnpeer{i}")
             daemon.load(files)
             daemon.wait_connected([plan.link] if plan.link else [])
-            _applied[key] = daemon.state()
+            _applied[key] = _settled(daemon, plan, label_alias=plugin == nm_run.IFCFG_RH)
     return _applied[key]
+
+
+def _settled(daemon: nm_run.NMDaemon, plan: Plan, label_alias: bool) -> dict[str, Any]:
+    """The state once it matches the plan, or after SETTLE seconds: "connected" can come
+    before the last route is in (IPv6 may complete after IPv4)."""
+    deadline = time.monotonic() + SETTLE
+    while True:
+        state = daemon.state()
+        if not differences(plan, state, label_alias) or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize(("os_name", "case"), _cells())

@@ -201,10 +201,20 @@ def _fetch_source(work: Path) -> Path:
     ]  # fmt: skip
     _run(["apt-get", *options, "-q", "update"])
     src = apt / "src"
-    _run(["apt-get", *options, "-q", "source", "--download-only", f"network-manager={VERSION}"],
-         cwd=src)  # fmt: skip
+    try:
+        _run(["apt-get", *options, "-q", "source", "--download-only",
+              f"network-manager={VERSION}"], cwd=src)  # fmt: skip
+    except RuntimeError as exc:
+        # A mirror carries only the suite's current version: a newer stable update
+        # makes this pin unreachable, and the fix is to move the pin.
+        raise RuntimeError(
+            f"network-manager {VERSION} could not be fetched from {mirror} {SUITE}; if the "
+            f"suite has moved on, set VERSION in {__file__} to its version.\n{exc}"
+        ) from exc
     (dsc,) = src.glob("*.dsc")
     tree = work / "source"
+    # apt has already checked every file against the signed Sources index; --no-check
+    # only skips the uploader's signature, whose keyring (debian-keyring) is not needed.
     _run(["dpkg-source", "--no-check", "-x", str(dsc), str(tree)], cwd=src)
     return tree
 
