@@ -1,6 +1,6 @@
 """The built NetworkManager (support.networkmanager), running as at boot in throw-away namespaces.
 
-`NMDaemon` starts, under `unshare --net --mount --uts`, a private `dbus-daemon` and
+`NMDaemon` starts, under `unshare --net --mount --uts --pid`, a private `dbus-daemon` and
 `NetworkManager --debug` (TRACE logging to a file) with only the plugin asked for
 (`ifcfg-rh` or `keyfile`) and `no-auto-default=*`. In that mount namespace:
 
@@ -15,11 +15,13 @@
 
 Commands (nmcli, ip) run in the same namespaces through nsenter. `load()` swaps the staged
 files and has the daemon re-read them with `nmcli connection reload`, so one daemon serves
-many configurations. Everything ends with the process group; the namespaces go with it.
+many configurations. Everything ends with the PID namespace, even when the test process is
+killed: the namespaces go with it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
@@ -112,6 +114,7 @@ class NMDaemon:
         self.log_path = workdir / "NetworkManager.log"
         self.socket = workdir / "bus"
         self._proc: Optional[subprocess.Popen[str]] = None
+        self._ns_pid = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -122,13 +125,18 @@ class NMDaemon:
         bus_conf.write_text(_DBUS_CONFIG.format(socket=self.socket))
         # unshare's own complaints land in the log too (the child keeps its copy of the fd).
         with open(self.workdir / "namespace.log", "w") as errors:
+            # A PID namespace too, whose init is the script: when the test process dies
+            # (even by SIGKILL, through the parent-death signal) unshare dies, takes the
+            # script with it (--kill-child), and the kernel ends everything in it.
             self._proc = subprocess.Popen(
-                ["unshare", "--net", "--mount", "--uts", "--propagation", "private",
-                 "sh", "-c", self._script(conf, bus_conf)],
+                ["unshare", "--net", "--mount", "--uts", "--pid", "--fork", "--kill-child",
+                 "--propagation", "private", "sh", "-c", self._script(conf, bus_conf)],
                 env=self._env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=errors, text=True, start_new_session=True,
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         deadline = time.monotonic() + START_TIMEOUT
+        self._ns_pid = self._script_pid(deadline)
         while True:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"NetworkManager's namespace exited:\n{self._tail()}")
@@ -138,6 +146,20 @@ class NMDaemon:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"NetworkManager did not start:\n{self._tail()}")
             time.sleep(0.2)
+
+    def _script_pid(self, deadline: float) -> int:
+        """The script's pid (init of the new PID namespace), unshare's only child.
+
+        Commands join its namespaces, the PID one included: NetworkManager judges a D-Bus
+        caller by its pid, and one from outside its PID namespace is shown nothing."""
+        assert self._proc is not None
+        children = Path(f"/proc/{self._proc.pid}/task/{self._proc.pid}/children")
+        while time.monotonic() < deadline and self._proc.poll() is None:
+            found = children.read_text().split() if children.exists() else []
+            if found:
+                return int(found[0])
+            time.sleep(0.02)
+        raise RuntimeError(f"NetworkManager's namespace did not start:\n{self._tail()}")
 
     def stop(self) -> None:
         if self._proc is None:
@@ -187,13 +209,13 @@ class NMDaemon:
     def nsenter(
         self, argv: list[str], timeout: float = COMMAND_TIMEOUT
     ) -> subprocess.CompletedProcess[str]:
-        """argv inside the daemon's network, mount and UTS namespaces."""
+        """argv inside the daemon's network, mount, UTS and PID namespaces."""
         assert self._proc is not None, "not started"
         return subprocess.run(
             # --root: entering a mount namespace resets the root to the namespace's own,
             # which is not ours when this runs chrooted (a fresh tree in a test of CI).
-            ["nsenter", "-t", str(self._proc.pid), "--net", "--mount", "--uts", "--root",
-             "--wd", *argv],
+            ["nsenter", "-t", str(self._ns_pid), "--net", "--mount", "--uts", "--pid",
+             "--root", "--wd", *argv],
             env=self._env(), capture_output=True, text=True, timeout=timeout, check=False,
         )  # fmt: skip
 
@@ -298,6 +320,16 @@ class Reader:
             conns = [c for c in self.daemon.connections() if c.filename.startswith(mounted)]
             self._seen[key] = Parsed(conns, log)
         return self._seen[key]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the process that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @contextmanager
