@@ -10,8 +10,8 @@
   the compiled-in path: PREFIX/etc/sysconfig for ifcfg-rh (network-scripts and
   sysconfig/network), PREFIX/etc/NetworkManager/system-connections for keyfiles;
 * sysfs is mounted read-only from inside the new network namespace, so it shows only
-  that namespace's devices, and NetworkManager (seeing /sys read-only, as in a container)
-  does not wait for a udev that is not running there.
+  that namespace's devices, and NetworkManager, finding /sys read-only as in a container,
+  does not wait for a udev that is not running there (nm_linux_platform_new: use_udev).
 
 Commands (nmcli, ip) run in the same namespaces through nsenter. `load()` swaps the staged
 files and has the daemon re-read them with `nmcli connection reload`, so one daemon serves
