@@ -8,11 +8,15 @@ DEMO   := build/demo-rootfs
 # for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
 # (unshare, nsenter, prlimit); acl (setfacl/getfacl), selinux-policy-default and selinux-utils
 # (a real file_contexts and libselinux's selabel_lookup), e2fsprogs (mke2fs, chattr) for the
-# attribute, label and rollback tests; strace holds a syscall of the real zipapp for the signal test.
+# attribute, label and rollback tests; strace holds a syscall of the real zipapp for the signal
+# test; the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
+# (tests/support/networkmanager.py).
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
                 podman runc nix-bin util-linux mount \
-                acl selinux-policy-default selinux-utils e2fsprogs strace
+                acl selinux-policy-default selinux-utils e2fsprogs strace \
+                dpkg-dev xz-utils debian-archive-keyring meson ninja-build gcc libc6-dev pkg-config \
+                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus
 
 .PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
 
@@ -24,7 +28,7 @@ help:
 	@echo "make lock   - re-pin the dependencies and build tools (requirements.lock)"
 	@echo "make image  - build the installer image from Containerfile with podman"
 	@echo "make lint   - ruff"
-	@echo "make matrix - the image matrix only (tests/test_image_matrix.py; PN_EXTRA_IMAGES adds images)"
+	@echo "make matrix - the image matrix only (distro images, NetworkManager cells; PN_EXTRA_IMAGES adds images)"
 
 $(VENV)/.done: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -96,4 +100,5 @@ clean:
 # Images of other distros: PN_EXTRA_IMAGES=NAME=podman:IMAGE|NAME=TARBALL,... make matrix
 .PHONY: matrix
 matrix: apt pyz
-	$(PY) -m pytest -q tests/test_image_matrix.py
+	$(PY) -m pytest -q tests/test_image_matrix.py tests/test_nm_ifcfg.py tests/test_nm_keyfile.py \
+	    tests/test_nm_apply.py

@@ -55,7 +55,7 @@ class ImageSpec:
     packages: tuple[str, ...]
 
     def cache_dirname(self) -> str:
-        return f"{self.suite}-{_short_hash(RECIPE_VERSION, self.suite, *sorted(self.packages))}"
+        return f"{self.suite}-{short_hash(RECIPE_VERSION, self.suite, *sorted(self.packages))}"
 
 
 # procps: ifupdown's inet6 method runs sysctl (every real install has it, minbase has not).
@@ -164,13 +164,13 @@ def _recipe(name: str) -> _Recipe:
         # Keyed by image id so a re-tagged or rebuilt image is exported again.
         image_id = _podman(["image", "inspect", "--format", "{{.Id}}", image]).strip()
         return _Recipe(
-            f"extra-{name}-{_short_hash(RECIPE_VERSION, 'podman', image_id)}",
+            f"extra-{name}-{short_hash(RECIPE_VERSION, 'podman', image_id)}",
             lambda dest: _unpack_podman(image, dest),
         )
     tarball = Path(source).resolve()
     st = tarball.stat()
     # Keyed by path, size and mtime so a replaced tarball is unpacked again.
-    key = _short_hash(RECIPE_VERSION, "tar", str(tarball), str(st.st_size), str(st.st_mtime_ns))
+    key = short_hash(RECIPE_VERSION, "tar", str(tarball), str(st.st_size), str(st.st_mtime_ns))
     return _Recipe(f"extra-{name}-{key}", lambda dest: _untar(tarball, dest))
 
 
@@ -183,17 +183,26 @@ def build(name: str) -> Path:
     Never write into the returned tree: use fresh_copy() or overlay_copy() for that.
     """
     recipe = _recipe(name)
+    return cached_tree(recipe.dirname, recipe.populate)
+
+
+def cached_tree(dirname: str, populate: Callable[[Path], None]) -> Path:
+    """cache_root()/dirname, filled by populate(empty temp dir) first if it is missing.
+
+    Built under a lock, in a temp dir renamed into place, so a reader never sees a
+    half-built tree and a killed build leaves only a temp dir the next build removes.
+    """
     root = cache_root()
-    final = root / recipe.dirname
+    final = root / dirname
     if final.is_dir():
         return final
-    with _locked(root / f"{recipe.dirname}.lock"):
+    with _locked(root / f"{dirname}.lock"):
         if final.is_dir():  # another worker built it while we waited for the lock
             return final
-        _remove_stale_builds(root, recipe.dirname)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{recipe.dirname}-", dir=root))
+        _remove_stale_builds(root, dirname)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dirname}-", dir=root))
         try:
-            recipe.populate(tmp)
+            populate(tmp)
             tmp.chmod(0o755)  # mkdtemp made it 0700; a rootfs's / is 0755
             os.rename(tmp, final)  # atomic: a half-built tree never has the final name
         except BaseException:
@@ -344,7 +353,7 @@ def _podman(args: list[str]) -> str:
 # ---------------------------------------------------------------------------- helpers
 
 
-def _short_hash(*parts: str) -> str:
+def short_hash(*parts: str) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
