@@ -3,7 +3,8 @@ starts (test_packaging.py, test_pyz_startup.py), and the helpers they share.
 
 Each build makes its own venv with the build tools of packaging/build-tools.lock, from
 PyPI or the indexes pip's configuration names (PIP_NO_INDEX=1 with PIP_FIND_LINKS works
-offline). It is session-scoped: the two builds (the reproducibility check compares them) happen once.
+offline). It is session-scoped: the two builds (the reproducibility check compares them)
+happen once.
 Registered as a pytest plugin in conftest.py.
 """
 
