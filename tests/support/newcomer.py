@@ -71,6 +71,11 @@ def _copy_settings(root: Path) -> None:
             dest = root / HOME.lstrip("/") / rel if rel else root / str(path).lstrip("/")
             _copy(path, dest)
     _copy(CA_BUNDLE, root / str(CA_BUNDLE).lstrip("/"))
+    # The tree's apt sources are this host's, replacing mmdebstrap's (both would name
+    # the same mirror twice).
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    for old in (root / "etc/apt/sources.list.d").glob("*"):
+        old.unlink()
     sources = [APT_CONFIG / "sources.list", *sorted(APT_CONFIG.glob("sources.list.d/*.list")),
                *sorted(APT_CONFIG.glob("sources.list.d/*.sources"))]
     # apt settings on how to reach the mirror (a snapshot's dates, say); the others
