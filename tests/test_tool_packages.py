@@ -106,27 +106,34 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 
 def scan(source: str) -> set[str]:
-    """The programs a test module's source starts, as far as its literals tell."""
+    """The programs (on this host) a test module's source starts, as far as its literals
+    tell."""
+    return {w for w in words(source) if _program(w)}
+
+
+def words(source: str) -> set[str]:
+    """The names a test module's source may start as programs: argv lists' first items,
+    words at a shell command's position, names looked up with which() or require()."""
     tree = ast.parse(source)
     docs = _docstrings(tree)
-    words: list[str] = []
+    found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args:
             func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
                 node.func, "id", None)
             if func in LOOKUPS and _text(node.args[0]):
-                words.append(_text(node.args[0]).split()[0])  # type: ignore[union-attr]
+                found += _text(node.args[0]).split()[:1]  # type: ignore[union-attr]
         if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
             first = _text(node.elts[0])
             # An argv: strings (or expressions), never numbers.
             if first and not any(isinstance(e, ast.Constant) and not isinstance(e.value, str)
                                  for e in node.elts):
-                words.append(first)
+                found.append(first)
         text = _text(node)
         # Shell text has a space or a line break; a lone word is an argv's element.
         if text is not None and id(node) not in docs and re.search(r"\s", text):
-            words += COMMAND.findall(text)
-    return {p for p in map(_program, words) if p}
+            found += COMMAND.findall(text)
+    return {w.rsplit("/", 1)[-1] for w in found}
 
 
 def _sources() -> dict[str, str]:
@@ -151,13 +158,14 @@ sh = ["sh", "-c", f"timeout 5 {1}"]
 
 def test_every_program_the_tests_run_is_listed():
     unlisted: dict[str, list[str]] = {}
-    found: set[str] = set()
+    seen: set[str] = set()
     for path, source in _sources().items():
-        found |= scan(source)
+        seen |= words(source)
         for program in scan(source) - set(TOOLS) - set(NOT_RUN):
             unlisted.setdefault(program, []).append(path)
     assert not unlisted, f"add to TOOLS (with its reason) or NOT_RUN: {unlisted}"
-    assert set(NOT_RUN) <= found, f"no longer found, remove: {set(NOT_RUN) - found}"
+    # Whether or not this host has a program of that name.
+    assert set(NOT_RUN) <= seen, f"no longer in the tests, remove: {set(NOT_RUN) - seen}"
 
 
 def apt_packages() -> set[str]:

@@ -26,7 +26,7 @@ from . import images
 
 SUITE = "bookworm"
 PACKAGES = ("git", "make", "python3", "ca-certificates")
-RECIPE_VERSION = "1"  # bump when the way the tree is built changes
+RECIPE_VERSION = "2"  # bump when the way the tree is built changes
 
 # pip's configuration, as pip reads it (site, user, global), and the CA bundle it names.
 PIP_CONFIG = (Path("/etc/pip.conf"), Path.home() / ".config" / "pip", Path("/etc/xdg/pip"))
@@ -36,6 +36,7 @@ LOCAL_INDEXES = (Path("/opt/wheels"), Path("/opt/pypi"), Path("/opt/pypi-more"))
 APT_CONFIG = Path("/etc/apt")
 ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
        "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+HOSTNAME = "debian"
 # The user's home in the tree: pip's user configuration goes there.
 HOME = "/root"
 
@@ -49,7 +50,12 @@ def pristine() -> Path:
 def _mmdebstrap(dest: Path) -> None:
     images._run_checked(
         ["mmdebstrap", "--mode=unshare", "--variant=apt", "--quiet",
-         f"--include={','.join(PACKAGES)}", SUITE, str(dest)],
+         f"--include={','.join(PACKAGES)}",
+         # mmdebstrap copies this host's /etc/hostname in; a new machine has its own
+         # (Debian's installer suggests "debian"), and images built inside the tree
+         # copy it again.
+         f"--customize-hook=echo {HOSTNAME} > \"$1/etc/hostname\"",
+         SUITE, str(dest)],
         images.BUILD_TIMEOUT,
     )
     images._populate_dev(dest)
