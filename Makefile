@@ -19,7 +19,7 @@ APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 
                 podman runc nix-bin util-linux mount procps \
                 acl selinux-policy-default selinux-utils e2fsprogs strace \
                 dpkg-dev xz-utils debian-archive-keyring meson ninja-build gcc libc6-dev pkg-config \
-                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus
+                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus dbus-daemon
 
 .PHONY: help demo test pyz venv apt apt-demo lint clean lock wheelhouse bench image
 

@@ -54,6 +54,20 @@ TOOLS = {
     "systemctl": "systemd in the netplan/networkd checks",
     "busybox": "nameif, as Alpine has it (test_alpine)",
     "python3": "the system Python: libnm's reader (python3-gi), the pyz's shebang",
+    # NetworkManager built from Debian's source, and run (tests/support/networkmanager.py, nm_run.py)
+    "dpkg-source": "apt-get source unpacks with it (dpkg-dev)",
+    "meson": "configuring the NetworkManager build",
+    "ninja": "building NetworkManager (ninja-build)",
+    "dbus-daemon": "NetworkManager's private system bus",
+    "nsenter": "entering the test namespaces (util-linux)",
+    # The filesystem-safety tests
+    "strace": "holding the real zipapp at a syscall for the signal test",
+    "prlimit": "a low file-size limit (util-linux)",
+    "chattr": "an append-only directory rollback cannot undo (e2fsprogs)",
+    "mke2fs": "a small ext4 for xattrs and chattr (e2fsprogs)",
+    "getfacl": "POSIX ACLs kept (acl)", "setfacl": "POSIX ACLs kept (acl)",
+    "selabel_lookup": "libselinux's own label for a path, against ours (selinux-utils)",
+    "run-parts": "ifupdown's if-pre-up.d, as ifup runs it (debianutils)",
     # Shipping
     "podman": "the installer image",
     "runc": "podman's runtime here (started by podman)",
@@ -64,6 +78,8 @@ TOOLS = {
     "env": "clean environments",
     "cat": "scripts", "echo": "scripts", "sort": "scripts", "find": "scripts", "sed": "scripts",
     "ls": "scripts", "mkdir": "scripts", "test": "scripts", "true": "scripts",
+    "sleep": "scripts", "head": "scripts", "tr": "scripts", "grep": "scripts",
+    "printf": "scripts",
 }
 
 # Names the scan finds that are not programs the tests run on this host: why each is not.
@@ -73,7 +89,7 @@ NOT_RUN = {
     "dir": "a test value", "nm": "the NetworkManager backend's name", "file": "a URL scheme",
     "kill": "a test name", "touch": "a hostile value", "reboot": "a hostile value",
     "as": "a word in a message", "apt-get": "a word in a message",
-    "unlink": "a journal operation", "chown": "a word in a message",
+    "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)", "chown": "a word in a message",
 }
 
 # Calls that look a program up by name.

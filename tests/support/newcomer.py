@@ -43,7 +43,7 @@ HOME = "/root"
 
 def pristine() -> Path:
     """The cached fresh Debian 12 tree (built on first use). Never write into it."""
-    key = images._short_hash(RECIPE_VERSION, SUITE, *PACKAGES)
+    key = images.short_hash(RECIPE_VERSION, SUITE, *PACKAGES)
     return images.cached_tree(f"newcomer-{SUITE}-{key}", _mmdebstrap)
 
 
