@@ -54,7 +54,7 @@ TOOLS = {
     "systemctl": "systemd in the netplan/networkd checks",
     "busybox": "nameif, as Alpine has it (test_alpine)",
     "python3": "the system Python: libnm's reader (python3-gi), the pyz's shebang",
-    # NetworkManager built from Debian's source, and run (tests/support/networkmanager.py, nm_run.py)
+    # NetworkManager built from Debian's source, and run (support/networkmanager.py, nm_run.py)
     "dpkg-source": "apt-get source unpacks with it (dpkg-dev)",
     "meson": "configuring the NetworkManager build",
     "ninja": "building NetworkManager (ninja-build)",
@@ -89,7 +89,8 @@ NOT_RUN = {
     "dir": "a test value", "nm": "the NetworkManager backend's name", "file": "a URL scheme",
     "kill": "a test name", "touch": "a hostile value", "reboot": "a hostile value",
     "as": "a word in a message", "apt-get": "a word in a message",
-    "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)", "chown": "a word in a message",
+    "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)",
+    "chown": "a word in a message",
 }
 
 # Calls that look a program up by name.
