@@ -183,17 +183,28 @@ def build(name: str) -> Path:
     Never write into the returned tree: use fresh_copy() or overlay_copy() for that.
     """
     recipe = _recipe(name)
+    return cached(recipe.dirname, recipe.populate)
+
+
+def build_spec(spec: ImageSpec) -> Path:
+    """The pristine cached rootfs of an image that is not in IMAGES (e.g. a VM guest's)."""
+    return cached(spec.cache_dirname(), lambda dest: _mmdebstrap(spec, dest))
+
+
+def cached(dirname: str, populate: Callable[[Path], None]) -> Path:
+    """cache_root()/dirname, filled by populate(empty dir) once, under a lock, and only
+    ever appearing whole (atomic rename)."""
     root = cache_root()
-    final = root / recipe.dirname
+    final = root / dirname
     if final.is_dir():
         return final
-    with _locked(root / f"{recipe.dirname}.lock"):
+    with _locked(root / f"{dirname}.lock"):
         if final.is_dir():  # another worker built it while we waited for the lock
             return final
-        _remove_stale_builds(root, recipe.dirname)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{recipe.dirname}-", dir=root))
+        _remove_stale_builds(root, dirname)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dirname}-", dir=root))
         try:
-            recipe.populate(tmp)
+            populate(tmp)
             tmp.chmod(0o755)  # mkdtemp made it 0700; a rootfs's / is 0755
             os.rename(tmp, final)  # atomic: a half-built tree never has the final name
         except BaseException:
@@ -221,7 +232,13 @@ def overlay_copy(name: str, workdir: Path) -> Iterator[Path]:
     on this disk. Writes land in workdir/upper; overlayfs never writes to its lower
     layer, so even a mount leaked by a killed test cannot change the cached image.
     """
-    lower = build(name)
+    with overlay_copy_of(build(name), workdir) as merged:
+        yield merged
+
+
+@contextmanager
+def overlay_copy_of(lower: Path, workdir: Path) -> Iterator[Path]:
+    """overlay_copy of any pristine tree `lower` (e.g. one that images.cached built)."""
     if "," in str(lower) or ":" in str(lower):
         raise ValueError(f"overlayfs cannot take {lower} as a lower dir")
     upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
