@@ -18,6 +18,7 @@ directory: nothing is put on any network, not even loopback.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -39,6 +40,7 @@ GUEST_MODULES = ("bonding", "virtio_net", "8021q")
 VM_RECIPE = "1"
 
 MEMORY_MB = 256  # per VM; with tb-size=64 a TCG QEMU stays near 350 MiB resident
+KVM_PROBE_SECONDS = 8
 BOOT_TIMEOUT = 240  # seconds a server VM may take from start to power-off, under TCG
 DISK_HEADROOM_MB = 96  # free space in a guest root for logs, journal and the modules
 
@@ -86,11 +88,40 @@ def require_vm_tools() -> None:
     pytest.skip(reason)
 
 
-def accelerators() -> list[str]:
-    """KVM first where /dev/kvm can be opened; QEMU falls back to the next -accel when
-    KVM cannot run a guest. tb-size=64: TCG's default translation cache is 1 GiB."""
-    kvm = ["-accel", "kvm"] if os.access("/dev/kvm", os.R_OK | os.W_OK) else []
-    return [*kvm, "-accel", "tcg,tb-size=64"]
+@functools.lru_cache(maxsize=1)
+def accelerators() -> tuple[str, ...]:
+    """KVM when it really runs a guest, else TCG. tb-size=64: TCG's default translation
+    cache is 1 GiB per QEMU. /dev/kvm can open and still run nothing (these machines:
+    QEMU starts, the guest never prints), so KVM is used only if a probe guest prints."""
+    tcg = ("-accel", "tcg,tb-size=64")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return tcg
+    return ("-accel", "kvm") if _kvm_runs_a_guest() else tcg
+
+
+def _kvm_runs_a_guest() -> bool:
+    """Boot the kernel alone under KVM: it prints its banner within a second or two."""
+    with tempfile.TemporaryDirectory(prefix="pn-kvm-") as tmp:
+        console = Path(tmp) / "console"
+        argv = [
+            "qemu-system-x86_64", "-accel", "kvm", "-m", str(MEMORY_MB), "-nodefaults",
+            "-display", "none", "-no-reboot", "-monitor", "none",
+            "-serial", f"file:{console}", "-kernel", str(kernel().vmlinuz),
+            "-append", "console=ttyS0 panic=-1 init=/none",
+        ]  # fmt: skip
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + KVM_PROBE_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                if console.exists() and b"Linux version" in console.read_bytes():
+                    return True
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+            return False
+        finally:
+            proc.kill()
+            proc.wait()
 
 
 # ---------------------------------------------------------------------------- cached builds
@@ -217,6 +248,7 @@ class Machine:
 
     proc: subprocess.Popen[bytes]
     console: Path
+    errors: Path  # QEMU's own stdout and stderr
     started: float
 
     def wait(self, timeout: float) -> bool:
@@ -274,10 +306,10 @@ def boot(
     if init:
         kernel_args += f" init={init}"
     argv += ["-append", kernel_args]
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    return Machine(proc, console, time.monotonic())
+    errors = console.with_suffix(".qemu-stderr")
+    with open(errors, "wb") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+    return Machine(proc, console, errors, time.monotonic())
 
 
 @contextmanager

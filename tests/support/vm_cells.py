@@ -56,6 +56,7 @@ class Outcome:
     report: Optional[dict[str, str]]  # None: the server printed no report
     console: str  # the server's whole serial console
     switch_console: str
+    qemu_errors: str  # what the server's QEMU itself said
     written: list[str]  # paths the tool wrote, as the guest sees them
     prepare_seconds: float
     boot_seconds: float
@@ -68,7 +69,8 @@ class Outcome:
         return self.report[name]
 
     def tail(self, lines: int = 40) -> str:
-        return "\n".join(self.console.splitlines()[-lines:])
+        said = f"\nQEMU said: {self.qemu_errors.strip()}" if self.qemu_errors.strip() else ""
+        return "\n".join(self.console.splitlines()[-lines:]) + said
 
 
 def bonds_of(doc: dict[str, Any]) -> dict[str, list[str]]:
@@ -192,6 +194,7 @@ def run(cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
         guest.parse_report(console),
         console,
         switch.output(),
+        server.errors.read_text(errors="replace"),
         written,
         round(prepared - started, 1),
         round(time.monotonic() - prepared, 1),
