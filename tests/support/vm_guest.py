@@ -29,7 +29,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 say() { echo "pn-switch: $*" >/dev/ttyS0; }
-# max_bonds=0: no default bond0 besides the ones asked for.
+# No udev here to load drivers by modalias. max_bonds=0: no bond0 unless asked for.
+modprobe virtio_net || say "modprobe virtio_net failed"
 modprobe bonding max_bonds=0 || say "modprobe bonding failed"
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
@@ -44,6 +45,10 @@ for arg in $(cat /proc/cmdline); do
             ip link add "$name" type bond mode "$mode" miimon 100 || say "$name: add failed"
         fi
         for port in $(echo "$ports" | tr + ' '); do
+            n=0
+            while [ ! -e "/sys/class/net/$port" ] && [ "$n" -lt 50 ]; do
+                sleep 0.2; n=$((n + 1))
+            done
             ip link set "$port" down
             ip link set "$port" master "$name" || say "$port: not enslaved to $name"
         done
