@@ -10,7 +10,7 @@ gateways. The cells join the image matrix with check "boot".
 
 from __future__ import annotations
 
-import re
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +21,9 @@ from support import vm, vm_cells, vm_checks
 from support.vm_cells import VmCell
 
 BONDED = f.metadata(aggregation="bonded")
+# The negative cells wait this long for a settled bond that cannot come (the positive
+# ones settle 0-2 s after network-online.target here).
+NEGATIVE_WAIT = 15
 ENABLE_NETWORKD = (("systemctl", "enable", "systemd-networkd.service"),)
 
 
@@ -55,6 +58,18 @@ _MODE_OF = {
 }
 
 
+# What `make test` boots; `make vm` (PN_VM_ALL=1) boots every cell. Left to `make vm`
+# for the time budget: mlag_ha and Debian 11 (the tool writes the very same files as
+# for Debian 12 bonded; only Debian 11's older ifupdown is not booted) and the
+# member-delay variant (a measurement of a change not merged, not a guard).
+DEFAULT_CELLS = frozenset(
+    {
+        "debian12-bonded", "debian13-bonded", "networkd-arch", "netplan-ubuntu",
+        "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
+    }
+)  # fmt: skip
+
+
 def _params() -> list[object]:
     return [
         pytest.param(
@@ -84,25 +99,16 @@ def built() -> Iterator[None]:
 def test_bond_at_boot(
     cell: VmCell, built: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if cell.name not in DEFAULT_CELLS and os.environ.get("PN_VM_ALL") != "1":
+        pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
     outcome = vm_cells.run(cell, pyz, tmp_path)
-    detail = vm_checks.check_cell(outcome, cell)
-    if cell.edit is _member_delay:
-        detail += "; " + _enslaving(outcome)
+    # The ports' timeline goes with every cell: the member-delay variant is read against
+    # the plain ones (README "Tests").
+    detail = f"{vm_checks.check_cell(outcome, cell)}; {vm_checks.port_timeline(outcome)}"
     request.node.user_properties.append(
         ("matrix_detail", f"{detail}; prepare {outcome.prepare_seconds} s, boot+report "
                           f"{outcome.boot_seconds} s")  # fmt: skip
     )
-
-
-def _enslaving(outcome: vm_cells.Outcome) -> str:
-    """When each port was enslaved and went up or down, from the guest's kernel log."""
-    events = vm_checks.kernel_events(outcome)
-    said = []
-    for seconds, message in events:
-        m = re.search(r"\(slave (eth\d+)\): (Enslaving|link status definitely (up|down))", message)
-        if m:
-            said.append(f"{seconds:.1f} {m.group(1)} {m.group(3) or 'enslaved'}")
-    return "kernel: " + ", ".join(said)
 
 
 def test_rhel9_ifcfg_not_run() -> None:
@@ -118,7 +124,7 @@ def test_rhel9_ifcfg_not_run() -> None:
 def test_an_active_backup_partner_fails(built: None, pyz: Path, tmp_path: Path) -> None:
     cell = VmCell(
         "partner-active-backup", "vm-bookworm-ifupdown", "debian 12", BONDED,
-        switch_mode="active-backup",
+        switch_mode="active-backup", settle_wait=NEGATIVE_WAIT,
     )  # fmt: skip
     outcome = vm_cells.run(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="aggregator|LACP partner"):
@@ -132,8 +138,9 @@ def _balance_rr(root: Path) -> None:
 
 def test_a_mutated_mode_fails(built: None, pyz: Path, tmp_path: Path) -> None:
     cell = VmCell(
-        "mode-mutated", "vm-bookworm-ifupdown", "debian 12", BONDED, edit=_balance_rr
-    )
+        "mode-mutated", "vm-bookworm-ifupdown", "debian 12", BONDED, edit=_balance_rr,
+        settle_wait=NEGATIVE_WAIT,
+    )  # fmt: skip
     outcome = vm_cells.run(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="mode 'load balancing \\(round-robin\\)'"):
         vm_checks.check_cell(outcome, cell)

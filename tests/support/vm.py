@@ -36,8 +36,9 @@ KERNEL_SUITE = "bookworm"
 KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
 # What the initrd needs to mount the root disk (dependencies come along).
 INITRD_MODULES = ("virtio_pci", "virtio_blk", "ext4")
-# What a guest loads after switching root; their dependencies come along (modprobe -D).
-GUEST_MODULES = ("bonding", "virtio_net", "8021q")
+# What a guest loads after switching root (bridge: the switch facing a non-LACP bond);
+# their dependencies come along (modprobe -D).
+GUEST_MODULES = ("bonding", "virtio_net", "8021q", "bridge")
 # Bump when the kernel, module or switch recipes change, so old cache entries are not reused.
 VM_RECIPE = "1"
 
@@ -152,7 +153,8 @@ def guest_root(name: str) -> Path:
 def switch_disk() -> Path:
     """The switch VM's disk image; boot it with snapshot=on, never write to it."""
     k = kernel()
-    parts = (guest.SWITCH_INIT, k.release, SWITCH_GUEST, GUESTS[SWITCH_GUEST].cache_dirname())
+    kernel_dir = k.modules.parents[2].name  # its modules go into the disk
+    parts = (guest.SWITCH_INIT, kernel_dir, SWITCH_GUEST, GUESTS[SWITCH_GUEST].cache_dirname())
     d = images.cached(_dirname("vm-switch", *parts), lambda dest: _build_switch(dest, k))
     return d / "switch.img"
 

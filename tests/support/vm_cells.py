@@ -26,8 +26,9 @@ SWITCH_MAC = "52:54:00:5e:00:{:02x}"
 SETTLE_WAIT = 60  # seconds the server waits for its bonds before reporting anyway
 SWITCH_BOOT_TIMEOUT = 120
 
-# Kernel bonding mode names, as `ip link add type bond mode` takes them.
-_IP_MODE = {4: "802.3ad", 5: "balance-tlb", 1: "active-backup"}
+# The switch side of each server bond mode: an LACP partner for 802.3ad; for the modes
+# that need nothing from the switch, a plain L2 switch (a bridge over the ports).
+_SWITCH_MODE = {4: "802.3ad", 5: "bridge", 6: "bridge", 1: "bridge"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class VmCell:
     doc: dict[str, Any] = field(hash=False, compare=False)
     switch_mode: Optional[str] = None  # None: the server's own mode (a matching partner)
     setup: tuple[tuple[str, ...], ...] = ()  # run in the guest root before the tool
+    settle_wait: int = SETTLE_WAIT  # a cell whose bond must not settle waits less
     # Applied to the root after the tool (e.g. another helper's pending change to a file).
     edit: Optional[Callable[[Path], None]] = field(default=None, hash=False, compare=False)
 
@@ -95,7 +97,7 @@ def _switch_bonds(cell: VmCell) -> list[tuple[str, str, list[str], list[str]]]:
     """The switch's side: its port i faces the server's NIC i; the bond facing the
     server's first bond holds the gateways' addresses."""
     macs = [n.mac for n in cell.nics()]
-    mode = cell.switch_mode or _IP_MODE[cell.doc["network"]["bonding"]["mode"]]
+    mode = cell.switch_mode or _SWITCH_MODE[cell.doc["network"]["bonding"]["mode"]]
     first = cell.doc["network"]["interfaces"][0]["bond"]
     out = []
     for name, members in bonds_of(cell.doc).items():
@@ -148,7 +150,7 @@ def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
 def _install_report(cell: VmCell, root: Path) -> None:
     v4, v6 = gateways(cell.doc)
     lacp = cell.doc["network"]["bonding"]["mode"] == 4 and cell.switch_mode is None
-    spec = guest.ReportSpec(list(bonds_of(cell.doc)), lacp, v4, v6, SETTLE_WAIT)
+    spec = guest.ReportSpec(list(bonds_of(cell.doc)), lacp, v4, v6, cell.settle_wait)
     script = root / guest.REPORT_SCRIPT_PATH
     script.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(guest.report_script(spec))

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from . import matrix_apply, netns
 from .vm_cells import Outcome, VmCell, bonds_of, gateways, port_names
@@ -133,19 +132,28 @@ def check_cell(outcome: Outcome, cell: VmCell, pings: bool = True) -> str:
     return "; ".join(said)
 
 
-def kernel_events(outcome: Outcome) -> list[tuple[float, str]]:
-    """(seconds since boot, message) of the kernel's bond and port lines."""
+_PORT_EVENT = re.compile(
+    r"\[\s*([0-9.]+)\] (bond\d+): \(slave (\w+)\): "
+    r"(Enslaving|link status definitely (up|down))"
+)
+
+
+def port_timeline(outcome: Outcome) -> str:
+    """How the ports came up, from the guest's kernel log: the order and time (seconds
+    after the first) each port was enslaved, its downs after that, and when the last
+    port was definitely up."""
     events = []
     for line in outcome.section("kernel").splitlines():
-        m = re.match(r"\[\s*([0-9.]+)\]\s*(.*)", line)
+        m = _PORT_EVENT.search(line)
         if m:
-            events.append((float(m.group(1)), m.group(2)))
-    return events
-
-
-def summary(outcome: Outcome) -> dict[str, Any]:
-    return {
-        "prepare_s": outcome.prepare_seconds,
-        "boot_s": outcome.boot_seconds,
-        "settle_wait_s": outcome.section("waited").strip() if outcome.report else None,
-    }
+            kind = "enslaved" if m.group(4) == "Enslaving" else m.group(5)
+            events.append((float(m.group(1)), m.group(3), kind))
+    assert events, "no bond port events in the guest's kernel log"
+    start = events[0][0]
+    enslaved = [f"{port} +{t - start:.1f}s" for t, port, kind in events if kind == "enslaved"]
+    downs = [f"{port} +{t - start:.1f}s" for t, port, kind in events if kind == "down"]
+    last_up = max(t for t, _, kind in events if kind == "up") - start
+    return (
+        f"enslaved {', '.join(enslaved)}; went down {', '.join(downs) or 'never'}; "
+        f"all up +{last_up:.1f}s"
+    )

@@ -2,7 +2,8 @@
 
 The switch VM boots straight into SWITCH_INIT (init=/pn-switch, no systemd): it reads
 its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR``
-each, makes them with the partner side of the server's options and idles until killed.
+each, makes them with the partner side of the server's options (MODE "bridge": a plain
+L2 switch, for a bond without LACP) and idles until killed.
 
 The server VM boots its own init (systemd) and network tool, which bring up the files
 the tool wrote. A oneshot unit ordered after network-online.target waits until the
@@ -38,7 +39,9 @@ for arg in $(cat /proc/cmdline); do
         old=$IFS; IFS=@; set -- ${arg#pn.bond=}; IFS=$old
         name=$1 mode=$2 ports=$3 addrs=$4
         [ "$addrs" = - ] && addrs=
-        if [ "$mode" = 802.3ad ]; then
+        if [ "$mode" = bridge ]; then  # a plain L2 switch: what a non-LACP bond faces
+            ip link add "$name" type bridge || say "$name: add failed"
+        elif [ "$mode" = 802.3ad ]; then
             ip link add "$name" type bond mode 802.3ad miimon 100 lacp_rate fast \
                 xmit_hash_policy layer3+4 || say "$name: ip link add failed"
         else
@@ -51,6 +54,7 @@ for arg in $(cat /proc/cmdline); do
             done
             ip link set "$port" down
             ip link set "$port" master "$name" || say "$port: not enslaved to $name"
+            ip link set "$port" up
         done
         ip link set "$name" up
         for addr in $(echo "$addrs" | tr + ' '); do
