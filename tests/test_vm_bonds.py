@@ -11,13 +11,14 @@ gateways. The cells join the image matrix with check "boot".
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import factories as f
 import pytest
-from support import vm, vm_cells, vm_checks
+from support import vm, vm_cells, vm_checks, vm_guest
 from support.vm_cells import VmCell
 
 BONDED = f.metadata(aggregation="bonded")
@@ -144,3 +145,80 @@ def test_a_mutated_mode_fails(built: None, pyz: Path, tmp_path: Path) -> None:
     outcome = vm_cells.run(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="mode 'load balancing \\(round-robin\\)'"):
         vm_checks.check_cell(outcome, cell)
+
+
+# ---------------------------------------------------------------------------- the checks, offline
+
+# A server VM's console report, as the Debian 12 bonded cell printed it (carriage returns
+# taken out); the checks must pass on it and fail on each mutation below.
+REPORT = Path(__file__).parent / "data" / "vm" / "debian12-bonded.report"
+
+
+def _outcome(console: str) -> vm_cells.Outcome:
+    return vm_cells.Outcome(vm_guest.parse_report(console), console, "", "", [], 0.0, 0.0)
+
+
+def _cell(name: str) -> VmCell:
+    return next(c for c in CELLS if c.name == name)
+
+
+def test_checks_pass_on_a_real_report() -> None:
+    outcome = _outcome(REPORT.read_text())
+    said = vm_checks.check_cell(outcome, _cell("debian12-bonded"))
+    assert "2 ports up in aggregator 1, partner 52:54:00:5e:00:00" in said
+    assert vm_checks.port_timeline(outcome) == (
+        "enslaved eth1 +0.0s, eth0 +6.5s; went down eth1 +8.2s; all up +8.7s"
+    )
+
+
+@pytest.mark.parametrize(
+    "old, new, complaint",
+    [
+        ("Bonding Mode: IEEE 802.3ad Dynamic link aggregation",
+         "Bonding Mode: load balancing (round-robin)", "mode 'load balancing"),
+        ("LACP rate: fast", "LACP rate: slow", "LACP rate is 'slow'"),
+        ("Up Delay (ms): 200", "Up Delay (ms): 0", "Up Delay"),
+        ("MII Polling Interval (ms): 100", "MII Polling Interval (ms): 0", "MII Polling"),
+        ("Transmit Hash Policy: layer3+4 (1)", "Transmit Hash Policy: layer2 (0)", "Hash"),
+        ("Partner Mac Address: 52:54:00:5e:00:00", "Partner Mac Address: 00:00:00:00:00:00",
+         "no LACP partner"),
+        ("Slave Interface: eth1\nMII Status: up", "Slave Interface: eth1\nMII Status: down",
+         "ports not up"),
+        ("Slave Interface: eth0", "Slave Interface: eth5", "ports"),
+        ("Slave queue ID: 0\nAggregator ID: 1", "Slave queue ID: 0\nAggregator ID: 2",
+         "aggregators"),
+        ("Number of ports: 2", "Number of ports: 1", "1 ports in the active aggregator"),
+        ('"local":"10.70.17.9"', '"local":"10.70.17.11"', "addresses"),
+        ('"label":"bond0:0"', '"label":"bond0"', "labelled"),
+        ('"dst":"10.0.0.0/8"', '"dst":"10.0.0.0/9"', "IPv4 routes"),
+        ('"gateway":"2604:1380:4641:1f00::8"', '"gateway":"2604:1380:4641:1f00::6"',
+         "IPv6 routes"),
+        ('"ifname":"bond0","flags":["BROADCAST","MULTICAST","MASTER","UP","LOWER_UP"],"mtu":1500,'
+         '"qdisc":"noqueue","operstate":"UP","linkmode":"DEFAULT","group":"default",'
+         '"txqlen":1000,"link_type":"ether","address":"b4:96:91:7a:01:10"',
+         '"ifname":"bond0","flags":["BROADCAST","MULTICAST","MASTER","UP","LOWER_UP"],"mtu":1500,'
+         '"qdisc":"noqueue","operstate":"UP","linkmode":"DEFAULT","group":"default",'
+         '"txqlen":1000,"link_type":"ether","address":"b4:96:91:7a:01:11"', "MAC"),
+        ("--- ping 2604:1380:4641:1f00::8\nok", "--- ping 2604:1380:4641:1f00::8\nfail",
+         "no answer"),
+        ("--- failed-units\n", "--- failed-units\nnetworking.service loaded failed\n",
+         "failed units"),
+        ("==PN-REPORT-END==", "", "no report"),
+    ],
+)  # fmt: skip
+def test_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str) -> None:
+    text = REPORT.read_text()
+    assert old in text
+    outcome = _outcome(text.replace(old, new, 1))
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        vm_checks.check_cell(outcome, _cell("debian12-bonded"))
+
+
+def test_switch_arguments() -> None:
+    args = vm_guest.switch_args(
+        [("bond0", "802.3ad", ["eth0", "eth2"], ["147.75.84.130/31", "2604::8/127"]),
+         ("bond1", "bridge", ["eth1"], [])]
+    )  # fmt: skip
+    assert args == (
+        "pn.bond=bond0@802.3ad@eth0+eth2@147.75.84.130/31+2604::8/127 pn.bond=bond1@bridge@eth1@-"
+    )
