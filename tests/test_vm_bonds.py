@@ -60,13 +60,13 @@ _MODE_OF = {
 
 
 # What `make test` boots; `make vm` (PN_VM_ALL=1) boots every cell. Left to `make vm`
-# for the time budget: mlag_ha and Debian 11 (the tool writes the very same files as
-# for Debian 12 bonded; only Debian 11's older ifupdown is not booted) and the
-# member-delay variant (a measurement of a change not merged, not a guard).
+# for the time budget (README "Tests"): mlag_ha (the tool writes the very same files as
+# for bonded, and the guest is the same) and the member-delay variant (a measurement of
+# a change not merged, not a guard).
 DEFAULT_CELLS = frozenset(
     {
-        "debian12-bonded", "debian13-bonded", "networkd-arch", "netplan-ubuntu",
-        "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
+        "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
+        "netplan-ubuntu", "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
     }
 )  # fmt: skip
 
@@ -112,6 +112,7 @@ def test_bond_at_boot(
     )
 
 
+@pytest.mark.matrix(image="vm-nm-ifcfg-rh", os="rhel 9", mode="bonded", check="boot")
 def test_rhel9_ifcfg_not_run() -> None:
     pytest.skip(
         "RHEL 9 ifcfg at boot needs NetworkManager built with ifcfg-rh (helper i13a's); "
