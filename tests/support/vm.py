@@ -4,10 +4,10 @@ The machines running the suite have no bonding driver, so bonded configs are bro
 in VMs that run Debian's own kernel. Everything is built once and cached (images.cached:
 a lock, an atomic rename) under cache_root():
 
-    vm-kernel-<hash>/    vmlinuz, initrd.img (initramfs-tools, MODULES=most: virtio_blk
-                         and ext4 are in it) and modules/: the kernel's modules that a
-                         guest loads after the initrd (bonding, virtio_net and their
-                         dependencies), with their depmod files.
+    vm-kernel-<hash>/    vmlinuz, initrd.img (initramfs-tools, MODULES=list: only what
+                         mounts a virtio ext4 root) and lib/modules/<release>/: the
+                         modules a guest loads after the initrd (GUEST_MODULES and their
+                         dependencies) with their depmod files, copied into each guest.
     <suite>-<hash>/      a guest root per network tool (GUESTS), made by mmdebstrap.
     vm-switch-<hash>/    switch.img: the "switch" VM's disk (see vm_guest.SWITCH_INIT).
 
@@ -265,7 +265,6 @@ class Machine:
     proc: subprocess.Popen[bytes]
     console: Path
     errors: Path  # QEMU's own stdout and stderr
-    started: float
 
     def wait(self, timeout: float) -> bool:
         """True when the guest powered off within `timeout` seconds."""
@@ -325,7 +324,7 @@ def boot(
     errors = console.with_suffix(".qemu-stderr")
     with open(errors, "wb") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-    return Machine(proc, console, errors, time.monotonic())
+    return Machine(proc, console, errors)
 
 
 @contextmanager
