@@ -96,10 +96,12 @@ def built() -> Iterator[None]:
     yield
 
 
-@pytest.mark.parametrize("cell", _params())
+# Not "cell": test_image_matrix's workspace collects every item's "cell" parameter.
+@pytest.mark.parametrize("vm_cell", _params())
 def test_bond_at_boot(
-    cell: VmCell, built: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
+    vm_cell: VmCell, built: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    cell = vm_cell
     if cell.name not in DEFAULT_CELLS and os.environ.get("PN_VM_ALL") != "1":
         pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
     outcome = vm_cells.run(cell, pyz, tmp_path)
