@@ -38,7 +38,7 @@ KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
 INITRD_MODULES = ("virtio_pci", "virtio_blk", "ext4")
 # What a guest loads after switching root (bridge: the switch facing a non-LACP bond);
 # their dependencies come along (modprobe -D).
-GUEST_MODULES = ("bonding", "virtio_net", "8021q", "bridge")
+GUEST_MODULES = ("bonding", "virtio_net", "bridge")
 # Bump when the kernel, module or switch recipes change, so old cache entries are not reused.
 VM_RECIPE = "1"
 
