@@ -191,6 +191,8 @@ def run(cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
         finally:
             server.stop()
             switch.stop()
+            # The consoles stay for a failure's reader; the disk (~340 MB) need not.
+            disk.unlink()
     console = server.output()
     return Outcome(
         guest.parse_report(console),
