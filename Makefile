@@ -9,9 +9,9 @@ DEMO_APT_PACKAGES := python3-venv
 # Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
 # for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
 # (unshare, nsenter, prlimit), procps for sysctl (ifupdown's inet6 method); acl (setfacl/getfacl),
-# selinux-policy-default and selinux-utils (a real file_contexts and libselinux's selabel_lookup), e2fsprogs (mke2fs, chattr) for the
-# attribute, label and rollback tests; strace holds a syscall of the real zipapp for the signal
-# test; the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
+# selinux-policy-default and selinux-utils (a real file_contexts and libselinux's selabel_lookup),
+# e2fsprogs (mke2fs, chattr) for the attribute, label and rollback tests and the VM disks; strace
+# holds a syscall of the real zipapp for the signal test; the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
 # (tests/support/networkmanager.py). Every program a test runs comes from one of these:
 # tests/test_tool_packages.py checks it with dpkg -S.
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
@@ -20,6 +20,8 @@ APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 
                 acl selinux-policy-default selinux-utils e2fsprogs strace \
                 dpkg-dev xz-utils debian-archive-keyring meson ninja-build gcc libc6-dev pkg-config \
                 libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus dbus-daemon
+# QEMU for the VM cells (tests/test_vm_bonds.py: bonds brought up at boot).
+APT_PACKAGES += qemu-system-x86
 
 .PHONY: help demo test pyz venv apt apt-demo lint clean lock wheelhouse bench image
 
@@ -32,6 +34,7 @@ help:
 	@echo "make image  - build the installer image from Containerfile with podman"
 	@echo "make lint   - ruff"
 	@echo "make matrix - the image matrix only (distro images, NetworkManager cells; PN_EXTRA_IMAGES adds images)"
+	@echo "make vm     - every VM cell: bonds brought up at boot in QEMU (tests/test_vm_bonds.py)"
 
 # apt-demo is order-only: it runs first, and never makes the venv out of date.
 $(VENV)/.done: pyproject.toml | apt-demo
@@ -115,3 +118,8 @@ clean:
 matrix: apt pyz
 	$(PY) -m pytest -q tests/test_image_matrix.py tests/test_nm_ifcfg.py tests/test_nm_keyfile.py \
 	    tests/test_nm_apply.py
+
+# Every VM cell, the ones `make test` leaves out too (README "Tests" says which and why).
+.PHONY: vm
+vm: apt pyz
+	PN_VM_ALL=1 $(PY) -m pytest -q tests/test_vm_bonds.py

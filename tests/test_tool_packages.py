@@ -68,6 +68,8 @@ TOOLS = {
     "getfacl": "POSIX ACLs kept (acl)", "setfacl": "POSIX ACLs kept (acl)",
     "selabel_lookup": "libselinux's own label for a path, against ours (selinux-utils)",
     "run-parts": "ifupdown's if-pre-up.d, as ifup runs it (debianutils)",
+    # The VM cells (tests/support/vm.py)
+    "qemu-system-x86_64": "booting the server and switch VMs (qemu-system-x86)",
     # Shipping
     "podman": "the installer image",
     "runc": "podman's runtime here (started by podman)",
@@ -91,6 +93,7 @@ NOT_RUN = {
     "as": "a word in a message", "apt-get": "a word in a message",
     "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)",
     "chown": "a word in a message",
+    "init": "the VM guests' own", "cut": "run inside the VM guests", "dmesg": "run inside the VM guests",
 }
 
 # Calls that look a program up by name.

@@ -186,6 +186,11 @@ def build(name: str) -> Path:
     return cached_tree(recipe.dirname, recipe.populate)
 
 
+def build_spec(spec: ImageSpec) -> Path:
+    """The pristine cached rootfs of an image that is not in IMAGES (e.g. a VM guest's)."""
+    return cached_tree(spec.cache_dirname(), lambda dest: _mmdebstrap(spec, dest))
+
+
 def cached_tree(dirname: str, populate: Callable[[Path], None]) -> Path:
     """cache_root()/dirname, filled by populate(empty temp dir) first if it is missing.
 

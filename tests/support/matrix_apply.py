@@ -78,17 +78,7 @@ def apply_and_compare(p: Prepared, up: list[str], down: list[str], alias_labels:
     want = expected(p.doc, p.nic_names(), alias_labels)
     res = netns.apply_in_netns(p.root, p.nic_names(), up, down)
     _clean(res.up, "up")
-    state = res.after_up
-    got = {(a["ifname"], f"{a['local']}/{a['prefixlen']}") for a in _global(state)}
-    assert got == want.addresses, f"addresses after {' '.join(up)}: {sorted(got)}"
-    labels = {a["local"]: a.get("label") for a in _global(state) if a["family"] == "inet"}
-    for address, label in want.labels.items():
-        assert labels.get(address) == label, f"{address} is labelled {labels.get(address)}"
-    assert _routes(state.route4) == want.routes4, f"IPv4 routes: {state.route4}"
-    assert _routes(state.route6) == want.routes6, f"IPv6 routes: {state.route6}"
-    masters = {link["ifname"]: link.get("master") for link in state.addr}
-    for member in want.members:
-        assert masters.get(member) == want.link, f"{member} is not in {want.link}: {masters}"
+    compare_state(res.after_up, want, f"after {' '.join(up)}")
 
     noise = _down_noise(res.down)
     after = res.after_down
@@ -102,6 +92,20 @@ def apply_and_compare(p: Prepared, up: list[str], down: list[str], alias_labels:
         f"{' '.join(up)}: {len(want.addresses)} addresses on {want.link}, "
         f"{len(want.routes4) + len(want.routes6)} routes; {' '.join(down)} left nothing{said}"
     )
+
+
+def compare_state(state: netns.NetState, want: Expected, when: str) -> None:
+    """The addresses, alias labels, routes and bond members `want` says, and no others."""
+    got = {(a["ifname"], f"{a['local']}/{a['prefixlen']}") for a in _global(state)}
+    assert got == want.addresses, f"addresses {when}: {sorted(got)}"
+    labels = {a["local"]: a.get("label") for a in _global(state) if a["family"] == "inet"}
+    for address, label in want.labels.items():
+        assert labels.get(address) == label, f"{address} is labelled {labels.get(address)}"
+    assert _routes(state.route4) == want.routes4, f"IPv4 routes {when}: {state.route4}"
+    assert _routes(state.route6) == want.routes6, f"IPv6 routes {when}: {state.route6}"
+    masters = {link["ifname"]: link.get("master") for link in state.addr}
+    for member in want.members:
+        assert masters.get(member) == want.link, f"{member} is not in {want.link}: {masters}"
 
 
 def _clean(result: netns.CmdResult, step: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 KEYS = ("image", "os", "mode", "check")
-CHECK_ORDER = ("run", "read", "apply", "rerun")
+CHECK_ORDER = ("run", "read", "apply", "rerun", "boot")
 JSON_PATH = Path("build") / "image-matrix.json"
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
 _SHOWN = {"passed": "pass", "skipped": "skip", "failed": "FAIL"}

@@ -1,0 +1,159 @@
+"""Judge a server VM's report (vm_guest.py) against the metadata document alone.
+
+The bond options expected are the ones DESIGN.md gives every bond (MII polling 100 ms,
+up and down delay 200 ms; in 802.3ad also fast LACP and layer3+4 hashing); the mode,
+ports, MAC, addresses and routes come from the metadata, never from the tool's Plan, so
+a wrong Plan cannot make its own expectation. Each check raises AssertionError naming
+what it saw; check_cell returns a one-line summary for the matrix detail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+
+from . import matrix_apply, netns
+from .vm_cells import Outcome, VmCell, bonds_of, gateways, port_names
+
+# /proc/net/bonding's "Bonding Mode:" line for the metadata's mode number.
+MODE_TEXT = {
+    4: "IEEE 802.3ad Dynamic link aggregation",
+    5: "transmit load balancing",
+    1: "fault-tolerance (active-backup)",
+}
+COMMON_OPTIONS = {
+    "MII Polling Interval (ms)": "100",
+    "Up Delay (ms)": "200",
+    "Down Delay (ms)": "200",
+}
+LACP_OPTIONS = {"LACP rate": "fast", "Transmit Hash Policy": "layer3+4 (1)"}
+ZERO_MAC = "00:00:00:00:00:00"
+
+
+@dataclass(frozen=True)
+class BondState:
+    """/proc/net/bonding/BOND: the master's fields and each port's, first value of a key."""
+
+    master: dict[str, str]
+    ports: dict[str, dict[str, str]]
+
+    @classmethod
+    def parse(cls, text: str) -> BondState:
+        blocks = re.split(r"\n(?=Slave Interface: )", text)
+        ports = {}
+        for block in blocks[1:]:
+            fields = _fields(block)
+            ports[fields["Slave Interface"]] = fields
+        return cls(_fields(blocks[0]), ports)
+
+
+def _fields(block: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in block.splitlines():
+        key, sep, value = line.strip().partition(": ")
+        if sep:
+            fields.setdefault(key, value.strip())
+        elif line.strip().startswith("details partner lacp pdu"):
+            # The partner's "system mac address" follows; keep it apart from the actor's.
+            fields.setdefault("partner block", "")
+        if "partner block" in fields and key == "system mac address":
+            fields.setdefault("partner system mac", value.strip())
+    return fields
+
+
+def check_bond(
+    outcome: Outcome, cell: VmCell, bond: str, lacp: bool, mode: int
+) -> str:
+    state = BondState.parse(outcome.section(f"bonding {bond}"))
+    got_mode = state.master.get("Bonding Mode")
+    assert got_mode == MODE_TEXT[mode], f"{bond}: mode {got_mode!r}, want {MODE_TEXT[mode]!r}"
+    wanted = {**COMMON_OPTIONS, **(LACP_OPTIONS if lacp else {})}
+    for key, value in wanted.items():
+        got = state.master.get(key)
+        assert got == value, f"{bond}: {key} is {got!r}, want {value!r}"
+    ports = list(port_names(cell, bond))
+    assert sorted(state.ports) == sorted(ports), f"{bond}: ports {sorted(state.ports)}"
+    down = [p for p, fields in state.ports.items() if fields.get("MII Status") != "up"]
+    assert not down, f"{bond}: ports not up: {down}"
+    if not lacp:
+        return f"{bond} {got_mode}, ports {'+'.join(ports)} up"
+    aggregators = {fields.get("Aggregator ID") for fields in state.ports.values()}
+    active = state.master.get("Aggregator ID")  # the Active Aggregator Info's
+    assert aggregators == {active}, f"{bond}: ports in aggregators {aggregators}, active {active}"
+    assert state.master.get("Number of ports") == str(len(ports)), (
+        f"{bond}: {state.master.get('Number of ports')} ports in the active aggregator"
+    )
+    partner = state.master.get("Partner Mac Address", ZERO_MAC)
+    assert partner != ZERO_MAC, f"{bond}: no LACP partner (Partner Mac Address {partner})"
+    for p, fields in state.ports.items():
+        mac = fields.get("partner system mac", ZERO_MAC)
+        assert mac == partner, f"{bond}: port {p} has partner {mac}, the bond {partner}"
+    return f"{bond} 802.3ad, {len(ports)} ports up in aggregator {active}, partner {partner}"
+
+
+def check_network(outcome: Outcome, cell: VmCell) -> str:
+    """The plan's MAC, addresses, alias label and routes on the bond carrying them."""
+    state = netns.NetState(
+        json.loads(outcome.section("addr")),
+        json.loads(outcome.section("route4")),
+        json.loads(outcome.section("route6")),
+    )
+    nics = [n.name for n in cell.nics()]
+    want = matrix_apply.expected(cell.doc, nics, alias_labels=cell.os.startswith("debian"))
+    # expected() puts every NIC in the one bond; with two bonds only some are its ports.
+    want = dataclasses.replace(want, members=tuple(port_names(cell, want.link)))
+    links = {link["ifname"]: link for link in json.loads(outcome.section("link"))}
+    mac = cell.doc["network"]["bonding"]["mac"].lower()
+    got_mac = links.get(want.link, {}).get("address")
+    assert got_mac == mac, f"{want.link} has MAC {got_mac}, the metadata says {mac}"
+    matrix_apply.compare_state(state, want, "at boot")
+    return f"{want.link} {mac}, {len(want.addresses)} addresses, routes as the metadata says"
+
+
+def check_pings(outcome: Outcome, cell: VmCell) -> str:
+    v4, v6 = gateways(cell.doc)
+    failed = [t for t in (*v4, *v6) if outcome.section(f"ping {t}").strip() != "ok"]
+    assert not failed, f"no answer from {failed}"
+    return f"{len(v4) + len(v6)} gateways answer"
+
+
+def check_cell(outcome: Outcome, cell: VmCell, pings: bool = True) -> str:
+    """Every check of a cell; the summary of what was shown."""
+    mode = cell.doc["network"]["bonding"]["mode"]
+    lacp = mode == 4
+    said = [check_bond(outcome, cell, bond, lacp, mode) for bond in bonds_of(cell.doc)]
+    said.append(check_network(outcome, cell))
+    if pings:
+        said.append(check_pings(outcome, cell))
+    failed_units = outcome.section("failed-units").strip()
+    assert not failed_units, f"failed units: {failed_units}"
+    return "; ".join(said)
+
+
+_PORT_EVENT = re.compile(
+    r"\[\s*([0-9.]+)\] (bond\d+): \(slave (\w+)\): "
+    r"(Enslaving|link status definitely (up|down))"
+)
+
+
+def port_timeline(outcome: Outcome) -> str:
+    """How the ports came up, from the guest's kernel log: the order and time (seconds
+    after the first) each port was enslaved, its downs after that, and when the last
+    port was definitely up."""
+    events = []
+    for line in outcome.section("kernel").splitlines():
+        m = _PORT_EVENT.search(line)
+        if m:
+            kind = "enslaved" if m.group(4) == "Enslaving" else m.group(5)
+            events.append((float(m.group(1)), m.group(3), kind))
+    assert events, "no bond port events in the guest's kernel log"
+    start = events[0][0]
+    enslaved = [f"{port} +{t - start:.1f}s" for t, port, kind in events if kind == "enslaved"]
+    downs = [f"{port} +{t - start:.1f}s" for t, port, kind in events if kind == "down"]
+    last_up = max(t for t, _, kind in events if kind == "up") - start
+    return (
+        f"enslaved {', '.join(enslaved)}; went down {', '.join(downs) or 'never'}; "
+        f"all up +{last_up:.1f}s"
+    )

@@ -1,0 +1,193 @@
+"""What runs inside the VMs: the switch's init and the server's report.
+
+The switch VM boots straight into SWITCH_INIT (init=/pn-switch, no systemd): it reads
+its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR``
+each, makes them with the partner side of the server's options (MODE "bridge": a plain
+L2 switch, for a bond without LACP) and idles until killed.
+
+The server VM boots its own init (systemd) and network tool, which bring up the files
+the tool wrote. A oneshot unit ordered after network-online.target waits until the
+bonds look settled (or WAIT seconds pass: a broken bond must still be reported), then
+prints what the kernel shows between REPORT_BEGIN and REPORT_END on the serial console
+and powers the VM off. The host parses that (vm_checks.py): nothing is judged inside.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+REPORT_BEGIN = "==PN-REPORT-BEGIN=="
+REPORT_END = "==PN-REPORT-END=="
+SECTION = "--- "
+SWITCH_READY = "pn-switch: ready"
+
+SWITCH_INIT = r"""#!/bin/sh
+# PID 1 of the switch VM: the top-of-rack side of each of the server's bonds.
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+say() { echo "pn-switch: $*" >/dev/ttyS0; }
+# No udev here to load drivers by modalias. max_bonds=0: no bond0 unless asked for.
+modprobe virtio_net || say "modprobe virtio_net failed"
+modprobe bonding max_bonds=0 || say "modprobe bonding failed"
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+    pn.bond=*)
+        old=$IFS; IFS=@; set -- ${arg#pn.bond=}; IFS=$old
+        name=$1 mode=$2 ports=$3 addrs=$4
+        [ "$addrs" = - ] && addrs=
+        if [ "$mode" = bridge ]; then  # a plain L2 switch: what a non-LACP bond faces
+            ip link add "$name" type bridge || say "$name: add failed"
+        elif [ "$mode" = 802.3ad ]; then
+            ip link add "$name" type bond mode 802.3ad miimon 100 lacp_rate fast \
+                xmit_hash_policy layer3+4 || say "$name: ip link add failed"
+        else
+            ip link add "$name" type bond mode "$mode" miimon 100 || say "$name: add failed"
+        fi
+        for port in $(echo "$ports" | tr + ' '); do
+            n=0
+            while [ ! -e "/sys/class/net/$port" ] && [ "$n" -lt 50 ]; do
+                sleep 0.2; n=$((n + 1))
+            done
+            ip link set "$port" down
+            ip link set "$port" master "$name" || say "$port: not enslaved to $name"
+            ip link set "$port" up
+        done
+        ip link set "$name" up
+        for addr in $(echo "$addrs" | tr + ' '); do
+            case "$addr" in
+            *:*) ip -6 addr add "$addr" dev "$name" nodad || say "$addr: not added" ;;
+            *) ip addr add "$addr" dev "$name" || say "$addr: not added" ;;
+            esac
+        done
+        ;;
+    esac
+done
+say ready
+while :; do sleep 3600; done
+"""
+
+REPORT_UNIT = """\
+[Unit]
+Description=packet-networking VM test: report the network state and power off
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/pn-report
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+REPORT_UNIT_PATH = "etc/systemd/system/pn-report.service"
+REPORT_WANTS_PATH = "etc/systemd/system/multi-user.target.wants/pn-report.service"
+REPORT_SCRIPT_PATH = "usr/local/sbin/pn-report"
+
+_REPORT_BODY = r"""
+settled() {
+    for b in $BONDS; do
+        f=/proc/net/bonding/$b
+        [ -r "$f" ] || return 1
+        [ "$(grep -c '^Slave Interface' "$f")" -gt 0 ] || return 1
+        ! grep -q 'MII Status: down' "$f" || return 1
+        if [ -n "$LACP" ]; then
+            ! grep -q 'Partner Mac Address: 00:00:00:00:00:00' "$f" || return 1
+        fi
+    done
+    [ -z "$(ip -6 addr show tentative)" ] || return 1
+    for t in $PING4; do ping -c 1 -W 1 "$t" >/dev/null 2>&1 || return 1; break; done
+    return 0
+}
+# "ok" when one of five pings gets an answer: a bond that renegotiates LACP under a
+# loaded host can drop a second's traffic, and the LACP fields are checked on their own.
+answers() {
+    for _ in 1 2 3 4 5; do
+        if ping -c 1 -W 2 "$@" >/dev/null 2>&1; then echo ok; return; fi
+    done
+    echo fail
+}
+waited=0
+until settled || [ "$waited" -ge "$WAIT" ]; do sleep 1; waited=$((waited + 1)); done
+{
+    echo "$BEGIN"
+    echo "${SECTION}uptime"; cut -d' ' -f1 /proc/uptime
+    echo "${SECTION}waited"; echo "$waited"
+    for f in /proc/net/bonding/*; do
+        [ -e "$f" ] || continue
+        echo "${SECTION}bonding ${f##*/}"; cat "$f"
+    done
+    echo "${SECTION}link"; ip -j link
+    echo "${SECTION}addr"; ip -j addr
+    echo "${SECTION}route4"; ip -j route
+    echo "${SECTION}route6"; ip -j -6 route
+    for t in $PING4; do echo "${SECTION}ping $t"; answers "$t"; done
+    for t in $PING6; do echo "${SECTION}ping $t"; answers -6 "$t"; done
+    echo "${SECTION}neigh"; ip neigh
+    echo "${SECTION}failed-units"; systemctl --failed --no-legend --plain
+    echo "${SECTION}kernel"; dmesg | grep -E ' (bond[0-9]+|eth[0-9]+)' || true
+    echo "$END"
+} >/run/pn-report 2>&1
+# One write to the console, so the report is not interleaved with anything else.
+cat /run/pn-report
+systemctl --force --force poweroff
+"""
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """What the server's report waits for and pings."""
+
+    bonds: Sequence[str]
+    lacp: bool  # wait for a partner on every bond (802.3ad)
+    ping4: Sequence[str]  # the first one must answer before the bonds count as settled
+    ping6: Sequence[str]
+    wait: int  # seconds to wait for the bonds to settle before reporting anyway
+
+
+def report_script(spec: ReportSpec) -> str:
+    values = {
+        "BONDS": " ".join(spec.bonds),
+        "LACP": "1" if spec.lacp else "",
+        "PING4": " ".join(spec.ping4),
+        "PING6": " ".join(spec.ping6),
+        "WAIT": str(spec.wait),
+        "BEGIN": REPORT_BEGIN,
+        "END": REPORT_END,
+        "SECTION": SECTION,
+    }
+    head = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+    return f"#!/bin/bash\n# Written by tests/support/vm_guest.py.\n{head}{_REPORT_BODY}"
+
+
+def switch_args(bonds: Sequence[tuple[str, str, Sequence[str], Sequence[str]]]) -> str:
+    """Kernel arguments for SWITCH_INIT: (name, mode, ports, addresses) per bond."""
+    return " ".join(
+        f"pn.bond={name}@{mode}@{'+'.join(ports)}@{'+'.join(addrs) or '-'}"
+        for name, mode, ports, addrs in bonds
+    )
+
+
+def parse_report(console: str) -> dict[str, str] | None:
+    """Section name -> text, from the last complete report on the console; None if none."""
+    end = console.rfind(REPORT_END)
+    begin = console.rfind(REPORT_BEGIN, 0, end)
+    if end < 0 or begin < 0:
+        return None
+    body = console[begin + len(REPORT_BEGIN) : end].replace("\r\n", "\n")
+    sections: dict[str, str] = {}
+    name = None
+    for line in body.split("\n"):
+        if line.startswith(SECTION):
+            name = line[len(SECTION) :].strip()
+            sections[name] = ""
+        elif name is not None:
+            sections[name] += line + "\n"
+    return sections
