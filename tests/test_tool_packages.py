@@ -93,7 +93,8 @@ NOT_RUN = {
     "as": "a word in a message", "apt-get": "a word in a message",
     "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)",
     "chown": "a word in a message",
-    "init": "the VM guests' own", "cut": "run inside the VM guests", "dmesg": "run inside the VM guests",
+    "init": "the VM guests' own", "cut": "run inside the VM guests",
+    "dmesg": "run inside the VM guests",
 }
 
 # Calls that look a program up by name.
