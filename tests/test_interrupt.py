@@ -269,6 +269,7 @@ def test_a_second_run_is_refused_while_one_holds_the_rootfs(scene):
 
 PYZ = safety.REPO / "packet-networking.pyz"
 DELAY_S = 10  # how long strace holds the chosen rename: time to send the signal
+ATTEMPTS = 3
 
 
 def _pyz_child(tracer: subprocess.Popen) -> int:
@@ -279,6 +280,37 @@ def _pyz_child(tracer: subprocess.Popen) -> int:
             return int(children[0])
         time.sleep(0.05)
     raise AssertionError("strace never started the zipapp")
+
+
+def _signal_mid_switch(
+    env: dict, argv: list, root: Path, new: dict, held: int, switched_before: int, signum: int
+) -> tuple[int, str] | None:
+    """Run the zipapp under strace holding rename number ``held`` and signal it half-way
+    through the switch: its exit code and stderr, or None if it was gone by then."""
+    syscalls = "rename,renameat,renameat2"
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscalls}",
+         "-e", f"inject={syscalls}:delay_enter={DELAY_S * 1_000_000}:when={held}",
+         str(PYZ), *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
+    )  # fmt: skip
+    try:
+        child = _pyz_child(tracer)
+        for _ in range(DELAY_S * 20):  # until the renames before the held one are done
+            done = [r for r in new if (root / r).exists() and (root / r).read_bytes() == new[r]]
+            if len(done) >= switched_before:
+                break
+            time.sleep(0.05)
+        assert 0 < len(done) < len(new), f"not half-way through the switch: {done}"
+        try:
+            os.kill(child, signum)
+        except ProcessLookupError:
+            tracer.communicate(timeout=60)
+            return None
+        _out, err = tracer.communicate(timeout=DELAY_S + 60)
+    finally:
+        tracer.kill()
+    return tracer.returncode, err
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -304,25 +336,17 @@ def test_signal_to_the_pyz_mid_switch(scene, tmp_path: Path, signum: int, code: 
     warm = subprocess.run([str(PYZ), "--version"], env=env, capture_output=True, check=False)
     assert warm.returncode == 0, warm.stderr  # extracted now: the traced run starts warm
     before = snapshot(root)
-    syscalls = "rename,renameat,renameat2"
-    tracer = subprocess.Popen(
-        ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscalls}",
-         "-e", f"inject={syscalls}:delay_enter={DELAY_S * 1_000_000}:when={held}",
-         str(PYZ), *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/",
-    )  # fmt: skip
-    try:
-        child = _pyz_child(tracer)
-        for _ in range(DELAY_S * 20):  # until the renames before the held one are done
-            done = [r for r in new if (root / r).exists() and (root / r).read_bytes() == new[r]]
-            if len(done) >= switched_before:
-                break
-            time.sleep(0.05)
-        assert 0 < len(done) < len(new), f"not half-way through the switch: {done}"
-        os.kill(child, signum)
-        _out, err = tracer.communicate(timeout=DELAY_S + 60)
-    finally:
-        tracer.kill()
-    assert tracer.returncode == code, err
+    # The signal must land while strace holds the rename; in a loaded full suite the run
+    # was seen gone by then (ProcessLookupError, in 2 of about 10 full runs). That is a
+    # miss of this harness's timing, not a result: start again from the same tree.
+    for _attempt in range(ATTEMPTS):
+        _fresh(pristine, root)
+        outcome = _signal_mid_switch(env, argv, root, new, held, switched_before, signum)
+        if outcome is not None:
+            break
+    else:
+        pytest.fail(f"the zipapp finished before the signal in all {ATTEMPTS} attempts")
+    returncode, err = outcome
+    assert returncode == code, err
     assert "every change rolled back" in safety.one_line(err, progress=True)
     assert snapshot(root) == before, "the tree is not as it was before the run"
