@@ -49,18 +49,11 @@ class Interface:
 
 
 @attrs.frozen
-class Address:
-    """One assigned address; ``interface`` carries address and prefix together."""
+class IP:
+    """An address as config files want it: address, prefix, netmask, gateway."""
 
-    family: int = attrs.field(validator=[typed(int, "4 or 6"), in_range(4, 6)])
     interface: IPInterface
     gateway: Optional[IPAddress]
-    public: bool = attrs.field(validator=typed(bool, "true or false"))
-    management: bool = attrs.field(validator=typed(bool, "true or false"))
-    enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
-    # What is well-formed but inconsistent: (field, value, reason), e.g. a gateway outside
-    # the prefix. Refused if the tool configures this address, a warning if it does not.
-    problems: tuple[Problem, ...] = attrs.field(default=(), eq=False)
 
     @property
     def address(self) -> IPAddress:
@@ -69,6 +62,31 @@ class Address:
     @property
     def prefix(self) -> int:
         return self.interface.network.prefixlen
+
+    @property
+    def netmask(self) -> str:
+        return str(self.interface.network.netmask)
+
+    @property
+    def cidr(self) -> str:
+        return f"{self.interface.ip}/{self.prefix}"
+
+    @property
+    def version(self) -> int:
+        return self.interface.version
+
+
+@attrs.frozen
+class Address(IP):
+    """One assigned address as the metadata lists it: an IP and what the metadata says of it."""
+
+    family: int = attrs.field(validator=[typed(int, "4 or 6"), in_range(4, 6)])
+    public: bool = attrs.field(validator=typed(bool, "true or false"))
+    management: bool = attrs.field(validator=typed(bool, "true or false"))
+    enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
+    # What is well-formed but inconsistent: (field, value, reason), e.g. a gateway outside
+    # the prefix. Refused if the tool configures this address, a warning if it does not.
+    problems: tuple[Problem, ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from typing import Optional, Union
 import attrs
 
 from .errors import NoMatchingNic
-from .metadata import Address, IPAddress, IPInterface, Metadata, selected
+from .metadata import IP, Address, IPAddress, Metadata, selected
 from .nics import HostNic
 
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
@@ -77,34 +77,6 @@ class Bond:
         if self.lacp_rate:
             options.append(f"lacp_rate={self.lacp_rate}")
         return " ".join(options)
-
-
-@attrs.frozen
-class IP:
-    """An address as config files want it: address, prefix, netmask, gateway."""
-
-    interface: IPInterface
-    gateway: Optional[IPAddress]
-
-    @property
-    def address(self) -> IPAddress:
-        return self.interface.ip
-
-    @property
-    def prefix(self) -> int:
-        return self.interface.network.prefixlen
-
-    @property
-    def netmask(self) -> str:
-        return str(self.interface.network.netmask)
-
-    @property
-    def cidr(self) -> str:
-        return f"{self.interface.ip}/{self.prefix}"
-
-    @property
-    def version(self) -> int:
-        return self.interface.version
 
 
 @attrs.frozen

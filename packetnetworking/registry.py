@@ -19,8 +19,10 @@ a name the index does not know, everything is imported, as are the listings
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+from collections.abc import Iterator
 from typing import Any, Callable, Optional, TypeVar
 
 from .errors import NoBuilder
@@ -137,6 +139,17 @@ def distro(
         return func
 
     return register
+
+
+@contextlib.contextmanager
+def scoped() -> Iterator[None]:
+    """Builders registered inside the block are forgotten when it ends: a test registers
+    its own (an overlap, a gap) without leaving them to the tests after it."""
+    saved = list(_builders)
+    try:
+        yield
+    finally:
+        _builders[:] = saved
 
 
 def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable:

@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 from . import backends, detect, metadata, nics, registry, source
 from . import plan as plan_module
 from . import target as target_module
-from .errors import MalformedOS, NoBuilder, NothingToDo, UsageError
+from .errors import InvalidOption, MalformedOS, NoBuilder, NothingToDo, UsageError
 from .transaction import Change, Transaction, event_fields
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
@@ -237,10 +237,11 @@ def _resolvers(options: Options, log) -> tuple:
     if options.resolvers is not None:
         values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
         if not values:  # "," or " ": a list given on purpose, with nothing in it
-            raise metadata.InvalidMetadata(
-                options.resolvers_origin, options.resolvers, "names no resolver"
-            )
-        return metadata.parse_resolvers(values, options.resolvers_origin)
+            raise InvalidOption(options.resolvers_origin, options.resolvers, "names no resolver")
+        try:
+            return metadata.parse_resolvers(values, options.resolvers_origin)
+        except metadata.InvalidMetadata as exc:  # the operator's input, not the metadata's
+            raise InvalidOption(exc.field, exc.value, exc.reason) from None
     values = source.resolvers_from_host()
     if not values:
         log.info("no resolvers given or found on this host; using Equinix Metal's")

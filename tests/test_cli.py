@@ -12,6 +12,7 @@ from pathlib import Path
 import factories as f
 import pytest
 import safety
+from conftest import require
 from treehash import snapshot
 
 PYZ = Path(__file__).resolve().parents[1] / "packet-networking.pyz"
@@ -20,11 +21,7 @@ PYTHON = "/usr/bin/python3"  # the system interpreter: nothing of the venv leaks
 
 @pytest.fixture(scope="module")
 def pyz() -> Path:
-    if not PYZ.exists():
-        message = f"{PYZ.name} is not built: run `make pyz` (make test does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require(PYZ.name, "run `make pyz` (make test does)", PYZ.exists())
     return PYZ
 
 
