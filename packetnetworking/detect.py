@@ -67,6 +67,10 @@ class Findings:
     def has(self, tool: str) -> bool:
         return tool in dict(self.installed)
 
+    def found(self, tool: str) -> Optional[str]:
+        """The path that shows ``tool`` installed (the first of its PROBES there)."""
+        return dict(self.installed).get(tool)
+
     def is_enabled(self, tool: str) -> bool:
         return tool in dict(self.enabled)
 

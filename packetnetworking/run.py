@@ -11,10 +11,10 @@ import sys
 import time
 from typing import Callable, Optional, Union
 
-from . import backends, detect, metadata, nics, registry, source
+from . import metadata, nics, registry, selection, source
 from . import plan as plan_module
 from . import target as target_module
-from .errors import InvalidOption, MalformedOS, NoBuilder, NothingToDo, UsageError
+from .errors import InvalidOption, MalformedOS, NothingToDo, UsageError
 from .transaction import Change, Transaction, event_fields
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
@@ -85,11 +85,10 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
-    builder, untested = _select(target, plan.mode)
-    # The rootfs is looked at once: the backend event and the builder share the findings.
-    findings = detect.look(root)
-    context = registry.Context(plan, target, root, backend=options.backend, findings=findings)
-    _log_backend(builder, context, log, untested)
+    # The rootfs is looked at once, builder and format are chosen once, and logged once.
+    chosen = selection.select(target, plan.mode, root, options.backend)
+    _log_selection(chosen, log)
+    builder, context = chosen.builder, chosen.context(plan)
     tasks = builder.func(context)
     for hook in registry.hooks("tasks", plan.plan_slug):
         tasks = hook.func(tasks, context)
@@ -128,43 +127,18 @@ def _not_empty(root: str) -> None:
         raise UsageError("--rootfs '': an empty path; pass where the target is mounted")
 
 
-def _select(target: target_module.Target, mode: str) -> tuple[registry.Registration, bool]:
-    """The builder, and whether it serves this version untested (the forward policy: a
-    version newer than every release of its family gets the family's newest builder,
-    if the rootfs backs it up; see _log_backend)."""
-    try:
-        return registry.select(target, mode), False
-    except NoBuilder:
-        newest = registry.newest_below(target, mode)
-        if newest is None:
-            raise
-        return newest, True
-
-
-def _log_backend(
-    builder: registry.Registration, context: registry.Context, log, untested: bool
-) -> None:
-    """Say which config format the builder will write and why (an audit event); for an
-    untested version, refuse unless the rootfs shows a format the builder writes."""
-    table = backends.offered(builder.func)
-    if table is None:
-        if untested:
-            why = "that builder declares no format to look for"
-            raise NoBuilder(_untested_refusal(builder, context.target, why))
-        if context.backend is not None:
-            raise NoBuilder(
-                f"--backend {context.backend}: {context.target} is configured one way only"
-            )
+def _log_selection(chosen: selection.Selection, log) -> None:
+    """Say which config format the builder will write and why (an audit event), and
+    warn of a version served untested."""
+    choice = chosen.choice
+    if choice is None:
         return
-    choice = backends.choose(context, table)
-    if untested:
-        if not choice.detected:
-            shows = f"the rootfs shows {choice.findings.summary()}"
-            raise NoBuilder(_untested_refusal(builder, context.target, shows))
+    if chosen.untested:
+        builder = chosen.builder
         log.warning(
             "untested version",
-            target=str(context.target),
-            newest_known=f"{builder.family} {builder.versions.text}",
+            target=str(chosen.target),
+            newest_known=f"{builder.family} {registry.span(builder)}",
             builder=builder.id,
             backend=choice.backend,
             went_by=choice.reason,
@@ -175,19 +149,6 @@ def _log_backend(
         reason=choice.reason,
         detected=choice.detected,
         found=choice.findings.summary(),
-    )
-
-
-def _untested_refusal(
-    builder: registry.Registration, target: target_module.Target, why: str
-) -> str:
-    table = backends.offered(builder.func)
-    formats = ", ".join(table.preferences(target)) if table is not None else "none"
-    return (
-        f"{target} is newer than every release this tool knows (newest: {builder.family} "
-        f"{builder.versions.text}); an untested release is configured only when the rootfs "
-        f"shows a format that builder writes ({formats}), and {why}; check --rootfs, or "
-        f"name a known release with -o"
     )
 
 

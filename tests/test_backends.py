@@ -14,9 +14,9 @@ import backend_cases as cases
 import pytest
 from backend_cases import CASES
 
-from packetnetworking import backends, cli, detect, registry
+from packetnetworking import backends, cli, detect, registry, selection
 from packetnetworking.errors import NoBuilder
-from packetnetworking.target import Target, from_option
+from packetnetworking.target import from_option
 
 TOOLS = {
     "ifupdown": ["usr/sbin/ifquery"],
@@ -53,10 +53,9 @@ def tree(root: Path, *tools: str) -> Path:
 def choose(os: str, root: Path, backend=None) -> backends.Choice:
     target = from_option(os)
     plan = cases.f.build_plan(CASES["bonded"])
-    builder = registry.select(target, plan.mode)
-    table = backends.offered(builder.func)
-    assert table is not None, f"{builder.id} declares no backends"
-    return backends.choose(registry.Context(plan, target, root, backend=backend), table)
+    chosen = selection.select(target, plan.mode, root, backend)
+    assert chosen.choice is not None, f"{chosen.builder.id} declares no backends"
+    return chosen.choice
 
 
 # The issue's table: what a tree showing no tool gets.
@@ -149,20 +148,18 @@ def test_backend_option_contradicted_is_exit_40(os, tools, backend, words, tmp_p
         assert word in str(caught.value)
 
 
-def test_tables_reject_unknown_backends():
-    with pytest.raises(ValueError, match="ipfw"):
-        backends.Table.of({"*": ("ipfw",)})
+def test_registrations_reject_unknown_backends():
+    with registry.scoped(), pytest.raises(ValueError, match="ipfw"):
+        registry.distro("testos", backends=("ipfw",))
 
 
-def test_every_table_covers_its_builder_versions():
-    """A builder that declares backends does so for every version it is selected for."""
+UNMANAGED = {"custom_ipxe", "windows", "vmware"}  # they configure their own network
+
+
+def test_every_builder_that_writes_declares_its_formats():
+    """Only the OSes that configure their own network register no format."""
     for reg in registry.builders():
-        table = backends.offered(reg.func)
-        if table is None:
-            continue
-        for bound in reg.versions.bounds():
-            version = ".".join(map(str, bound)) if bound else None
-            assert table.preferences(Target(reg.family, version))
+        assert bool(reg.backends) == (reg.family not in UNMANAGED), reg
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import jinja2
 import pytest
 from pyz_build import run, shipped_names
 
-from packetnetworking import registry, render
+from packetnetworking import registry, render, selection
 from packetnetworking.target import Target
 
 
@@ -65,7 +65,7 @@ def test_compiled_templates_render_exactly_like_the_sources(tmp_path, monkeypatc
             if mode not in reg.modes:
                 continue
             assert plan.mode == mode  # the document really is of this mode
-            context = registry.Context(plan, target, Path("/nonexistent"))
+            context = selection.for_builder(reg, target, Path("/nonexistent")).context(plan)
             results = []
             for env in (source, compiled):
                 monkeypatch.setattr(render, "_env", env)
