@@ -20,14 +20,12 @@ import binascii
 import json
 import os
 import stat
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from . import rootfs
-from .errors import WriteFailed
+from .changes import Change
+from .errors import WriteFailed, printable
 from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
-
-if TYPE_CHECKING:
-    from .transaction import Change
 
 JOURNAL = "packet-networking-journal.json"
 VERSION = 3  # 3 added "xattrs"; a version 2 journal (none kept) is still recovered
@@ -143,7 +141,7 @@ def _encoded(record: dict[str, Any]) -> dict[str, Any]:
 
 def _unreadable(reason: str) -> WriteFailed:
     return WriteFailed(
-        f"/{JOURNAL}: unreadable journal ({rootfs.shown(reason)[:200]}); inspect and remove it"
+        f"/{JOURNAL}: unreadable journal ({printable(reason)[:200]}); inspect and remove it"
     )
 
 
@@ -161,18 +159,18 @@ def restore(root: Root, record: dict[str, Any], op: Op) -> list[str]:
         try:
             _restore_file(root, entry, op)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{rootfs.shown(entry['path'])}: {_why(exc)}")
+            failures.append(f"/{printable(entry['path'])}: {_why(exc)}")
     for rel in reversed(record["dirs"]):
         try:
             _remove_dir(root, rel, op)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{rootfs.shown(rel)}: {_why(exc)}")
+            failures.append(f"/{printable(rel)}: {_why(exc)}")
     return failures
 
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, OSError):
-        return rootfs.shown(exc.strerror or str(exc))
+        return printable(exc.strerror or str(exc))
     return str(exc)
 
 

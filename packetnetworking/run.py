@@ -12,10 +12,11 @@ import time
 from typing import Callable, Optional, Union
 
 from . import metadata, nics, registry, selection, source
-from . import plan as plan_module
-from . import target as target_module
+from .changes import Change, event_fields
 from .errors import InvalidOption, MalformedOS, NothingToDo, UsageError
-from .transaction import Change, Transaction, event_fields
+from .plan import build as build_plan
+from .target import Target, from_metadata, from_option, from_os_release
+from .transaction import Transaction
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
 FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
@@ -81,7 +82,7 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
     host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
-    plan = plan_module.build(document, host_nics, _resolvers(options, log))
+    plan = build_plan(document, host_nics, _resolvers(options, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
@@ -179,13 +180,13 @@ def _warn_ignored(document: metadata.Metadata, log) -> None:
 
 def _choose_target(
     option: Optional[str], document: metadata.Metadata, root: str, log
-) -> target_module.Target:
+) -> Target:
     if option is not None:
-        return target_module.from_option(option)
-    found = target_module.from_metadata(document.operating_system)
+        return from_option(option)
+    found = from_metadata(document.operating_system)
     origin = "metadata operating_system"
     if found is None:
-        found, origin = target_module.from_os_release(root), "the rootfs os-release"
+        found, origin = from_os_release(root), "the rootfs os-release"
     if found is None:
         raise MalformedOS(
             "no operating system: pass -o 'DISTRO VERSION' (the metadata and the rootfs name none)"

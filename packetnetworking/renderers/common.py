@@ -4,7 +4,8 @@ Each describes the same network as the ENI renderer: the link carries the Plan's
 addresses, default routes go via the primary IPv4 gateway and the IPv6 gateway, the
 private subnets via the private gateway, and a bond has the Plan's options under each
 format's own names. Values reach the files through ``Section`` lists that ``checked``
-vets, so no value, however it got into the Plan, can start a new line or section.
+vets (values.py), so no value, however it got into the Plan, can start a new line or
+section.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import re
 
 from ..metadata import IPAddress
 from ..plan import Nic, Plan
+from . import values
 
 Pairs = tuple[tuple[str, str], ...]
 Section = tuple[str, Pairs]  # an INI section: its name and its key=value lines, in order
 
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\[\]=#;\"'\\]")
+# What an INI line gives a meaning: sections, key=value, comments, quoting, escapes.
+_INI_SPECIAL = "[]=#;\"'\\"
 
 
 def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:
@@ -38,9 +41,9 @@ def checked(sections: list[Section], list_values: bool = False) -> list[Section]
     characters; the check makes the file's structure independent of that. A keyfile
     list (``dns=a;b;``) is the one place a ``;`` belongs, so ``list_values`` allows it.
     """
-    unsafe = re.compile(_UNSAFE.pattern.replace(";", "")) if list_values else _UNSAFE
+    special = _INI_SPECIAL.replace(";", "") if list_values else _INI_SPECIAL
     for name, pairs in sections:
         for key, value in pairs:
-            if not _KEY.fullmatch(key) or unsafe.search(value):
-                raise ValueError(f"unsafe setting in [{name}]: {key}={value!r}")
+            values.checked_key(key, f"[{name}]", _KEY)
+            values.checked(value, f"[{name}] {key}", special)
     return sections

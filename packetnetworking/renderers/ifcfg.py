@@ -17,12 +17,12 @@ from typing import Optional
 from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan
 from ..render import render
 from ..tasks import SCRIPT, Task, Write
+from . import values
 
 SCRIPTS = "etc/sysconfig/network-scripts"
 Pairs = tuple[tuple[str, str], ...]
 
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPECIAL = re.compile(r'([\\"$`])')
 
 
@@ -34,16 +34,13 @@ def quote(value: str) -> str:
     backslash, double quote, dollar and backquote are special (POSIX 2.2.3); a control
     character (a newline above all) would break the one-line-per-key greps, so it is refused.
     """
-    if _CONTROL.search(value):
-        raise ValueError(f"control character in ifcfg value {value!r}")
-    return '"' + _SPECIAL.sub(r"\\\1", value) + '"'
+    return '"' + _SPECIAL.sub(r"\\\1", values.checked(value, "an ifcfg value")) + '"'
 
 
 def keyfile(path: str, pairs: Pairs) -> Write:
     """One shell-sourced file of ``KEY="value"`` lines."""
     for key, _ in pairs:
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"bad ifcfg key {key!r}")
+        values.checked_key(key, path, _KEY)
     lines = [(key, quote(value)) for key, value in pairs]
     return Write(path, render("ifcfg-keys.j2", lines=lines))
 

@@ -9,7 +9,6 @@ or an IPv6 address as anything but a string.
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import attrs
@@ -18,11 +17,11 @@ from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
+from .values import checked
 
 # Sorted after the 00-/50- files images and installers ship, so on a same-id merge ours win.
 PATH = "etc/netplan/90-packet.yaml"
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"\\]")
 
 
 @attrs.frozen
@@ -115,5 +114,4 @@ def _check(device: Device) -> None:
     values += [*device.addresses, *device.nameservers]
     values += [v for pair in (*device.parameters, *device.routes) for v in pair]
     for value in values:
-        if _UNSAFE.search(value):
-            raise ValueError(f"unsafe netplan value for {device.name!r}: {value!r}")
+        checked(value, f"netplan device {device.name!r}", '"\\')
