@@ -11,9 +11,10 @@ section.
 from __future__ import annotations
 
 import re
+from typing import Callable, TypeVar
 
 from ..metadata import IPAddress
-from ..plan import Nic, Plan
+from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
 from . import values
 
 Pairs = tuple[tuple[str, str], ...]
@@ -32,6 +33,30 @@ def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:
 def link_nic(plan: Plan) -> Nic:
     """In individual mode, the NIC that carries the addresses."""
     return next(nic for nic in plan.nics if nic.name == plan.link)
+
+
+T = TypeVar("T")
+
+
+def by_mode(
+    plan: Plan,
+    bonded: Callable[[Bond, tuple[Nic, ...]], list[T]],
+    individual: Callable[[Nic], list[T]],
+    dhcp: Callable[[Nic], list[T]],
+) -> list[T]:
+    """The walk every native format makes, in one order: in bonded mode each bond with
+    its members' NICs, in individual mode the NIC that carries the addresses; then
+    every NIC on DHCP. Each format says what it writes for each."""
+    result: list[T] = []
+    if plan.mode == BONDED:
+        by_name = {nic.name: nic for nic in plan.nics}
+        for bond in plan.bonds:
+            result += bonded(bond, tuple(by_name[m] for m in bond.members))
+    elif plan.mode == INDIVIDUAL:
+        result += individual(link_nic(plan))
+    for nic in plan.dhcp_nics:
+        result += dhcp(nic)
+    return result
 
 
 def checked(sections: list[Section], list_values: bool = False) -> list[Section]:
