@@ -86,12 +86,12 @@ apt:
 	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
 	fi
 
-test: apt pyz
-	$(PY) -m ruff check packetnetworking distros hooks tests
+test: apt pyz lint
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.done
 	$(PY) -m ruff check packetnetworking distros hooks tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) build $(PYZ) *.egg-info

@@ -16,8 +16,6 @@ decides whether NetworkManager is switched off:
 
 from __future__ import annotations
 
-from typing import cast
-
 from packetnetworking import backends, detect, files
 from packetnetworking.backends import IFCFG, NETWORKMANAGER
 from packetnetworking.plan import Plan
@@ -57,7 +55,7 @@ def ifcfg_scripts(ctx: Context) -> list[Task]:
     choice = ctx.choice
     if choice.backend == NETWORKMANAGER:
         return backends.native_files(ctx.plan, choice)
-    plan = cast(Plan, ctx.plan)
+    plan = ctx.plan
     tasks = [
         *ifcfg.interfaces(plan),
         ifcfg.network(plan),

@@ -77,7 +77,7 @@ class Change:
         return change
 
 
-def event_fields(change: Change) -> dict:
+def event_fields(change: Change) -> dict[str, object]:
     return {
         "path": change.display,
         "action": change.action,

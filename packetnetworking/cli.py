@@ -51,6 +51,8 @@ def _import_argparse() -> types.ModuleType:
 
 if TYPE_CHECKING:
     import argparse
+
+    from .audit import AuditSink
 else:
     argparse = _import_argparse()
 
@@ -224,7 +226,9 @@ def _run(
     return 0
 
 
-def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace):
+def _audit_sink(
+    stack: contextlib.ExitStack, path: str, args: argparse.Namespace
+) -> AuditSink:
     """Open the audit log and write its first event before anything else happens, so an
     unwritable log (a directory, /dev/full, a full disk) stops the run with nothing
     changed. Unbuffered: each event is one write the sink can check."""
@@ -239,7 +243,7 @@ def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace
     return sink
 
 
-def _audit_intact(sink, path: str) -> None:
+def _audit_intact(sink: AuditSink, path: str) -> None:
     """Called by the run just before its first change: an audit log that has failed
     since it was opened stops the run while nothing is changed yet."""
     if sink.error is not None:

@@ -20,12 +20,15 @@ import binascii
 import json
 import os
 import stat
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import rootfs
 from .changes import Change
 from .errors import WriteFailed, printable
 from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
 
 JOURNAL = "packet-networking-journal.json"
 VERSION = 3  # 3 added "xattrs"; a version 2 journal (none kept) is still recovered
@@ -74,7 +77,7 @@ class Journal:
         os.fsync(self.root.fd)
         self._record = None  # from here on there is nothing to roll back
 
-    def rollback(self, log) -> list[str]:
+    def rollback(self, log: Log) -> list[str]:
         """Undo this process's changes, attempting every one. Returns what could not be
         restored, one line each (then the journal stays, for the next run)."""
         if self._record is None:
@@ -87,7 +90,7 @@ class Journal:
         self._record = None
         return failures
 
-    def recover(self, log) -> list[str]:
+    def recover(self, log: Log) -> list[str]:
         """Restore what a run that died left; returns the paths it could not restore
         (the journal then stays). A hostile journal is refused before any change."""
         fd = self.root.fd
@@ -117,7 +120,7 @@ class Journal:
                 body = rootfs.read_fd(fd, f"/{JOURNAL}", MAX_JOURNAL)
             finally:
                 os.close(fd)
-            record = json.loads(body)
+            record: dict[str, Any] = json.loads(body)
             check(self.root, record)
         except RecursionError:
             raise _unreadable("nested too deeply") from None
@@ -291,7 +294,7 @@ def _differs(fd: int, name: str, entry: dict[str, Any]) -> bool:
     if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (entry["uid"], entry["gid"]):
         return True
     now = rootfs.read_entry(fd, name, name)
-    return now.content != entry["content"] or now.xattrs != entry.get("xattrs", {})
+    return bool(now.content != entry["content"] or now.xattrs != entry.get("xattrs", {}))
 
 
 def _put_back(fd: int, name: str, entry: dict[str, Any], op: Op, shown_dir: str) -> None:

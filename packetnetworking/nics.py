@@ -98,7 +98,7 @@ def _nic(item: object, path: str) -> HostNic:
 
 
 def discover(
-    sysfs: Union[str, os.PathLike] = "/sys/class/net",
+    sysfs: Union[str, os.PathLike[str]] = "/sys/class/net",
     ethtool: Optional[Callable[[str], Optional[bytes]]] = None,
 ) -> tuple[HostNic, ...]:
     """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond).

@@ -14,7 +14,8 @@ from typing import Optional, Union
 import attrs
 
 from .errors import NoMatchingNic
-from .metadata import IP, Address, IPAddress, Metadata, selected
+from .metadata import IP as IP
+from .metadata import Address, IPAddress, Metadata, selected
 from .nics import HostNic
 
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
@@ -216,7 +217,7 @@ def build(
     public4 = _first(addresses, 4, public=True)
     public6 = _first(addresses, 6, public=True)
     private4 = _first(addresses, 4, public=False)
-    routes = ()
+    routes: tuple[Route, ...] = ()
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway
         routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
@@ -307,6 +308,6 @@ def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optiona
     return IP(address.interface, address.gateway) if address else None
 
 
-def natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple[Union[int, str], ...]:
     """eth2 before eth10."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))

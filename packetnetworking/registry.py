@@ -23,11 +23,21 @@ import contextlib
 import importlib
 import os
 from collections.abc import Iterator
-from typing import Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from .errors import NoBuilder
 from .plan import MODES
 from .target import Target, version_tuple
+
+if TYPE_CHECKING:  # types only: a run imports these later, and only when it needs them
+    from .backends import Choice
+    from .detect import Findings
+    from .plan import Plan
+    from .rootfs import StrPath
+    from .tasks import Task
+
+Builder = Callable[["Context"], "list[Task]"]
+Hooked = Callable[..., Any]  # a plan hook (Plan -> Plan) or a tasks hook (tasks, Context)
 
 Version = tuple[int, ...]
 
@@ -89,7 +99,7 @@ class Registration:
     __slots__ = ("family", "versions", "modes", "func", "names", "backends")
 
     def __init__(
-        self, family: str, versions: VersionRange, modes: frozenset, func: Callable,
+        self, family: str, versions: VersionRange, modes: frozenset[str], func: Builder,
         names: tuple[str, ...],  # every name that means this family (-o, metadata, os-release)
         backends: tuple[str, ...],  # the formats it writes, the preferred first; () none
     ) -> None:
@@ -108,8 +118,8 @@ class Hook:
     __slots__ = ("point", "func", "plans")
 
     def __init__(
-        self, point: str, func: Callable,
-        plans: Optional[frozenset],  # plan slugs it applies to; None means every plan
+        self, point: str, func: Hooked,
+        plans: Optional[frozenset[str]],  # plan slugs it applies to; None means every plan
     ) -> None:
         self.point, self.func, self.plans = point, func, plans
 
@@ -125,7 +135,7 @@ def distro(
     modes: tuple[str, ...] = MODES,
     names: tuple[str, ...] = (),
     backends: tuple[str, ...] = (),
-) -> Callable:
+) -> Callable[[Builder], Builder]:
     """Register a builder ``func(context) -> list[Task]`` for a family and version range,
     with the config formats it writes there in order of preference (none: the OS
     configures its own network). The run picks one and passes it in ``context.choice``."""
@@ -137,7 +147,7 @@ def distro(
     if set(backends) - set(NAMES):
         raise ValueError(f"bad backends {backends}: known are {', '.join(NAMES)}")
 
-    def register(func: Callable) -> Callable:
+    def register(func: Builder) -> Builder:
         _builders.append(
             Registration(
                 family=family,
@@ -164,12 +174,12 @@ def scoped() -> Iterator[None]:
         _builders[:] = saved
 
 
-def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable:
+def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable[[Hooked], Hooked]:
     """Register ``func(plan) -> plan`` (point "plan") or ``func(tasks, context) -> tasks``."""
     if point not in HOOK_POINTS:
         raise ValueError(f"unknown hook point {point!r}; known: {', '.join(HOOK_POINTS)}")
 
-    def register(func: Callable) -> Callable:
+    def register(func: Hooked) -> Hooked:
         _hooks.append(Hook(point, func, frozenset(plans) if plans is not None else None))
         return func
 
@@ -366,23 +376,24 @@ def write_index(target: Optional[str] = None) -> str:
 
 class Context:
     """What a builder gets: the plan, which OS, the rootfs to look at (not to write),
-    what it shows (detect.Findings, looked at once per run) and the config format the
-    run chose from the registration's (backends.Choice; None when it declares none).
-
-    ``plan`` is a plan.Plan (untyped here to keep the registry free of the model),
-    ``root`` the --rootfs path (str or os.PathLike).
-    """
+    what it shows (looked at once per run) and the config format the run chose from the
+    registration's (None when it declares none)."""
 
     __slots__ = ("plan", "target", "root", "findings", "_choice")
 
     def __init__(
-        self, plan: Any, target: Target, root: Any, findings: Any = None, choice: Any = None
+        self,
+        plan: Plan,
+        target: Target,
+        root: StrPath,
+        findings: Findings,
+        choice: Optional[Choice] = None,
     ) -> None:
         self.plan, self.target, self.root = plan, target, root
         self.findings, self._choice = findings, choice
 
     @property
-    def choice(self) -> Any:
+    def choice(self) -> Choice:
         """The chosen format; only a builder registered with ``backends=`` asks."""
         if self._choice is None:
             raise ValueError(f"{self.target}: its registration declares no config format")

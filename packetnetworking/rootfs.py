@@ -41,7 +41,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
-StrPath = Union[str, os.PathLike]  # what --rootfs may be given as
+StrPath = Union[str, "os.PathLike[str]"]  # what --rootfs may be given as
 
 
 def no_op(_op: str) -> None:
@@ -352,7 +352,8 @@ def read_fd(fd: int, shown_as: str, limit: int = MAX_FILE) -> bytes:
     size = os.fstat(fd).st_size
     if size > limit:
         raise TooLarge(shown_as, size, limit)
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = os.read(fd, min(limit + 1 - total, 1 << 16) or 1)
         if not chunk:

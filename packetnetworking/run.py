@@ -9,14 +9,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from . import metadata, nics, registry, selection, source
 from .changes import Change, event_fields
-from .errors import InvalidOption, MalformedOS, NothingToDo, UsageError
+from .errors import InvalidMetadata, InvalidOption, MalformedOS, NothingToDo, UsageError
+from .metadata import IPAddress
 from .plan import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
 from .transaction import Transaction
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
 FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
@@ -34,7 +38,7 @@ class Options:
 
     def __init__(
         self,
-        rootfs: Union[str, os.PathLike],
+        rootfs: Union[str, os.PathLike[str]],
         *,
         metadata_file: Optional[str] = None,
         metadata_url: str = source.DEFAULT_URL,
@@ -71,7 +75,7 @@ class Result:
         return sum(1 for c in self.changes if c.action == action)
 
 
-def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None) -> Result:
+def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] = None) -> Result:
     started = time.monotonic()
     root = os.fspath(options.rootfs)
     _not_empty(root)
@@ -128,7 +132,7 @@ def _not_empty(root: str) -> None:
         raise UsageError("--rootfs '': an empty path; pass where the target is mounted")
 
 
-def _log_selection(chosen: selection.Selection, log) -> None:
+def _log_selection(chosen: selection.Selection, log: Log) -> None:
     """Say which config format the builder will write and why (an audit event), and
     warn of a version served untested."""
     choice = chosen.choice
@@ -153,18 +157,18 @@ def _log_selection(chosen: selection.Selection, log) -> None:
     )
 
 
-def _load_metadata(options: Options, log) -> metadata.Metadata:
+def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
     if options.metadata_file:
         log.debug("metadata from file; --metadata-url ignored", file=options.metadata_file)
         body = source.read_file(options.metadata_file)
     else:
         body = source.fetch(options.metadata_url, options.retry, log)
     if len(body) > source.MAX_BYTES:
-        raise metadata.InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
+        raise InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
     return metadata.parse(body)
 
 
-def _warn_ignored(document: metadata.Metadata, log) -> None:
+def _warn_ignored(document: metadata.Metadata, log: Log) -> None:
     """An address the tool does not configure may be inconsistent (an elastic /31 with a
     gateway outside it): nothing of it is written, so it is a warning, not a refusal."""
     for address, (field, value, reason) in document.ignored_problems:
@@ -179,7 +183,7 @@ def _warn_ignored(document: metadata.Metadata, log) -> None:
 
 
 def _choose_target(
-    option: Optional[str], document: metadata.Metadata, root: str, log
+    option: Optional[str], document: metadata.Metadata, root: str, log: Log
 ) -> Target:
     if option is not None:
         return from_option(option)
@@ -195,14 +199,14 @@ def _choose_target(
     return found
 
 
-def _resolvers(options: Options, log) -> tuple:
+def _resolvers(options: Options, log: Log) -> tuple[IPAddress, ...]:
     if options.resolvers is not None:
         values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
         if not values:  # "," or " ": a list given on purpose, with nothing in it
             raise InvalidOption(options.resolvers_origin, options.resolvers, "names no resolver")
         try:
             return metadata.parse_resolvers(values, options.resolvers_origin)
-        except metadata.InvalidMetadata as exc:  # the operator's input, not the metadata's
+        except InvalidMetadata as exc:  # the operator's input, not the metadata's
             raise InvalidOption(exc.field, exc.value, exc.reason) from None
     values = source.resolvers_from_host()
     if not values:

@@ -73,7 +73,7 @@ def from_slug(slug: str) -> Optional[Target]:
     return Target("_".join(parts[:first_number]), ".".join(parts[first_number:]))
 
 
-def from_os_release(root: Union[str, os.PathLike]) -> Optional[Target]:
+def from_os_release(root: Union[str, os.PathLike[str]]) -> Optional[Target]:
     """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced.
 
     Resolved inside the rootfs as every path the tool touches (``rootfs.Root``): an image

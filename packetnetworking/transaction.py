@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import interrupts, rootfs, selinux
 from .changes import Change, State, event_fields
@@ -37,10 +37,13 @@ from .journal import JOURNAL, Journal
 from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
+
 
 class Transaction:
     def __init__(
-        self, root: StrPath, log, before_op: Optional[Callable[[str], None]] = None
+        self, root: StrPath, log: Log, before_op: Optional[Callable[[str], None]] = None
     ) -> None:
         self.root = os.path.realpath(root)  # absolute, and the journal's paths relative to it
         self.log = log
@@ -84,7 +87,8 @@ class Transaction:
         return changes
 
     def _plan(
-        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict, planned_dirs: set
+        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict[str, Optional[bytes]],
+        planned_dirs: set[str],
     ) -> Change:
         # Writes follow a final symlink as the target would; a Delete removes the link.
         where = fs.locate(task.path, follow=not isinstance(task, Delete))

@@ -47,7 +47,7 @@ def keyfile(path: str, pairs: Pairs) -> Write:
 
 def interfaces(plan: Plan) -> list[Task]:
     """ifcfg-* for every configured device, the private alias and its routes."""
-    result = []
+    result: list[Task] = []
     by_name = {nic.name: nic for nic in plan.nics}
     for bond in plan.bonds:
         result.append(keyfile(f"{SCRIPTS}/ifcfg-{bond.name}", _bond(plan, bond)))
@@ -186,7 +186,7 @@ def _alias(plan: Plan, link: str, ip: IP) -> list[Task]:
         ("PREFIX", str(ip.prefix)),
         ("ONPARENT", "yes"),
     )
-    result = [keyfile(f"{SCRIPTS}/ifcfg-{link}:0", alias)]
+    result: list[Task] = [keyfile(f"{SCRIPTS}/ifcfg-{link}:0", alias)]
     if plan.routes:
         result.append(keyfile(f"{SCRIPTS}/route-{link}", _routes(plan)))
     return result

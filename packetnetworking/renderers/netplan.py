@@ -9,7 +9,7 @@ or an IPv6 address as anything but a string.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import attrs
 
@@ -84,7 +84,7 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
     )
 
 
-def _addressing(plan: Plan, legacy_routes: bool) -> dict:
+def _addressing(plan: Plan, legacy_routes: bool) -> dict[str, Any]:
     routes = []
     for gateway in common.default_gateways(plan):
         legacy = "0.0.0.0/0" if gateway.version == 4 else "::/0"

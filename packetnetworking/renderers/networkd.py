@@ -58,7 +58,7 @@ def _left_alone(plan: Plan) -> list[tuple[str, str]]:
     if plan.mode == BONDED:
         configured = {m for bond in plan.bonds for m in bond.members}
     elif plan.mode == INDIVIDUAL:
-        configured = {plan.link}
+        configured = {plan.link} if plan.link else set()
     else:
         configured = {nic.name for nic in plan.dhcp_nics}
     unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
