@@ -277,3 +277,25 @@ def test_real_images_are_recognised(image, system, backend):
     images.require_root_tools()
     choice = choose(system, images.build(image))
     assert (choice.backend, choice.detected) == (backend, True)
+
+
+def test_the_rootfs_is_looked_at_once_and_the_builder_gets_that_choice(tmp_path, monkeypatch):
+    looks = []
+    real_look = detect.look
+    monkeypatch.setattr(detect, "look", lambda root: looks.append(root) or real_look(root))
+    root = tree(tmp_path / "root", "netplan")
+    plan = cases.f.build_plan(CASES["bonded"])
+    chosen = selection.select(from_option("debian 12"), plan.mode, root)
+    context = chosen.context(plan)
+    assert context.choice is chosen.choice and context.choice.backend == "netplan"
+    tasks = chosen.builder.func(context)
+    assert looks == [root], "a builder looked at the rootfs again"
+    assert any(t.path == "etc/netplan/90-packet.yaml" for t in tasks)
+
+
+def test_a_builder_with_no_format_has_no_choice_to_read():
+    plan = cases.f.build_plan(CASES["bonded"])
+    chosen = selection.select(from_option("windows"), plan.mode, Path("/nonexistent"))
+    assert chosen.choice is None and chosen.builder.func(chosen.context(plan)) == []
+    with pytest.raises(ValueError, match="declares no config format"):
+        chosen.context(plan).choice  # noqa: B018

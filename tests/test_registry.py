@@ -113,3 +113,22 @@ def test_newest_below_takes_the_newest_of_several_ranges():
         registry.distro("testos", versions="1-4")(lambda ctx: [])
         assert registry.newest_below(from_option("testos 8"), "bonded").versions.text == "5-7"
         assert registry.newest_below(from_option("testos 4.5"), "bonded") is None  # a gap
+
+
+def test_a_builder_registered_in_parts_is_named_by_its_whole_span():
+    """Debian registers 10-11 and 12-13 (their formats differ): messages, the supported
+    list and the forward policy's audit event still say "debian 10-13"."""
+    debian = registry.select(from_option("debian 12"), "bonded")
+    assert debian.versions.text == "12-13" and registry.span(debian) == "10-13"
+    rhel7 = registry.select(from_option("rhel 7"), "bonded")
+    assert registry.span(rhel7) == "7-9"
+    with registry.scoped():
+        def builder(ctx):
+            return []
+
+        registry.distro("testos", versions="1-2", backends=("eni",))(builder)
+        registry.distro("testos", versions="3+", backends=("eni", "netplan"))(builder)
+        registry.distro("testos", versions="0", backends=("eni",))(lambda ctx: [])  # another
+        assert registry.span(registry.select(from_option("testos 4"), "bonded")) == "1+"
+        assert registry.span(registry.select(from_option("testos 0"), "bonded")) == "0"
+        assert "testos 0, 1+" in registry.supported()
