@@ -4,21 +4,24 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
+# Debian packages `make demo` needs on a fresh Debian 12: python3 -m venv needs python3-venv.
+DEMO_APT_PACKAGES := python3-venv
 # Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
 # for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
-# (unshare, nsenter, prlimit); acl (setfacl/getfacl), selinux-policy-default and selinux-utils
-# (a real file_contexts and libselinux's selabel_lookup), e2fsprogs (mke2fs, chattr) for the
+# (unshare, nsenter, prlimit), procps for sysctl (ifupdown's inet6 method); acl (setfacl/getfacl),
+# selinux-policy-default and selinux-utils (a real file_contexts and libselinux's selabel_lookup), e2fsprogs (mke2fs, chattr) for the
 # attribute, label and rollback tests; strace holds a syscall of the real zipapp for the signal
 # test; the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
-# (tests/support/networkmanager.py).
+# (tests/support/networkmanager.py). Every program a test runs comes from one of these:
+# tests/test_tool_packages.py checks it with dpkg -S.
 APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 \
                 python3-gi python3-venv udev systemd busybox \
-                podman runc nix-bin util-linux mount \
+                podman runc nix-bin util-linux mount procps \
                 acl selinux-policy-default selinux-utils e2fsprogs strace \
                 dpkg-dev xz-utils debian-archive-keyring meson ninja-build gcc libc6-dev pkg-config \
-                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus
+                libglib2.0-dev libudev-dev libdbus-1-dev libndp-dev xsltproc uuid-dev libreadline-dev dbus dbus-daemon
 
-.PHONY: help demo test pyz venv apt lint clean lock wheelhouse bench image
+.PHONY: help demo test pyz venv apt apt-demo lint clean lock wheelhouse bench image
 
 help:
 	@echo "make demo   - set up, build $(PYZ), run it on examples/ into $(DEMO), show the files"
@@ -30,7 +33,8 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make matrix - the image matrix only (distro images, NetworkManager cells; PN_EXTRA_IMAGES adds images)"
 
-$(VENV)/.done: pyproject.toml
+# apt-demo is order-only: it runs first, and never makes the venv out of date.
+$(VENV)/.done: pyproject.toml | apt-demo
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -81,10 +85,19 @@ demo: pyz
 	    --rootfs $(DEMO) --resolvers 147.75.207.207,147.75.207.208 --log-format console
 	@for f in $$(cd $(DEMO) && find . -type f | sort); do echo "===== $${f#.}"; cat "$(DEMO)/$$f"; done
 
-apt:
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+# Install Debian packages ($1) only if one is missing: nothing to do (and no root needed) on a
+# machine that has them, and nothing to do where there is no dpkg (nix develop).
+define apt_install
+	@if command -v dpkg >/dev/null && ! dpkg -s $(1) >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(1); \
 	fi
+endef
+
+apt-demo:
+	$(call apt_install,$(DEMO_APT_PACKAGES))
+
+apt:
+	$(call apt_install,$(APT_PACKAGES))
 
 test: apt pyz lint
 	$(PY) -m pytest -q

@@ -135,7 +135,7 @@ def stage(site: Path, work: Path) -> None:
     _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels),
          str(_copy_project(work / "src")))
     _install_local_wheels(wheels, site)
-    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: shiv runs the entry point
+    _drop_console_scripts(site)
     # pyz_main.py puts site-packages on sys.path without processing .pth files, and
     # compiled code is what this build exists to keep out.
     unwanted = [p.name for p in site.rglob("*") if p.suffix in (".pth", ".so", ".pyd")]
@@ -227,6 +227,21 @@ def _install_local_wheels(wheels: Path, site: Path) -> None:
     wanted = ["==".join(w.name.split("-")[:2]) for w in built]
     _pip("install", "--no-deps", "--no-index", "--find-links", str(wheels),
          "--target", str(site), *wanted)
+
+
+def _drop_console_scripts(site: Path) -> None:
+    """Remove the console scripts pip wrote, and their lines in the RECORD files.
+
+    shiv runs the entry point itself. A script's shebang is the build interpreter's
+    absolute path, so its hash in RECORD would make the archive depend on where the
+    build ran. pip --target puts them in bin/ beside site-packages: RECORD names them
+    ../../bin/..., outside site-packages, where the pyz has nothing."""
+    shutil.rmtree(site / "bin", ignore_errors=True)
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith("../")]
+        if kept != lines:
+            record.write_text("".join(kept))
 
 
 def _staged_python(site: Path, code: str) -> None:

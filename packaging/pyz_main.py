@@ -1,12 +1,19 @@
-# The zipapp's __main__.py: a fast front for shiv's bootstrap. build_pyz.py fills in
+# The zipapp's __main__.py: a fast front for shiv's layout. build_pyz.py fills in
 # BUILD_ID and ENTRY_MODULE and puts this file in the archive in place of shiv's own.
+#
+# Old interpreters first: any Python can be pointed at the pyz (`python3.8 x.pyz`), and
+# this is the first code that runs, compiled from source by an interpreter whose version
+# the build's bytecode is not for. So the file is written in syntax every Python 3 (and
+# 2.7) can compile: no f-strings, annotations only in type comments, no unpacking in
+# displays. The first thing it does is refuse anything older than 3.9 in one line, exit
+# EXIT_OLD_PYTHON (README "Exit codes"), before anything is extracted or imported.
 #
 # shiv's bootstrap imports zipfile, compileall, pathlib, runpy and more on every run,
 # and reads the archive's directory with zipfile. A warm start needs none of that:
 # the extraction directory's name is known (shiv's scheme, so both share a cache), and
-# if it exists, the entry point is imported from it directly. Only a cold start (no
-# extraction yet, or SHIV_FORCE_EXTRACT) hands over to shiv's own extraction code,
-# given the inner site-packages zip that build_pyz.py packs into the archive.
+# if it exists, the entry point is imported from it directly. A cold start (no
+# extraction yet, or SHIV_FORCE_EXTRACT) extracts the inner site-packages zip that
+# build_pyz.py packs into the archive (_extract says how).
 #
 # Isolation: the host's site-packages, PYTHONPATH and user site must not leak in (a
 # host's `rich` changes structlog's output, for one). The shebang runs the interpreter
@@ -17,6 +24,9 @@
 # frees them by exiting, and collecting while it imports (ours and the dependencies'
 # modules, attrs classes) is ~20M instructions, 8 ms or so. Nothing we do relies on a
 # collection: files are closed explicitly, and memory held by cycles goes at exit.
+#
+# ruff: noqa: UP031, UP036 - %-formatting is what Python 2.7 to 3.5 can compile; the version
+# check is the point (pyproject's 3.9 is what it enforces)
 import gc
 import os
 import sys
@@ -28,42 +38,115 @@ SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
 ATTRS_CODE = "@ATTRS_CODE@"
 SALT_MARK = "@SALT_MARK@"
 SALT = "@SALT@"  # an int, once build_pyz.py has filled it in
+# Exit codes of the start-up itself (README "Exit codes"; the CLI's own are below 90).
+EXIT_OLD_PYTHON = 90
+EXIT_SHIV_ROOT = 91
+PROG = "packet-networking"
 
 
-def _isolate() -> None:
+def _refuse_old_python():
+    # type: () -> None
+    if sys.version_info < (3, 9):
+        sys.stderr.write("%s: needs Python 3.9 or later; this is %d.%d.%d\n"
+                         % ((PROG,) + tuple(sys.version_info[:3])))
+        sys.exit(EXIT_OLD_PYTHON)
+
+
+def _isolate():
+    # type: () -> None
     if (sys.flags.isolated and sys.flags.no_site) or not sys.executable:
         return
-    xopts = [
-        f"-X{key}" if value is True else f"-X{key}={value}"
-        for key, value in sys._xoptions.items()
-    ]
-    warnings = [f"-W{option}" for option in sys.warnoptions]
-    os.execv(sys.executable, [sys.executable, "-I", "-S", *xopts, *warnings, *sys.argv])
+    argv = [sys.executable, "-I", "-S"]
+    for key, value in sys._xoptions.items():
+        argv.append("-X" + key if value is True else "-X%s=%s" % (key, value))
+    argv.extend("-W" + option for option in sys.warnoptions)
+    argv.extend(sys.argv)
+    os.execv(sys.executable, argv)
 
 
-def _site_packages(archive: str) -> str:
-    root = os.environ.get("SHIV_ROOT") or os.path.expanduser("~/.shiv")
+def _shiv_root():
+    # type: () -> str
+    return os.environ.get("SHIV_ROOT") or os.path.expanduser("~/.shiv")
+
+
+def _extraction(archive, root):
+    # type: (str, str) -> str
     name = os.path.basename(os.path.realpath(archive))
-    return os.path.join(root, f"{name}_{BUILD_ID}", "site-packages")
+    return os.path.join(root, "%s_%s" % (name, BUILD_ID))
 
 
-def _extract(archive: str, site_packages: str, force: bool) -> None:
-    # site-packages is a zip inside the archive (SITE_PACKAGES_ZIP), with the names
-    # shiv's extraction expects: the archive's own directory stays short, and it is
-    # read on every start (build_pyz.py's finish_archive says why).
+def _extract(archive, root, extraction, force):
+    # type: (str, str, str, bool) -> None
+    """site-packages from the archive into extraction/site-packages.
+
+    The files go into a fresh temporary directory beside it, which is renamed into
+    place once complete: the extraction's name only ever points at a whole tree, so a
+    run killed or failing half-way (a full disk) leaves nothing a later run would trust.
+    A lock file serialises extractions; whoever holds it removes temporary directories
+    that killed runs left behind."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    os.makedirs(root, exist_ok=True)
+    stem = "." + os.path.basename(extraction)
+    with open(os.path.join(root, stem + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and os.path.isdir(os.path.join(extraction, "site-packages")):
+            return  # another run extracted it while this one waited
+        for entry in os.listdir(root):
+            if entry.startswith(stem + ".tmp-"):
+                shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+        tmp = tempfile.mkdtemp(prefix=stem + ".tmp-", dir=root)
+        try:
+            _unpack_site_packages(archive, tmp)
+            os.chmod(tmp, 0o755)  # mkdtemp's is 0700
+            old = None
+            if os.path.exists(extraction):  # forced: move the old tree out of the way first
+                old = tempfile.mkdtemp(prefix=stem + ".tmp-", dir=root)
+                os.rename(extraction, os.path.join(old, "tree"))
+            os.rename(tmp, extraction)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def _unpack_site_packages(archive, dest):
+    # type: (str, str) -> None
+    # site-packages is a zip inside the archive (SITE_PACKAGES_ZIP), its names starting
+    # "site-packages/": the archive's own directory stays short, and it is read on every
+    # start (build_pyz.py's finish_archive says why).
     import io
     import zipfile
-    from pathlib import Path
 
-    from _bootstrap import extract_site_packages
-
-    with zipfile.ZipFile(archive) as zf:
-        inner = io.BytesIO(zf.read(SITE_PACKAGES_ZIP))
+    with zipfile.ZipFile(archive) as outer:
+        inner = io.BytesIO(outer.read(SITE_PACKAGES_ZIP))
     with zipfile.ZipFile(inner) as zf:
-        extract_site_packages(zf, Path(site_packages).parent, force=force)
+        for info in zf.infolist():
+            path = zf.extract(info, dest)
+            mode = info.external_attr >> 16
+            if mode:
+                os.chmod(path, mode)
 
 
-def _use_attrs_code(site_packages: str) -> None:
+def _refuse_shiv_root(root, exc):
+    # type: (str, OSError) -> None
+    """One line naming SHIV_ROOT and why it cannot take the extraction, then exit."""
+    if os.path.exists(root) and not os.path.isdir(root):
+        reason = "not a directory"
+    else:
+        reason = exc.strerror or str(exc)
+        if exc.filename:
+            reason = "%s: %s" % (reason, exc.filename)
+    where = "SHIV_ROOT=%s" % root if os.environ.get("SHIV_ROOT") else "SHIV_ROOT (unset: %s)" % root
+    sys.stderr.write("%s: %s: cannot extract the dependencies there: %s\n" % (PROG, where, reason))
+    sys.exit(EXIT_SHIV_ROOT)
+
+
+def _use_attrs_code(site_packages):
+    # type: (str) -> None
     # The methods attrs would write and compile for each of our classes, compiled at
     # build time: looked up by their source, with the per-process __hash__ salt taken
     # out of the key and put back into the code (packaging/attrs_code.py says why), so
@@ -85,7 +168,7 @@ def _use_attrs_code(site_packages: str) -> None:
     codes = marshal.loads(data[4:])
 
     def compile(source, filename, mode, *args, **kwargs):  # noqa: A001 - attrs calls it so
-        salt = hash(f"<attrs generated hash {filename[:-1].rsplit(' ', 1)[-1]}>")
+        salt = hash("<attrs generated hash %s>" % filename[:-1].rsplit(" ", 1)[-1])
         hit = codes.get((filename, source.replace(str(salt), SALT_MARK)))
         if hit is None or mode != "exec" or args or kwargs:
             return builtins.compile(source, filename, mode, *args, **kwargs)
@@ -94,7 +177,8 @@ def _use_attrs_code(site_packages: str) -> None:
     attr._make.compile = compile
 
 
-def _resalted(code, old: int, new: int):
+def _resalted(code, old, new):
+    # type: (CodeType, int, int) -> CodeType
     """code with the int constant old replaced by new, in it and the code nested in it."""
     consts = tuple(
         _resalted(c, old, new) if isinstance(c, type(code))
@@ -104,14 +188,21 @@ def _resalted(code, old: int, new: int):
     return code.replace(co_consts=consts)
 
 
-def main() -> None:
+def main():
+    # type: () -> None
+    _refuse_old_python()
     _isolate()
     gc.disable()
     archive = sys.argv[0]
-    site_packages = _site_packages(archive)
+    root = _shiv_root()
+    extraction = _extraction(archive, root)
+    site_packages = os.path.join(extraction, "site-packages")
     force = os.environ.get("SHIV_FORCE_EXTRACT", "").lower() in ("1", "yes", "true", "t")
     if force or not os.path.isdir(site_packages):
-        _extract(archive, site_packages, force)
+        try:
+            _extract(archive, root, extraction, force)
+        except OSError as exc:
+            _refuse_shiv_root(root, exc)
     sys.path.append(site_packages)
     _use_attrs_code(site_packages)
     module = __import__(ENTRY_MODULE, fromlist=[ENTRY_FUNCTION])

@@ -89,6 +89,8 @@ EXIT_CODES = {
     75: "another run holds the rootfs's lock; nothing changed",
     80: "writing failed; every change was rolled back",
     85: "configured as asked, but the audit log could not be completed",
+    90: "the zipapp needs Python 3.9 or later (checked by its bootstrap)",
+    91: "the zipapp cannot extract its dependencies to SHIV_ROOT (its bootstrap)",
     130: "interrupted by SIGINT; every change was rolled back",
     143: "interrupted by SIGTERM; every change was rolled back",
 }

@@ -1,9 +1,10 @@
 """The zipapp built from a copy of this checkout, for the tests of what it holds and how it
 starts (test_packaging.py, test_pyz_startup.py), and the helpers they share.
 
-The build needs the build tools of packaging/build-tools.lock in this interpreter
-(``make pyz`` installs them) and PyPI, or PIP_NO_INDEX=1 with PIP_FIND_LINKS. It is
-session-scoped: the two builds (the reproducibility check compares them) happen once.
+Each build makes its own venv with the build tools of packaging/build-tools.lock, from
+PyPI or the indexes pip's configuration names (PIP_NO_INDEX=1 with PIP_FIND_LINKS works
+offline). It is session-scoped: the two builds (the reproducibility check compares them)
+happen once.
 Registered as a pytest plugin in conftest.py.
 """
 
@@ -17,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 
 import factories
@@ -44,42 +44,49 @@ def locked(lock: Path) -> dict[str, str]:
     return pins
 
 
-def missing_build_tools() -> str | None:
-    for name, version in locked(ROOT / "packaging" / "build-tools.lock").items():
-        try:
-            found = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            found = None
-        if found != version:
-            return f"{name}=={version} is not installed here (make pyz installs the build tools)"
-    return None
-
-
-def copy_build_inputs(dest: Path) -> Path:
+def copy_build_inputs(dest: Path, copy=shutil.copy2) -> Path:
+    """The files a build reads, as a clone of this checkout has them (copy=shutil.copy:
+    fresh timestamps, as a clone's are)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in BUILD_INPUTS:
         if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, dest / name, ignore=ignore)
+            shutil.copytree(ROOT / name, dest / name, ignore=ignore, copy_function=copy)
         elif (ROOT / name).exists():
             dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
+            copy(ROOT / name, dest / name)
     return dest
+
+
+def build_venv(tree: Path) -> Path:
+    """tree/.venv with the pinned build tools, as ``make pyz`` makes it: its python."""
+    venv = tree / ".venv"
+    python = venv / "bin" / "python"
+    steps = [
+        [sys.executable, "-m", "venv", str(venv)],
+        [str(python), "-m", "pip", "install", "-q", "--require-hashes", "--no-deps",
+         "-r", str(tree / "packaging" / "build-tools.lock")],
+    ]
+    for argv in steps:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return python
 
 
 @pytest.fixture(scope="session")
 def builds(tmp_path_factory) -> tuple[Path, Path]:
-    """Two builds of the same sources, side by side, in directories of different depth."""
-    reason = missing_build_tools()
-    if reason:
-        skip_or_fail(reason)
+    """Two builds of the same sources as two clones would make them: in directories whose
+    paths differ in length, with files of different timestamps, each with its own venv
+    (so the build interpreter's path differs too)."""
     base = tmp_path_factory.mktemp("builds")
-    trees = [copy_build_inputs(base / "one"), copy_build_inputs(base / "two" / "deeper")]
+    trees = [copy_build_inputs(base / "one"),
+             copy_build_inputs(base / "two" / "a-longer-path", copy=shutil.copy)]
+    pythons = [build_venv(tree) for tree in trees]
     procs = [
         subprocess.Popen(
-            [sys.executable, "packaging/build_pyz.py", "--output", "out.pyz"],
+            [str(python), "packaging/build_pyz.py", "--output", "out.pyz"],
             cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
-        for tree in trees
+        for tree, python in zip(trees, pythons)
     ]
     for proc in procs:
         output, _ = proc.communicate(timeout=900)

@@ -141,7 +141,7 @@ def test_resolvers_from_environment(pyz, inputs):
 def test_help_and_version(pyz):
     helped = cli(pyz, "--help")
     assert helped.returncode == 0
-    for code in ("10", "20", "30", "40", "50", "60", "70", "80", "85"):
+    for code in ("10", "20", "30", "40", "50", "60", "70", "80", "85", "90", "91"):
         assert f"  {code}  " in helped.stdout
     version = cli(pyz, "--version")
     assert version.returncode == 0 and version.stdout.startswith("packet-networking 2.")

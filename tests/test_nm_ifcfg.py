@@ -82,7 +82,7 @@ def test_networkmanager_reads_what_the_plan_says(os_name, case, read, request):
 
 
 def test_every_family_and_version_is_covered():
-    # CentOS 9 is CentOS Stream 9 (issue 15): registered, so in the matrix.
+    # CentOS Stream 9 is configured as RHEL 9 (ifcfg); Stream 10 writes keyfiles.
     majors = {"centos": (7, 8, 9), "rhel": (7, 8, 9), "rocky": (8, 9), "almalinux": (8, 9),
               "scientific": (7,)}  # fmt: skip
     assert {f"{name} {v}" for name, versions in majors.items() for v in versions} == MATRIX_TARGETS

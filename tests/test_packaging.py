@@ -25,8 +25,34 @@ COMPILED_SUFFIXES = (".so", ".pyd", ".dylib", ".dll")
 
 
 def test_two_builds_in_different_directories_are_identical(builds):
+    """Two clones at paths of different lengths, each with its own venv (pyz_build.py)."""
     assert sha256(builds[0]) == sha256(builds[1])
 
+
+def test_nothing_shipped_names_a_path_outside_site_packages(pyz):
+    """RECORD lines of console scripts (../../bin/...) carried the build venv's path in
+    their hashes; the scripts are not shipped, so neither are their lines."""
+    with site_packages_zip(pyz) as archive:
+        records = {n: archive.read(n).decode() for n in archive.namelist()
+                   if n.endswith(".dist-info/RECORD")}
+    assert records
+    outside = {n: [line for line in text.splitlines() if line.startswith("../")]
+               for n, text in records.items()}
+    assert not any(outside.values()), outside
+
+
+def test_the_license_ships_in_the_pyz(pyz):
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text  # the full text, not a notice
+    with site_packages_zip(pyz) as archive:
+        (name,) = [n for n in archive.namelist()
+                   if n.startswith("site-packages/packet_networking-") and n.endswith("/LICENSE")]
+        assert archive.read(name).decode() == text
+        (metadata,) = [n for n in archive.namelist()
+                       if n.startswith("site-packages/packet_networking-")
+                       and n.endswith("/METADATA")]
+        assert "\nLicense-Expression: Apache-2.0\n" in archive.read(metadata).decode()
 
 
 def test_archive_holds_no_compiled_extension_and_no_bytecode_without_source(pyz):
@@ -76,7 +102,6 @@ def test_pure_python_fallbacks_are_what_runs(pyz, tmp_path):
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(site_packages)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-
 
 
 def test_fetches_metadata_over_http_with_the_shipped_requests(pyz, example, tmp_path):

@@ -7,14 +7,19 @@ collector off (README "Performance").
 from __future__ import annotations
 
 import json
+import shutil
+import signal
 import subprocess
 import sys
+import time
+import zipfile
 from pathlib import Path
 
 import factories
 import jinja2
 import pytest
 from pyz_build import run, shipped_names
+from support import images
 
 from packetnetworking import registry, render, selection
 from packetnetworking.target import Target
@@ -176,3 +181,126 @@ def test_runs_with_the_cycle_collector_off(probed):
     """packaging/pyz_main.py turns the collector off for the short life of a run."""
     assert probed["collector"] is False, probed
 
+
+
+# ---------------------------------------------------------------------------- cold starts
+# An extraction root that cannot take the extraction: one line naming SHIV_ROOT and the
+# reason, exit 91 (README "Exit codes"), nothing written. Read-only and full roots are
+# tmpfs mounts in a mount namespace of the run's own, so nothing outlives the test.
+
+EXIT_SHIV_ROOT = 91
+
+
+def _in_mounts(mounts: list[str], argv: list[str], shiv_root: Path) -> subprocess.CompletedProcess:
+    """argv run after the shell commands mounts, in a private mount namespace."""
+    images.require_root_tools()
+    script = " && ".join([*mounts, 'exec "$@"'])
+    return run(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-ec", script,
+                "sh", *argv], shiv_root)
+
+
+def _real_run(example: list[str], tmp_path: Path) -> tuple[list[str], Path]:
+    """The example as a real run (no --dry-run) into an empty rootfs of its own."""
+    rootfs = tmp_path / "rootfs"
+    rootfs.mkdir()
+    argv = [a for a in example if a != "--dry-run"]
+    argv[argv.index("--rootfs") + 1] = str(rootfs)
+    return argv, rootfs
+
+
+@pytest.mark.parametrize("how", ["not a directory", "read-only", "full"])
+def test_an_unusable_shiv_root_is_one_line_and_nothing_written(pyz, example, tmp_path, how):
+    argv, rootfs = _real_run(example, tmp_path)
+    root = tmp_path / "shiv"
+    if how == "not a directory":
+        root.write_text("")
+        proc = run([str(pyz), *argv], root)
+        reason = "not a directory"
+    else:
+        root.mkdir()
+        options = "ro,size=1m" if how == "read-only" else "size=64k"
+        proc = _in_mounts([f"mount -t tmpfs -o {options} pn-test {root}"], [str(pyz), *argv], root)
+        reason = "Read-only file system" if how == "read-only" else "No space left on device"
+        assert not list(root.iterdir())  # the mount is gone with its namespace
+    assert proc.returncode == EXIT_SHIV_ROOT, proc.stderr
+    assert proc.stdout == ""
+    prefix = f"packet-networking: SHIV_ROOT={root}: cannot extract the dependencies there: "
+    assert proc.stderr.startswith(prefix) and proc.stderr.count("\n") == 1, proc.stderr
+    assert reason in proc.stderr
+    assert not list(rootfs.iterdir())
+
+
+def _leftovers(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if ".tmp-" in p.name)
+
+
+def test_an_extraction_that_failed_half_way_is_not_trusted(pyz, example, tmp_path):
+    """A disk that fills up half-way through: refused, nothing under the extraction's
+    name. With room again (the same tmpfs, grown), the next run extracts all of it."""
+    argv, rootfs = _real_run(example, tmp_path)
+    root = tmp_path / "shiv"
+    root.mkdir()
+    shipped = {n for n in shipped_names(pyz) if n.startswith("site-packages/")}
+    listing = f"find {root} -type f | sed 's|^{root}/||' | sort"
+    script = [
+        # 2 MB: room for the lock file and some of the tree (~7 MB), not all of it.
+        f"mount -t tmpfs -o size=2m pn-test {root}",
+        f'if "$@" 2>{tmp_path}/first.err; then exit 3; fi',  # must fail: no space
+        f"ls -A {root} >{tmp_path}/after-failure",
+        f"mount -o remount,size=64m {root}",
+        f'"$@" 2>{tmp_path}/second.err',
+        f"{listing} >{tmp_path}/files",
+    ]
+    proc = _in_mounts(script, [str(pyz), *argv], root)
+    assert proc.returncode == 0, proc.stderr + (tmp_path / "first.err").read_text()
+    assert "No space left on device" in (tmp_path / "first.err").read_text()
+    # No temporary directory, no tree: only the lock file.
+    lock = f".{pyz.name}_{_build_id(pyz)}.lock"
+    assert (tmp_path / "after-failure").read_text().split() == [lock]
+    files = (tmp_path / "files").read_text().split()
+    (extraction,) = {f.split("/")[0] for f in files if not f.startswith(".")}
+    assert {f.split("/", 1)[1] for f in files if f.startswith(extraction)} == shipped
+    assert not [f for f in files if ".tmp-" in f]
+    assert sorted((rootfs / "etc").iterdir())  # the second run did its work
+
+
+def test_an_extraction_killed_half_way_is_not_trusted(pyz, example, tmp_path):
+    """SIGKILL while files are being extracted: the next run starts again from nothing
+    (removing what the killed one left) instead of using a partial tree."""
+    root = tmp_path / "shiv"
+    for _attempt in range(20):
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        proc = subprocess.Popen([str(pyz), *example], env={"SHIV_ROOT": str(root)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        killed = _kill_once_extracting(proc, root)
+        proc.wait(timeout=60)
+        if killed:
+            break
+    else:
+        pytest.fail("the extraction always finished before it could be killed")
+    left = _leftovers(root)
+    assert left, "the killed run left no temporary directory: was it extracting?"
+    assert not [p for p in root.iterdir() if p.is_dir() and ".tmp-" not in p.name]
+    again = run([str(pyz), *example], root)
+    assert again.returncode == 0, again.stderr
+    assert _leftovers(root) == []
+    (extraction,) = root.glob(f"{pyz.name}_*")
+    shipped = {n for n in shipped_names(pyz) if n.startswith("site-packages/")}
+    assert _files(extraction) == shipped
+
+
+def _build_id(pyz: Path) -> str:
+    with zipfile.ZipFile(pyz) as archive:
+        return json.loads(archive.read("environment.json"))["build_id"]
+
+
+def _kill_once_extracting(proc: subprocess.Popen, root: Path) -> bool:
+    """SIGKILL proc as soon as its temporary directory holds a file; False if it ended first."""
+    while proc.poll() is None:
+        for tree in root.glob("*/site-packages"):  # pathlib's * matches dot names too
+            if any(p.is_file() for p in tree.rglob("*")):
+                proc.send_signal(signal.SIGKILL)
+                return True
+        time.sleep(0.001)
+    return False

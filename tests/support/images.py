@@ -226,7 +226,13 @@ def overlay_copy(name: str, workdir: Path) -> Iterator[Path]:
     on this disk. Writes land in workdir/upper; overlayfs never writes to its lower
     layer, so even a mount leaked by a killed test cannot change the cached image.
     """
-    lower = build(name)
+    with overlay(build(name), workdir) as merged:
+        yield merged
+
+
+@contextmanager
+def overlay(lower: Path, workdir: Path) -> Iterator[Path]:
+    """A writable view of the tree lower at workdir/root (see overlay_copy)."""
     if "," in str(lower) or ":" in str(lower):
         raise ValueError(f"overlayfs cannot take {lower} as a lower dir")
     upper, work, merged = workdir / "upper", workdir / "work", workdir / "root"
