@@ -36,7 +36,6 @@ NEEDS = {
 }
 
 
-# A plain class, not attrs (README "Performance").
 class Choice:
     """``detected`` False: a default or an unchecked request, not something seen."""
 

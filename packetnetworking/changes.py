@@ -12,8 +12,6 @@ from .rootfs import Where
 from .tasks import CONFIG, EnsureLine, Task
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class State:
     """A path's state before we touched it; ``link`` is a symlink's target (symlinks are
     only ever deleted, never written); ``xattrs`` its extended attributes."""

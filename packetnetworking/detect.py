@@ -49,8 +49,6 @@ RESOLVED_FILES = (
 )
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Findings:
     """``installed``: (tool, the path that shows it), in PROBES order; ``enabled``: (tool,
     its enablement link); ``resolv_conf_link``: where etc/resolv.conf points, if it is a

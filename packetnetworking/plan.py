@@ -62,7 +62,6 @@ BOND_OPTIONS: dict[str, tuple[str, str, str, str, str, str]] = {
 }  # fmt: skip
 
 
-# A plain class, not attrs (README "Performance").
 class BondFormat:
     """How one format writes the values: ``mode_by_name`` (``802.3ad``, not ``4``),
     ``lacp_numeric`` (ifenslave's ``1`` for fast), ``lacp_after_mode`` (the native

@@ -42,8 +42,6 @@ Hooked = Callable[..., Any]  # a plan hook (Plan -> Plan) or a tasks hook (tasks
 Version = tuple[int, ...]
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class VersionRange:
     __slots__ = ("low", "high", "text")
 

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Options:
     """What to do, as the CLI's options say it. ``resolvers``: "a,b" from --resolvers;
     ``backend``: a config format asked for by name (--backend), else one is chosen."""

@@ -21,7 +21,6 @@ from .rootfs import StrPath
 from .target import Target
 
 
-# A plain class, not attrs (README "Performance").
 class Selection:
     """``choice`` is None for a builder that writes no format (an OS that configures its
     own network); ``untested``: served by the forward policy."""

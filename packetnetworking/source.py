@@ -28,8 +28,6 @@ MAX_BYTES = 4 * 2**20  # real documents are ~10 KiB; ssh keys and userdata stay 
 MAX_REDIRECTS = 5
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Retry:
     """``timeout``: seconds, for one whole request and body; ``delay``: the first
     backoff, doubling each time up to ``max_delay``."""

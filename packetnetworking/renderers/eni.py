@@ -14,8 +14,6 @@ from ..render import render
 from ..tasks import Task, Write
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Dialect:
     """Keywords for bond membership; a ``master`` of ``None`` leaves that option out.
 
