@@ -102,12 +102,12 @@ apt-demo:
 apt:
 	$(call apt_install,$(APT_PACKAGES))
 
-test: apt pyz
-	$(PY) -m ruff check packetnetworking distros hooks tests
+test: apt pyz lint
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.done
 	$(PY) -m ruff check packetnetworking distros hooks tests
+	$(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) build $(PYZ) *.egg-info

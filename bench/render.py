@@ -32,7 +32,7 @@ def main() -> int:
     sys.path.insert(1 if args.site_packages else 0, str(ROOT / "tests"))
     import factories
 
-    from packetnetworking import registry, render
+    from packetnetworking import render, selection
     from packetnetworking.target import from_option
 
     target = from_option(args.os)
@@ -44,8 +44,8 @@ def main() -> int:
         # Two bonds, as on the larger plans: bond0 and bond1 alternate over the NICs.
         doc = factories.metadata(nics=size, bonds=[f"bond{i % 2}" for i in range(size)])
         plan = factories.build_plan(doc)
-        builder = registry.select(target, plan.mode)
-        context = registry.Context(plan, target, Path("/nonexistent"))
+        chosen = selection.select(target, plan.mode, Path("/nonexistent"))
+        builder, context = chosen.builder, chosen.context(plan)
         first, times = _time(functools.partial(builder.func, context), args.repeat)
         medians[size], best[size] = statistics.median(times), min(times)
         size_bytes = sum(len(getattr(t, "content", "") or "") for t in builder.func(context))

@@ -27,13 +27,8 @@ options bonding max_bonds=0
 """
 
 
-BACKENDS = backends.Table.of({"*": (backends.ENI,)})
-
-
-@distro("alpine", versions="3")
-@backends.offers(BACKENDS)
+@distro("alpine", versions="3", backends=(backends.ENI,))
 def alpine(ctx: Context) -> list[Task]:
-    choice = backends.choose(ctx, BACKENDS)  # logs it; refuses a --backend it cannot write
     plan = ctx.plan
     return [
         eni.interfaces(plan, eni.IFUPDOWN_NG),
@@ -45,17 +40,17 @@ def alpine(ctx: Context) -> list[Task]:
         files.udev_names(plan),
         files.hostname(plan),
         files.hosts(plan),
-        *resolvers(ctx, choice),
+        *resolvers(ctx),
     ]
 
 
-def resolvers(ctx: Context, choice: backends.Choice) -> list[Task]:
+def resolvers(ctx: Context) -> list[Task]:
     """As every distro does (``backends.resolver_files``), with one difference: ifupdown-ng
     has no DNS keys, so where etc/resolv.conf is a link to some other owner, nothing
     would carry the servers. Alpine's resolvconf is openresolv, which takes static
     servers from its own config: ``name_servers`` in etc/resolvconf.conf."""
-    tasks = backends.resolver_files(ctx, choice)
-    if tasks or choice.findings.resolv_conf_link is None or not ctx.plan.resolvers:
+    tasks = backends.resolver_files(ctx.plan, ctx.choice)
+    if tasks or ctx.findings.resolv_conf_link is None or not ctx.plan.resolvers:
         return tasks
     servers = " ".join(str(r) for r in ctx.plan.resolvers)
     return [EnsureLine("etc/resolvconf.conf", f'name_servers="{servers}"',

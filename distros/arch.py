@@ -10,10 +10,7 @@ from packetnetworking import backends
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
-BACKENDS = backends.Table.of({"*": (backends.NETWORKD,)})
 
-
-@distro("archlinux", names=("arch", "arch_linux"))
-@backends.offers(BACKENDS)
+@distro("archlinux", names=("arch", "arch_linux"), backends=(backends.NETWORKD,))
 def arch(ctx: Context) -> list[Task]:
-    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx.plan, ctx.choice)

@@ -7,16 +7,10 @@ systemd-networkd gets that tool's files instead (see packetnetworking/backends.p
 from __future__ import annotations
 
 from packetnetworking import backends, files
+from packetnetworking.backends import ENI, NETPLAN, NETWORKD, NETWORKMANAGER
 from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import eni
 from packetnetworking.tasks import Task
-
-BACKENDS = backends.Table.of(
-    {
-        "10-11": (backends.ENI,),
-        "12+": (backends.ENI, backends.NETPLAN, backends.NETWORKMANAGER, backends.NETWORKD),
-    }
-)
 
 
 def eni_tasks(ctx: Context) -> list[Task]:
@@ -31,10 +25,9 @@ def eni_tasks(ctx: Context) -> list[Task]:
     ]
 
 
-@distro("debian", versions="10-13")
-@backends.offers(BACKENDS)
+@distro("debian", versions="10-11", backends=(ENI,))
+@distro("debian", versions="12-13", backends=(ENI, NETPLAN, NETWORKMANAGER, NETWORKD))
 def debian(ctx: Context) -> list[Task]:
-    choice = backends.choose(ctx, BACKENDS)
-    if choice.backend != backends.ENI:
-        return backends.native_files(ctx, choice)
-    return [*eni_tasks(ctx), *backends.resolver_files(ctx, choice)]
+    if ctx.choice.backend != ENI:
+        return backends.native_files(ctx.plan, ctx.choice)
+    return [*eni_tasks(ctx), *backends.resolver_files(ctx.plan, ctx.choice)]

@@ -13,19 +13,15 @@ from packetnetworking import backends
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
-BACKENDS = backends.Table.of({"*": (backends.NETWORKMANAGER,)})
 
-
-@distro("fedora", versions="38+")
-@backends.offers(BACKENDS)
+@distro("fedora", versions="38+", backends=(backends.NETWORKMANAGER,))
 def fedora(ctx: Context) -> list[Task]:
-    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx.plan, ctx.choice)
 
 
-@distro("almalinux", versions="10+")
-@distro("centos", versions="10+")
-@distro("rocky", versions="10+")
-@distro("rhel", versions="10+")
-@backends.offers(BACKENDS)
+@distro("almalinux", versions="10+", backends=(backends.NETWORKMANAGER,))
+@distro("centos", versions="10+", backends=(backends.NETWORKMANAGER,))
+@distro("rocky", versions="10+", backends=(backends.NETWORKMANAGER,))
+@distro("rhel", versions="10+", backends=(backends.NETWORKMANAGER,))
 def rhel10(ctx: Context) -> list[Task]:
-    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx.plan, ctx.choice)

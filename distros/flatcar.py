@@ -11,10 +11,11 @@ from packetnetworking import backends
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
-BACKENDS = backends.Table.of({"*": (backends.NETWORKD,)})
 
-
-@distro("flatcar", names=("flatcar-linux", "flatcar_linux", "flatcar-container-linux"))
-@backends.offers(BACKENDS)
+@distro(
+    "flatcar",
+    names=("flatcar-linux", "flatcar_linux", "flatcar-container-linux"),
+    backends=(backends.NETWORKD,),
+)
 def flatcar(ctx: Context) -> list[Task]:
-    return backends.native_files(ctx, backends.choose(ctx, BACKENDS))
+    return backends.native_files(ctx.plan, ctx.choice)

@@ -16,9 +16,8 @@ decides whether NetworkManager is switched off:
 
 from __future__ import annotations
 
-from typing import cast
-
-from packetnetworking import backends, files, rootfs
+from packetnetworking import backends, detect, files
+from packetnetworking.backends import IFCFG, NETWORKMANAGER
 from packetnetworking.plan import Plan
 from packetnetworking.registry import Context, distro
 from packetnetworking.render import render
@@ -38,23 +37,25 @@ NETWORK_MANAGER_LINKS = (
     "etc/systemd/system/network-online.target.wants/NetworkManager-wait-online.service",
 )
 
-BACKENDS = backends.Table.of(
-    {"7": (backends.IFCFG,), "8-9": (backends.IFCFG, backends.NETWORKMANAGER)}
-)
+RHEL = ("redhatenterprise", "redhatenterpriseserver")
+CENTOS = ("centos-stream", "centos_stream", "centosstream")
+# 7: the network scripts only. 8 and 9 without the network-scripts package:
+# NetworkManager keyfiles, its own format.
+SEVEN, EIGHT_NINE = (IFCFG,), (IFCFG, NETWORKMANAGER)
 
 
-@distro("scientific", versions="7", names=("scientificcernslc",))
-@distro("almalinux", versions="8-9", names=("alma",))
-@distro("rocky", versions="8-9")
-@distro("rhel", versions="7-9", names=("redhatenterprise", "redhatenterpriseserver"))
-@distro("centos", versions="7-9", names=("centos-stream", "centos_stream", "centosstream"))
-@backends.offers(BACKENDS)
+@distro("scientific", versions="7", names=("scientificcernslc",), backends=SEVEN)
+@distro("almalinux", versions="8-9", names=("alma",), backends=EIGHT_NINE)
+@distro("rocky", versions="8-9", backends=EIGHT_NINE)
+@distro("rhel", versions="7", names=RHEL, backends=SEVEN)
+@distro("rhel", versions="8-9", names=RHEL, backends=EIGHT_NINE)
+@distro("centos", versions="7", names=CENTOS, backends=SEVEN)
+@distro("centos", versions="8-9", names=CENTOS, backends=EIGHT_NINE)
 def ifcfg_scripts(ctx: Context) -> list[Task]:
-    # 8 and 9 without the network-scripts package: NetworkManager keyfiles, its own format.
-    choice = backends.choose(ctx, BACKENDS)
-    if choice.backend == backends.NETWORKMANAGER:
-        return backends.native_files(ctx, choice)
-    plan = cast(Plan, ctx.plan)
+    choice = ctx.choice
+    if choice.backend == NETWORKMANAGER:
+        return backends.native_files(ctx.plan, choice)
+    plan = ctx.plan
     tasks = [
         *ifcfg.interfaces(plan),
         ifcfg.network(plan),
@@ -67,7 +68,7 @@ def ifcfg_scripts(ctx: Context) -> list[Task]:
     if network_scripts_drive(ctx):
         tasks += [Delete(path) for path in NETWORK_MANAGER_LINKS]
     # The ifcfg files carry the resolvers (DNSn): a symlinked resolv.conf's owner reads them.
-    return [*tasks, files.hostname(plan), files.hosts(plan), *backends.resolver_files(ctx, choice)]
+    return [*tasks, files.hostname(plan), files.hosts(plan), *backends.resolver_files(plan, choice)]
 
 
 def network_scripts_drive(ctx: Context) -> bool:
@@ -75,7 +76,7 @@ def network_scripts_drive(ctx: Context) -> bool:
     major = _major(ctx)
     if major == 7:
         return True
-    return major == 8 and _installed(ctx.root, NETWORK_SERVICE)
+    return major == 8 and ctx.findings.found(detect.NETWORK_SCRIPTS) == NETWORK_SERVICE
 
 
 def link_files(plan: Plan) -> list[Task]:
@@ -92,7 +93,3 @@ def _major(ctx: Context) -> int:
         raise ValueError(f"no numeric version in {ctx.target}")
     return version[0]
 
-
-def _installed(root: object, relpath: str) -> bool:
-    """Look (only look) in the target, following its symlinks as it would."""
-    return rootfs.is_file(root, relpath)

@@ -19,15 +19,10 @@ from packetnetworking.registry import Context, distro
 from packetnetworking.renderers import wicked
 from packetnetworking.tasks import Task
 
-WICKED = backends.Table.of({"12-15": (backends.WICKED,)})
-NETWORKMANAGER = backends.Table.of({"16": (backends.NETWORKMANAGER,)})
 
-
-@distro("sles", versions="12-15", names=("suse",))
-@distro("opensuse", versions="15", names=("opensuse-leap",))
-@backends.offers(WICKED)
+@distro("sles", versions="12-15", names=("suse",), backends=(backends.WICKED,))
+@distro("opensuse", versions="15", names=("opensuse-leap",), backends=(backends.WICKED,))
 def suse(ctx: Context) -> list[Task]:
-    backends.choose(ctx, WICKED)  # logs the choice; refuses a --backend it cannot write
     plan = ctx.plan
     return [
         *wicked.interfaces(plan),
@@ -38,8 +33,7 @@ def suse(ctx: Context) -> list[Task]:
     ]
 
 
-@distro("sles", versions="16")
-@distro("opensuse", versions="16")
-@backends.offers(NETWORKMANAGER)
+@distro("sles", versions="16", backends=(backends.NETWORKMANAGER,))
+@distro("opensuse", versions="16", backends=(backends.NETWORKMANAGER,))
 def suse16(ctx: Context) -> list[Task]:
-    return backends.native_files(ctx, backends.choose(ctx, NETWORKMANAGER))
+    return backends.native_files(ctx.plan, ctx.choice)

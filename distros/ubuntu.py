@@ -13,19 +13,16 @@ networkd.
 from __future__ import annotations
 
 from packetnetworking import backends, files
+from packetnetworking.backends import ENI, NETPLAN
 from packetnetworking.distros.debian import eni_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
 
-BACKENDS = backends.Table.of({"18.04+": (backends.ENI, backends.NETPLAN)})
 
-
-@distro("ubuntu", versions="18.04-26.04")
-@backends.offers(BACKENDS)
+@distro("ubuntu", versions="18.04-26.04", backends=(ENI, NETPLAN))
 def ubuntu(ctx: Context) -> list[Task]:
-    choice = backends.choose(ctx, BACKENDS)
-    if choice.backend == backends.ENI:
+    if ctx.choice.backend == ENI:
         return [*eni_tasks(ctx), files.resolved_conf(ctx.plan)]
     # netplan before 0.103 (18.04 and 20.04 as released) has no "to: default".
     legacy = (ctx.target.version_tuple or ()) < (22, 4)
-    return backends.native_files(ctx, choice, legacy_netplan=legacy)
+    return backends.native_files(ctx.plan, ctx.choice, legacy_netplan=legacy)

@@ -17,9 +17,8 @@ directory (default build/pyz, wiped first):
    Local wheels are installed by name from a find-links directory: installed by path,
    pip would record the build directory in direct_url.json.
 3. The Jinja2 templates compiled to Python modules (``packetnetworking.render.compile_into``),
-   the plugin index (``packetnetworking.registry.write_index``): which distro modules
-   a run for a given OS imports, instead of all of them; and the methods attrs generates
-   for our classes, compiled (packaging/attrs_code.py).
+   and the plugin index (``packetnetworking.registry.write_index``): which distro modules
+   a run for a given OS imports, instead of all of them.
 4. Every module compiled to unchecked-hash bytecode for the interpreter running this
    script: an extraction is importable at once (timestamp bytecode would be stale, since
    extraction does not keep mtimes). Other Python versions ignore these files and compile
@@ -46,8 +45,6 @@ import tempfile
 import zipfile
 from pathlib import Path
 from typing import IO
-
-from attrs_code import ATTRS_CODE, SALT, SALT_MARK  # this directory is sys.path[0]
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
@@ -143,8 +140,6 @@ def stage(site: Path, work: Path) -> None:
         raise SystemExit(f"unexpected in site-packages: {unwanted}")
     _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
     _staged_python(site, "from packetnetworking.registry import write_index; write_index()")
-    _staged_python(site, f"sys.path.insert(0, {str(ROOT / 'packaging')!r}); "
-                         f"import attrs_code; attrs_code.write({str(site)!r})")
     _staged_python(
         site,
         # ddir: code objects record "site-packages/...", not this build directory (the
@@ -259,8 +254,7 @@ def main_py(build_id: str) -> bytes:
     module, _, function = ENTRY_POINT.partition(":")
     text = (ROOT / "packaging" / "pyz_main.py").read_text()
     for key, value in (("BUILD_ID", build_id), ("ENTRY_MODULE", module),
-                       ("ENTRY_FUNCTION", function), ("SITE_PACKAGES_ZIP", SITE_PACKAGES_ZIP),
-                       ("ATTRS_CODE", ATTRS_CODE), ("SALT_MARK", SALT_MARK), ("SALT", SALT)):
+                       ("ENTRY_FUNCTION", function), ("SITE_PACKAGES_ZIP", SITE_PACKAGES_ZIP)):
         text = text.replace(f'"@{key}@"', repr(value))
     if '"@' in text:
         raise SystemExit("packaging/pyz_main.py: an @KEY@ field has no value in main_py()")

@@ -20,11 +20,6 @@
 # with -I -S; started any other way (`python3 packet-networking.pyz`), the process
 # re-executes itself with those flags, keeping -X and -W options.
 #
-# The cycle collector is off: a run is one short process that allocates a few MB and
-# frees them by exiting, and collecting while it imports (ours and the dependencies'
-# modules, attrs classes) is ~20M instructions, 8 ms or so. Nothing we do relies on a
-# collection: files are closed explicitly, and memory held by cycles goes at exit.
-#
 # ruff: noqa: UP031, UP036 - %-formatting is what Python 2.7 to 3.5 can compile; the version
 # check is the point (pyproject's 3.9 is what it enforces)
 import gc
@@ -35,9 +30,6 @@ BUILD_ID = "@BUILD_ID@"
 ENTRY_MODULE = "@ENTRY_MODULE@"
 ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
 SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
-ATTRS_CODE = "@ATTRS_CODE@"
-SALT_MARK = "@SALT_MARK@"
-SALT = "@SALT@"  # an int, once build_pyz.py has filled it in
 # Exit codes of the start-up itself (README "Exit codes"; the CLI's own are below 90).
 EXIT_OLD_PYTHON = 90
 EXIT_SHIV_ROOT = 91
@@ -145,54 +137,11 @@ def _refuse_shiv_root(root, exc):
     sys.exit(EXIT_SHIV_ROOT)
 
 
-def _use_attrs_code(site_packages):
-    # type: (str) -> None
-    # The methods attrs would write and compile for each of our classes, compiled at
-    # build time: looked up by their source, with the per-process __hash__ salt taken
-    # out of the key and put back into the code (packaging/attrs_code.py says why), so
-    # a hit is what attrs would have compiled, and a miss is compiled as usual.
-    try:
-        with open(os.path.join(site_packages, ATTRS_CODE), "rb") as f:
-            data = f.read()
-    except OSError:
-        return
-    from importlib.util import MAGIC_NUMBER
-
-    if data[:4] != MAGIC_NUMBER:  # another Python version
-        return
-    import builtins
-    import marshal
-
-    import attr._make
-
-    codes = marshal.loads(data[4:])
-
-    def compile(source, filename, mode, *args, **kwargs):  # noqa: A001 - attrs calls it so
-        salt = hash("<attrs generated hash %s>" % filename[:-1].rsplit(" ", 1)[-1])
-        hit = codes.get((filename, source.replace(str(salt), SALT_MARK)))
-        if hit is None or mode != "exec" or args or kwargs:
-            return builtins.compile(source, filename, mode, *args, **kwargs)
-        return _resalted(hit, SALT, salt)
-
-    attr._make.compile = compile
-
-
-def _resalted(code, old, new):
-    # type: (CodeType, int, int) -> CodeType
-    """code with the int constant old replaced by new, in it and the code nested in it."""
-    consts = tuple(
-        _resalted(c, old, new) if isinstance(c, type(code))
-        else new if type(c) is int and c == old else c
-        for c in code.co_consts
-    )
-    return code.replace(co_consts=consts)
-
-
 def main():
     # type: () -> None
     _refuse_old_python()
     _isolate()
-    gc.disable()
+    gc.disable()  # a short run frees by exiting (README "Performance": ~20 M instructions)
     archive = sys.argv[0]
     root = _shiv_root()
     extraction = _extraction(archive, root)
@@ -204,7 +153,6 @@ def main():
         except OSError as exc:
             _refuse_shiv_root(root, exc)
     sys.path.append(site_packages)
-    _use_attrs_code(site_packages)
     module = __import__(ENTRY_MODULE, fromlist=[ENTRY_FUNCTION])
     sys.exit(getattr(module, ENTRY_FUNCTION)())
 

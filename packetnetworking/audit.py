@@ -12,16 +12,20 @@ import logging
 import os
 import stat
 import sys
-from typing import BinaryIO, Optional
+from typing import Any, BinaryIO, Optional
 
 import structlog
+
+EventDict = dict[str, Any]  # what structlog hands each processor
 
 AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
                 "untested version"}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-def configure(fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None):
+def configure(
+    fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None
+) -> Any:
     """Set up structlog for a run; ``verbosity`` -1 is ``-q``, 1+ is ``-v``."""
     level = logging.ERROR if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     renderer = (
@@ -56,7 +60,7 @@ class AuditSink:
         self.error: Optional[OSError] = None
         self.regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
 
-    def __call__(self, _logger, _method: str, event_dict: dict) -> dict:
+    def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
         if event_dict.get("event") in AUDIT_EVENTS and self.error is None:
             try:
                 self.write(event_dict)
@@ -64,7 +68,7 @@ class AuditSink:
                 self.error = exc
         return event_dict
 
-    def write(self, event_dict: dict) -> None:
+    def write(self, event_dict: EventDict) -> None:
         """One whole line, or (on a regular file) none of it; raises ``OSError``."""
         line = (json.dumps(event_dict, sort_keys=True, default=str) + "\n").encode()
         fd = self.stream.fileno()
@@ -80,7 +84,7 @@ class AuditSink:
             raise
 
 
-def started_event(version: str, rootfs: str, dry_run: bool) -> dict:
+def started_event(version: str, rootfs: str, dry_run: bool) -> EventDict:
     """The audit log's first event of a run, written before anything is changed."""
     import datetime  # already imported by structlog's TimeStamper
 
@@ -93,7 +97,7 @@ class LevelFilter:
     def __init__(self, level: int) -> None:
         self.level = level
 
-    def __call__(self, _logger, _method: str, event_dict: dict) -> dict:
+    def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
         if LEVELS.get(event_dict.get("level", "info"), 20) < self.level:
             raise structlog.DropEvent
         return event_dict

@@ -1,23 +1,23 @@
-"""Which config format (backend) a target gets: declared by its builder, seen in its rootfs.
+"""Which config format (backend) a target gets: declared in its registration, seen in
+its rootfs.
 
-A builder declares, per version range, the backends it can write in order of
-preference (``Table``) and registers that with ``@offers``. ``choose`` then takes the
-first one whose tool the rootfs has (installed, and enabled where it is a service);
-``--backend`` (``Context.backend``) asks for one by name. A rootfs that shows no network
-tool at all (an empty directory: a dry run, a test) gets the first, the distro's
-default, and the reason says so. A rootfs whose tools contradict the choice is
-``NoBuilder`` (exit 40) naming what is missing: writing a format nothing on the target
-reads would boot a server with no network.
+Each ``@distro`` registration names the backends it can write in order of preference
+(``backends=(ENI, NETPLAN)``). ``choose`` takes the first one whose tool the rootfs has
+(installed, and enabled where it is a service); ``--backend`` asks for one by name. The
+run chooses once (selection.py) and passes the Choice to the builder in its Context. A
+rootfs that shows no network tool at all (an empty directory: a dry run, a test) gets
+the first, the distro's default, and the reason says so. A rootfs whose tools
+contradict the choice is ``NoBuilder`` (exit 40) naming what is missing: writing a
+format nothing on the target reads would boot a server with no network.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, cast
+from typing import Optional
 
 from . import detect, files
 from .errors import NoBuilder
 from .plan import DHCP, Plan
-from .registry import Context, VersionRange, newest_if_beyond
 from .target import Target
 from .tasks import Task
 
@@ -36,38 +36,6 @@ NEEDS = {
 }
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
-class Table:
-    """Per version range, the backends a builder can write, the default first."""
-
-    __slots__ = ("rules",)
-
-    def __init__(self, rules: tuple[tuple[VersionRange, tuple[str, ...]], ...]) -> None:
-        self.rules = rules
-
-    @classmethod
-    def of(cls, rules: dict[str, tuple[str, ...]]) -> Table:
-        for backends in rules.values():
-            unknown = set(backends) - set(NAMES)
-            if unknown or not backends:
-                raise ValueError(f"bad backends {backends}: known are {', '.join(NAMES)}")
-        return cls(tuple((VersionRange.parse(v), tuple(b)) for v, b in rules.items()))
-
-    def preferences(self, target: Target) -> tuple[str, ...]:
-        version = target.version_tuple
-        for versions, backends in self.rules:
-            if version in versions:
-                return backends
-        # A version newer than the whole table reaches a builder only by the forward
-        # policy (run.py), which then requires the rootfs to show one of these.
-        newest = newest_if_beyond(list(self.rules), version, lambda rule: rule[0])
-        if newest is not None:
-            return newest[1]
-        # Otherwise the registry chose this builder for the version: the table must cover it.
-        raise NoBuilder(f"{target}: no backend is declared for this version")
-
-
 class Choice:
     """``detected`` False: a default or an unchecked request, not something seen."""
 
@@ -78,40 +46,28 @@ class Choice:
             backend, reason, detected, findings)
 
 
-_offered: dict[Callable, Table] = {}
-
-
-def offers(table: Table) -> Callable:
-    """Declare a builder's backends, so the run can log the choice before building."""
-
-    def declare(func: Callable) -> Callable:
-        _offered[func] = table
-        return func
-
-    return declare
-
-
-def offered(func: Callable) -> Optional[Table]:
-    return _offered.get(func)
-
-
-def choose(ctx: Context, table: Table) -> Choice:
-    preferences = table.preferences(ctx.target)
-    findings = cast(detect.Findings, ctx.findings) or detect.look(ctx.root)
-    if ctx.backend is not None:
-        return _requested(ctx.backend, ctx.target, preferences, findings)
+def choose(
+    target: Target,
+    preferences: tuple[str, ...],
+    requested: Optional[str],
+    findings: detect.Findings,
+) -> Choice:
+    """The first of ``preferences`` (a registration's formats) that the rootfs can use;
+    ``requested`` (--backend) is checked instead."""
+    if requested is not None:
+        return _requested(requested, target, preferences, findings)
     for backend in preferences:
         if _usable(backend, findings):
             reason = f"the rootfs has {_evidence(backend, findings)}"
             if len(preferences) > 1:
-                reason += f"; {ctx.target} prefers {', '.join(preferences)} in that order"
+                reason += f"; {target} prefers {', '.join(preferences)} in that order"
             return Choice(backend, reason, True, findings)
     if not shows_any(findings):
-        reason = f"the default for {ctx.target}: the rootfs shows no network tool"
+        reason = f"the default for {target}: the rootfs shows no network tool"
         return Choice(preferences[0], reason, False, findings)
     wanted = " or ".join(f"{b} (needs {_need(b)})" for b in preferences)
     raise NoBuilder(
-        f"{ctx.target}: the rootfs has {findings.summary()}, but {ctx.target} is configured "
+        f"{target}: the rootfs has {findings.summary()}, but {target} is configured "
         f"with {wanted}; install or enable one of those in the image, or check --rootfs"
     )
 
@@ -169,7 +125,7 @@ def _need(backend: str) -> str:
     return f"{tool}, enabled" if tool in detect.SERVICES else tool
 
 
-def resolver_files(ctx: Context, choice: Choice) -> list[Task]:
+def resolver_files(plan: Plan, choice: Choice) -> list[Task]:
     """Where resolvers go besides the backend's own DNS keys.
 
     A plain etc/resolv.conf (or none) is written. When it is a symlink, writing through
@@ -178,7 +134,6 @@ def resolver_files(ctx: Context, choice: Choice) -> list[Task]:
     modes of netplan, NetworkManager and networkd); any other owner (resolvconf,
     NetworkManager) is fed by the backend's own keys.
     """
-    plan = cast(Plan, ctx.plan)
     findings = choice.findings
     if findings.resolv_conf_link is None:
         return [files.resolv_conf(plan)]
@@ -203,13 +158,12 @@ def native_tasks(plan: Plan, backend: str, legacy_netplan: bool = False) -> list
     raise ValueError(f"{backend} is not a native backend")
 
 
-def native_files(ctx: Context, choice: Choice, legacy_netplan: bool = False) -> list[Task]:
+def native_files(plan: Plan, choice: Choice, legacy_netplan: bool = False) -> list[Task]:
     """Everything a distro writes with a native backend: its config files, the
     hostname, hosts and the resolvers where the target reads them."""
-    plan = ctx.plan
     return [
         *native_tasks(plan, choice.backend, legacy_netplan),
         files.hostname(plan),
         files.hosts(plan),
-        *resolver_files(ctx, choice),
+        *resolver_files(plan, choice),
     ]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import os
 import shutil
 import sys
-import types
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional
 
 from . import __version__
@@ -19,40 +19,8 @@ from .errors import (
     printable,
 )
 
-
-def _import_argparse() -> types.ModuleType:
-    """argparse, imported without gettext when nothing has imported either yet.
-
-    argparse takes only ``gettext`` and ``ngettext`` from the gettext module, whose own
-    import (locale, a regular expression compiled at import) is ~3M instructions, over
-    1 ms of every run. No catalog of argparse's messages is installed where we run, so
-    the identity functions below say what gettext would. The stand-in is there only
-    while argparse imports: anyone importing gettext later gets the real one.
-    """
-    if "argparse" in sys.modules or "gettext" in sys.modules:
-        import argparse
-
-        return argparse
-    stand_in = types.ModuleType("gettext")
-    stand_in.gettext = lambda message: message  # type: ignore[attr-defined]
-    stand_in.ngettext = lambda one, many, n: one if n == 1 else many  # type: ignore[attr-defined]
-    sys.modules["gettext"] = stand_in
-    try:
-        import argparse
-    except ImportError:  # an argparse that wants more of gettext: the real thing, then
-        sys.modules.pop("argparse", None)
-        del sys.modules["gettext"]
-        import argparse
-    finally:
-        if sys.modules.get("gettext") is stand_in:
-            del sys.modules["gettext"]
-    return argparse
-
-
 if TYPE_CHECKING:
-    import argparse
-else:
-    argparse = _import_argparse()
+    from .audit import AuditSink
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
 MAX_ATTEMPTS = 1000
@@ -224,7 +192,9 @@ def _run(
     return 0
 
 
-def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace):
+def _audit_sink(
+    stack: contextlib.ExitStack, path: str, args: argparse.Namespace
+) -> AuditSink:
     """Open the audit log and write its first event before anything else happens, so an
     unwritable log (a directory, /dev/full, a full disk) stops the run with nothing
     changed. Unbuffered: each event is one write the sink can check."""
@@ -239,7 +209,7 @@ def _audit_sink(stack: contextlib.ExitStack, path: str, args: argparse.Namespace
     return sink
 
 
-def _audit_intact(sink, path: str) -> None:
+def _audit_intact(sink: AuditSink, path: str) -> None:
     """Called by the run just before its first change: an audit log that has failed
     since it was opened stops the run while nothing is changed yet."""
     if sink.error is not None:

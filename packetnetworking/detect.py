@@ -49,8 +49,6 @@ RESOLVED_FILES = (
 )
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Findings:
     """``installed``: (tool, the path that shows it), in PROBES order; ``enabled``: (tool,
     its enablement link); ``resolv_conf_link``: where etc/resolv.conf points, if it is a
@@ -66,6 +64,10 @@ class Findings:
 
     def has(self, tool: str) -> bool:
         return tool in dict(self.installed)
+
+    def found(self, tool: str) -> Optional[str]:
+        """The path that shows ``tool`` installed (the first of its PROBES there)."""
+        return dict(self.installed).get(tool)
 
     def is_enabled(self, tool: str) -> bool:
         return tool in dict(self.enabled)

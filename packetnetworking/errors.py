@@ -17,6 +17,17 @@ class UsageError(PacketNetworkingError):
     exit_code = 2
 
 
+class InvalidOption(UsageError):
+    """A value the operator gave (``--nics``, ``--resolvers``, ``PACKET_RESOLVERS``) that
+    must not reach a config file: a usage error, naming the option and the value."""
+
+    def __init__(self, field: str, value: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.reason = reason
+        super().__init__(f"usage error: {field}={_show(value)}: {reason}")
+
+
 class NoMetadataSource(PacketNetworkingError):
     exit_code = 10
 
@@ -66,7 +77,8 @@ class AuditIncomplete(PacketNetworkingError):
 
 EXIT_CODES = {
     0: "done",
-    2: "usage error; or the audit log cannot be written (nothing was changed)",
+    2: "usage error (a bad --nics, --resolvers or PACKET_RESOLVERS value included); "
+    "or the audit log cannot be written (nothing was changed)",
     10: "no metadata source",
     20: "malformed -o/--operating-system",
     30: "nothing to do for this operating system",

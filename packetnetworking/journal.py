@@ -23,11 +23,12 @@ import stat
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import rootfs
-from .errors import WriteFailed
+from .changes import Change
+from .errors import WriteFailed, printable
 from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
 
 if TYPE_CHECKING:
-    from .transaction import Change
+    from structlog.typing import FilteringBoundLogger as Log
 
 JOURNAL = "packet-networking-journal.json"
 VERSION = 3  # 3 added "xattrs"; a version 2 journal (none kept) is still recovered
@@ -76,7 +77,7 @@ class Journal:
         os.fsync(self.root.fd)
         self._record = None  # from here on there is nothing to roll back
 
-    def rollback(self, log) -> list[str]:
+    def rollback(self, log: Log) -> list[str]:
         """Undo this process's changes, attempting every one. Returns what could not be
         restored, one line each (then the journal stays, for the next run)."""
         if self._record is None:
@@ -89,7 +90,7 @@ class Journal:
         self._record = None
         return failures
 
-    def recover(self, log) -> list[str]:
+    def recover(self, log: Log) -> list[str]:
         """Restore what a run that died left; returns the paths it could not restore
         (the journal then stays). A hostile journal is refused before any change."""
         fd = self.root.fd
@@ -119,7 +120,7 @@ class Journal:
                 body = rootfs.read_fd(fd, f"/{JOURNAL}", MAX_JOURNAL)
             finally:
                 os.close(fd)
-            record = json.loads(body)
+            record: dict[str, Any] = json.loads(body)
             check(self.root, record)
         except RecursionError:
             raise _unreadable("nested too deeply") from None
@@ -143,7 +144,7 @@ def _encoded(record: dict[str, Any]) -> dict[str, Any]:
 
 def _unreadable(reason: str) -> WriteFailed:
     return WriteFailed(
-        f"/{JOURNAL}: unreadable journal ({rootfs.shown(reason)[:200]}); inspect and remove it"
+        f"/{JOURNAL}: unreadable journal ({printable(reason)[:200]}); inspect and remove it"
     )
 
 
@@ -161,18 +162,18 @@ def restore(root: Root, record: dict[str, Any], op: Op) -> list[str]:
         try:
             _restore_file(root, entry, op)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{rootfs.shown(entry['path'])}: {_why(exc)}")
+            failures.append(f"/{printable(entry['path'])}: {_why(exc)}")
     for rel in reversed(record["dirs"]):
         try:
             _remove_dir(root, rel, op)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{rootfs.shown(rel)}: {_why(exc)}")
+            failures.append(f"/{printable(rel)}: {_why(exc)}")
     return failures
 
 
 def _why(exc: Exception) -> str:
     if isinstance(exc, OSError):
-        return rootfs.shown(exc.strerror or str(exc))
+        return printable(exc.strerror or str(exc))
     return str(exc)
 
 
@@ -293,7 +294,7 @@ def _differs(fd: int, name: str, entry: dict[str, Any]) -> bool:
     if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (entry["uid"], entry["gid"]):
         return True
     now = rootfs.read_entry(fd, name, name)
-    return now.content != entry["content"] or now.xattrs != entry.get("xattrs", {})
+    return bool(now.content != entry["content"] or now.xattrs != entry.get("xattrs", {}))
 
 
 def _put_back(fd: int, name: str, entry: dict[str, Any], op: Op, shown_dir: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Optional, TypeVar, Union
 
 import attrs
 
@@ -49,18 +49,11 @@ class Interface:
 
 
 @attrs.frozen
-class Address:
-    """One assigned address; ``interface`` carries address and prefix together."""
+class IP:
+    """An address as config files want it: address, prefix, netmask, gateway."""
 
-    family: int = attrs.field(validator=[typed(int, "4 or 6"), in_range(4, 6)])
     interface: IPInterface
     gateway: Optional[IPAddress]
-    public: bool = attrs.field(validator=typed(bool, "true or false"))
-    management: bool = attrs.field(validator=typed(bool, "true or false"))
-    enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
-    # What is well-formed but inconsistent: (field, value, reason), e.g. a gateway outside
-    # the prefix. Refused if the tool configures this address, a warning if it does not.
-    problems: tuple[Problem, ...] = attrs.field(default=(), eq=False)
 
     @property
     def address(self) -> IPAddress:
@@ -70,6 +63,31 @@ class Address:
     def prefix(self) -> int:
         return self.interface.network.prefixlen
 
+    @property
+    def netmask(self) -> str:
+        return str(self.interface.network.netmask)
+
+    @property
+    def cidr(self) -> str:
+        return f"{self.interface.ip}/{self.prefix}"
+
+    @property
+    def version(self) -> int:
+        return self.interface.version
+
+
+@attrs.frozen
+class Address(IP):
+    """One assigned address as the metadata lists it: an IP and what the metadata says of it."""
+
+    family: int = attrs.field(validator=[typed(int, "4 or 6"), in_range(4, 6)])
+    public: bool = attrs.field(validator=typed(bool, "true or false"))
+    management: bool = attrs.field(validator=typed(bool, "true or false"))
+    enabled: bool = attrs.field(default=True, validator=typed(bool, "true or false"))
+    # What is well-formed but inconsistent: (field, value, reason), e.g. a gateway outside
+    # the prefix. Refused if the tool configures this address, a warning if it does not.
+    problems: tuple[Problem, ...] = attrs.field(default=(), eq=False)
+
 
 @attrs.frozen
 class Bonding:
@@ -77,7 +95,7 @@ class Bonding:
     link_aggregation: str = attrs.field(default="bonded")
 
     @link_aggregation.validator
-    def _check_aggregation(self, attribute: attrs.Attribute, value: object) -> None:
+    def _check_aggregation(self, attribute: attrs.Attribute[str], value: object) -> None:
         if value not in LINK_AGGREGATIONS:
             fail(attribute, value, f"must be one of {', '.join(LINK_AGGREGATIONS)} or null")
 
@@ -171,7 +189,10 @@ def from_dict(raw: object) -> Metadata:
     )
 
 
-def _build(cls: type, path: str, **fields: Any) -> Any:
+B = TypeVar("B")
+
+
+def _build(cls: type[B], path: str, **fields: Any) -> B:
     """Construct an attrs class; prefix a validator's field name with its document path."""
     try:
         return cls(**fields)
@@ -310,19 +331,19 @@ def _given(value: object) -> object:
     return None if value == "" else value
 
 
-def _require(item: Mapping, key: str, path: str) -> object:
+def _require(item: Mapping[str, Any], key: str, path: str) -> object:
     if key not in item or item[key] is None:
         raise InvalidMetadata(f"{path}.{key}" if path != "metadata" else key, None, "is missing")
     return item[key]
 
 
-def _mapping(raw: object, path: str) -> Mapping:
+def _mapping(raw: object, path: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise InvalidMetadata(path, _excerpt(raw), "must be a JSON object")
     return raw
 
 
-def _list(raw: object, path: str) -> list:
+def _list(raw: object, path: str) -> list[Any]:
     if not isinstance(raw, list):
         raise InvalidMetadata(path, _excerpt(raw), "must be a JSON list")
     return raw

@@ -14,7 +14,7 @@ from typing import Callable, Optional, Union
 
 import attrs
 
-from .errors import InvalidMetadata, UsageError
+from .errors import InvalidMetadata, InvalidOption, UsageError
 from .validators import IFNAME, MAC
 
 # udev's names in order of preference: the same order systemd's 99-default.link uses.
@@ -45,55 +45,60 @@ def load(path: str) -> tuple[HostNic, ...]:
         with open(path, "rb") as f:
             body = f.read(MAX_NICS_BYTES + 1)  # /dev/zero must not eat the memory
         if len(body) > MAX_NICS_BYTES:
-            raise InvalidMetadata("--nics", path, f"is over {MAX_NICS_BYTES} bytes")
+            raise InvalidOption("--nics", path, f"is over {MAX_NICS_BYTES} bytes")
         raw = json.loads(body)
     except OSError as exc:
         raise UsageError(f"--nics {path!r}: {exc.strerror}") from None
     except RecursionError:
-        raise InvalidMetadata("--nics", path, "nests too deeply to be a list of NICs") from None
+        raise InvalidOption("--nics", path, "nests too deeply to be a list of NICs") from None
     except ValueError as exc:
-        raise InvalidMetadata("--nics", path, f"is not JSON ({exc})") from None
+        raise InvalidOption("--nics", path, f"is not JSON ({exc})") from None
     if not isinstance(raw, list):
-        raise InvalidMetadata("--nics", path, "must be a JSON list of NICs")
+        raise InvalidOption("--nics", path, "must be a JSON list of NICs")
     found = tuple(_nic(item, f"--nics[{i}]") for i, item in enumerate(raw))
-    unique_macs((f"--nics[{i}] {nic.name}", nic.mac) for i, nic in enumerate(found))
+    named = ((f"--nics[{i}] {nic.name}", nic.mac) for i, nic in enumerate(found))
+    unique_macs(named, InvalidOption)
     return found
 
 
-def unique_macs(named: Iterable[tuple[str, str]]) -> None:
+def unique_macs(
+    named: Iterable[tuple[str, str]],
+    error: type[Union[InvalidMetadata, InvalidOption]] = InvalidMetadata,
+) -> None:
     """Refuse two NICs with one MAC: matching by MAC would pin it to whichever came last
-    and leave the other out of its bond."""
+    and leave the other out of its bond. ``error``: whose input it is (the host's sysfs,
+    or the operator's ``--nics`` file)."""
     seen: dict[str, str] = {}
     for where, mac in named:
         if mac in seen:
-            raise InvalidMetadata(f"{where}.mac", mac, f"is also the MAC of {seen[mac]}")
+            raise error(f"{where}.mac", mac, f"is also the MAC of {seen[mac]}")
         seen[mac] = where
 
 
 def _nic(item: object, path: str) -> HostNic:
     if not isinstance(item, dict):
-        raise InvalidMetadata(path, item, "must be an object with name and mac")
+        raise InvalidOption(path, item, "must be an object with name and mac")
     name, mac, driver = item.get("name"), item.get("mac"), item.get("driver")
     if not isinstance(name, str) or not IFNAME.fullmatch(name):
-        raise InvalidMetadata(f"{path}.name", name, "is not an interface name")
+        raise InvalidOption(f"{path}.name", name, "is not an interface name")
     if NOT_PHYSICAL.fullmatch(name):
-        raise InvalidMetadata(f"{path}.name", name, "is a virtual device's name, not a NIC's")
+        raise InvalidOption(f"{path}.name", name, "is a virtual device's name, not a NIC's")
     if not isinstance(mac, str) or not MAC.fullmatch(mac.lower()):
-        raise InvalidMetadata(f"{path}.mac", mac, "is not a MAC address")
+        raise InvalidOption(f"{path}.mac", mac, "is not a MAC address")
     if driver is not None and (not isinstance(driver, str) or not IFNAME.fullmatch(driver)):
-        raise InvalidMetadata(f"{path}.driver", driver, "is not a driver name")
+        raise InvalidOption(f"{path}.driver", driver, "is not a driver name")
     kernel = item.get("kernel_name", name)
     if not isinstance(kernel, str) or not IFNAME.fullmatch(kernel):
-        raise InvalidMetadata(f"{path}.kernel_name", kernel, "is not an interface name")
+        raise InvalidOption(f"{path}.kernel_name", kernel, "is not an interface name")
     if NOT_PHYSICAL.fullmatch(kernel):
-        raise InvalidMetadata(
+        raise InvalidOption(
             f"{path}.kernel_name", kernel, "is a virtual device's name, not a NIC's"
         )
     return HostNic(name=name, mac=mac.lower(), driver=driver, kernel_name=kernel)
 
 
 def discover(
-    sysfs: Union[str, os.PathLike] = "/sys/class/net",
+    sysfs: Union[str, os.PathLike[str]] = "/sys/class/net",
     ethtool: Optional[Callable[[str], Optional[bytes]]] = None,
 ) -> tuple[HostNic, ...]:
     """Physical NICs of this host: those with a ``device`` link (no bridge, veth, bond).

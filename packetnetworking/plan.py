@@ -14,7 +14,8 @@ from typing import Optional, Union
 import attrs
 
 from .errors import NoMatchingNic
-from .metadata import Address, IPAddress, IPInterface, Metadata, selected
+from .metadata import IP as IP
+from .metadata import Address, IPAddress, Metadata, selected
 from .nics import HostNic
 
 BONDED, INDIVIDUAL, DHCP = "bonded", "individual", "dhcp"
@@ -43,6 +44,50 @@ class Nic:
     dhcp: bool = False
 
 
+# Each bond option once, with every format's spelling of it beside it, in the columns
+# of BOND_FORMATS: the bonding driver's own (ifcfg BONDING_OPTS, wicked
+# BONDING_MODULE_OPTS, modprobe), Debian's ifenslave, ifupdown-ng, netplan, NetworkManager
+# and systemd-networkd. Rows in the order the files list them (lacp_rate: see BondFormat).
+BOND_OPTIONS: dict[str, tuple[str, str, str, str, str, str]] = {
+    "mode": ("mode", "bond-mode", "bond-mode", "mode", "mode", "Mode"),
+    "miimon": ("miimon", "bond-miimon", "bond-miimon", "mii-monitor-interval", "miimon",
+               "MIIMonitorSec"),
+    "updelay": ("updelay", "bond-updelay", "bond-updelay", "up-delay", "updelay", "UpDelaySec"),
+    "downdelay": ("downdelay", "bond-downdelay", "bond-downdelay", "down-delay", "downdelay",
+                  "DownDelaySec"),
+    "xmit_hash_policy": ("xmit_hash_policy", "bond-xmit_hash_policy", "bond-xmit-hash-policy",
+                         "transmit-hash-policy", "xmit_hash_policy", "TransmitHashPolicy"),
+    "lacp_rate": ("lacp_rate", "bond-lacp-rate", "bond-lacp-rate", "lacp-rate", "lacp_rate",
+                  "LACPTransmitRate"),
+}  # fmt: skip
+
+
+class BondFormat:
+    """How one format writes the values: ``mode_by_name`` (``802.3ad``, not ``4``),
+    ``lacp_numeric`` (ifenslave's ``1`` for fast), ``lacp_after_mode`` (the native
+    formats list it second, the driver and ENI last), ``time_unit`` (networkd's ``ms``)."""
+
+    __slots__ = ("column", "mode_by_name", "lacp_numeric", "lacp_after_mode", "time_unit")
+
+    def __init__(
+        self, column: int, mode_by_name: bool, lacp_numeric: bool = False,
+        lacp_after_mode: bool = False, time_unit: str = "",
+    ) -> None:
+        self.column, self.mode_by_name, self.lacp_numeric = column, mode_by_name, lacp_numeric
+        self.lacp_after_mode, self.time_unit = lacp_after_mode, time_unit
+
+
+BOND_FORMATS = {
+    "driver": BondFormat(0, mode_by_name=False),
+    # ifenslave (Debian) takes numbers; ifupdown-ng passes ip-link's names.
+    "ifenslave": BondFormat(1, mode_by_name=False, lacp_numeric=True),
+    "ifupdown-ng": BondFormat(2, mode_by_name=True),
+    "netplan": BondFormat(3, mode_by_name=True, lacp_after_mode=True),
+    "networkmanager": BondFormat(4, mode_by_name=True, lacp_after_mode=True),
+    "networkd": BondFormat(5, mode_by_name=True, lacp_after_mode=True, time_unit="ms"),
+}
+
+
 @attrs.frozen
 class Bond:
     name: str
@@ -64,47 +109,29 @@ class Bond:
     def mode_name(self) -> str:
         return BOND_MODE_NAMES[self.mode]
 
+    def options(self, fmt: str, mode_by_name: Optional[bool] = None) -> tuple[tuple[str, str], ...]:
+        """This bond's options as format ``fmt`` (a key of BOND_FORMATS) spells and
+        lists them: ``(key, value)`` pairs. ``mode_by_name`` overrides the format's."""
+        style = BOND_FORMATS[fmt]
+        by_name = style.mode_by_name if mode_by_name is None else mode_by_name
+        values = {
+            "mode": self.mode_name if by_name else str(self.mode),
+            "miimon": f"{self.miimon}{style.time_unit}",
+            "updelay": f"{self.updelay}{style.time_unit}",
+            "downdelay": f"{self.downdelay}{style.time_unit}",
+            "xmit_hash_policy": self.xmit_hash_policy,
+        }
+        order = list(values)
+        if self.lacp_rate:
+            fast = self.lacp_rate == "fast"
+            values["lacp_rate"] = ("1" if fast else "0") if style.lacp_numeric else self.lacp_rate
+            order.insert(1 if style.lacp_after_mode else len(order), "lacp_rate")
+        return tuple((BOND_OPTIONS[name][style.column], values[name]) for name in order)
+
     def driver_options(self, mode_by_name: bool = False) -> str:
         """The bonding driver's own options (``mode=4 miimon=100 ...``), as ifcfg files
         and modprobe take them."""
-        options = [
-            f"mode={self.mode_name if mode_by_name else self.mode}",
-            f"miimon={self.miimon}",
-            f"updelay={self.updelay}",
-            f"downdelay={self.downdelay}",
-            f"xmit_hash_policy={self.xmit_hash_policy}",
-        ]
-        if self.lacp_rate:
-            options.append(f"lacp_rate={self.lacp_rate}")
-        return " ".join(options)
-
-
-@attrs.frozen
-class IP:
-    """An address as config files want it: address, prefix, netmask, gateway."""
-
-    interface: IPInterface
-    gateway: Optional[IPAddress]
-
-    @property
-    def address(self) -> IPAddress:
-        return self.interface.ip
-
-    @property
-    def prefix(self) -> int:
-        return self.interface.network.prefixlen
-
-    @property
-    def netmask(self) -> str:
-        return str(self.interface.network.netmask)
-
-    @property
-    def cidr(self) -> str:
-        return f"{self.interface.ip}/{self.prefix}"
-
-    @property
-    def version(self) -> int:
-        return self.interface.version
+        return " ".join(f"{k}={v}" for k, v in self.options("driver", mode_by_name))
 
 
 @attrs.frozen
@@ -189,7 +216,7 @@ def build(
     public4 = _first(addresses, 4, public=True)
     public6 = _first(addresses, 6, public=True)
     private4 = _first(addresses, 4, public=False)
-    routes = ()
+    routes: tuple[Route, ...] = ()
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway
         routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
@@ -280,6 +307,6 @@ def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optiona
     return IP(address.interface, address.gateway) if address else None
 
 
-def natural_key(name: str) -> tuple:
+def natural_key(name: str) -> tuple[Union[int, str], ...]:
     """eth2 before eth10."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))

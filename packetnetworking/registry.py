@@ -19,19 +19,29 @@ a name the index does not know, everything is imported, as are the listings
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from typing import Any, Callable, Optional, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from .errors import NoBuilder
 from .plan import MODES
 from .target import Target, version_tuple
 
+if TYPE_CHECKING:  # types only: a run imports these later, and only when it needs them
+    from .backends import Choice
+    from .detect import Findings
+    from .plan import Plan
+    from .rootfs import StrPath
+    from .tasks import Task
+
+Builder = Callable[["Context"], "list[Task]"]
+Hooked = Callable[..., Any]  # a plan hook (Plan -> Plan) or a tasks hook (tasks, Context)
+
 Version = tuple[int, ...]
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class VersionRange:
     __slots__ = ("low", "high", "text")
 
@@ -84,14 +94,15 @@ def _version(text: str) -> Version:
 
 
 class Registration:
-    __slots__ = ("family", "versions", "modes", "func", "names")
+    __slots__ = ("family", "versions", "modes", "func", "names", "backends")
 
     def __init__(
-        self, family: str, versions: VersionRange, modes: frozenset, func: Callable,
+        self, family: str, versions: VersionRange, modes: frozenset[str], func: Builder,
         names: tuple[str, ...],  # every name that means this family (-o, metadata, os-release)
+        backends: tuple[str, ...],  # the formats it writes, the preferred first; () none
     ) -> None:
         self.family, self.versions, self.modes = family, versions, modes
-        self.func, self.names = func, names
+        self.func, self.names, self.backends = func, names, backends
 
     @property
     def id(self) -> str:
@@ -105,8 +116,8 @@ class Hook:
     __slots__ = ("point", "func", "plans")
 
     def __init__(
-        self, point: str, func: Callable,
-        plans: Optional[frozenset],  # plan slugs it applies to; None means every plan
+        self, point: str, func: Hooked,
+        plans: Optional[frozenset[str]],  # plan slugs it applies to; None means every plan
     ) -> None:
         self.point, self.func, self.plans = point, func, plans
 
@@ -117,14 +128,24 @@ _hooks: list[Hook] = []
 
 
 def distro(
-    family: str, versions: str = "*", modes=MODES, names: tuple[str, ...] = ()
-) -> Callable:
-    """Register a builder ``func(context) -> list[Task]`` for a family and version range."""
+    family: str,
+    versions: str = "*",
+    modes: tuple[str, ...] = MODES,
+    names: tuple[str, ...] = (),
+    backends: tuple[str, ...] = (),
+) -> Callable[[Builder], Builder]:
+    """Register a builder ``func(context) -> list[Task]`` for a family and version range,
+    with the config formats it writes there in order of preference (none: the OS
+    configures its own network). The run picks one and passes it in ``context.choice``."""
+    from .backends import NAMES  # imported when distros register, not by every import
+
     unknown = set(modes) - set(MODES)
     if unknown:
         raise ValueError(f"unknown network modes {sorted(unknown)}")
+    if set(backends) - set(NAMES):
+        raise ValueError(f"bad backends {backends}: known are {', '.join(NAMES)}")
 
-    def register(func: Callable) -> Callable:
+    def register(func: Builder) -> Builder:
         _builders.append(
             Registration(
                 family=family,
@@ -132,6 +153,7 @@ def distro(
                 modes=frozenset(modes),
                 func=func,
                 names=tuple(dict.fromkeys((family, *names))),
+                backends=tuple(backends),
             )
         )
         return func
@@ -139,12 +161,23 @@ def distro(
     return register
 
 
-def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable:
+@contextlib.contextmanager
+def scoped() -> Iterator[None]:
+    """Builders registered inside the block are forgotten when it ends: a test registers
+    its own (an overlap, a gap) without leaving them to the tests after it."""
+    saved = list(_builders)
+    try:
+        yield
+    finally:
+        _builders[:] = saved
+
+
+def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable[[Hooked], Hooked]:
     """Register ``func(plan) -> plan`` (point "plan") or ``func(tasks, context) -> tasks``."""
     if point not in HOOK_POINTS:
         raise ValueError(f"unknown hook point {point!r}; known: {', '.join(HOOK_POINTS)}")
 
-    def register(func: Callable) -> Callable:
+    def register(func: Hooked) -> Hooked:
         _hooks.append(Hook(point, func, frozenset(plans) if plans is not None else None))
         return func
 
@@ -210,10 +243,25 @@ def newest_if_beyond(
     return max(items, key=lambda i: range_of(i).high or ())
 
 
+def span(reg: Registration) -> str:
+    """The versions ``reg``'s builder serves for its family, as one range: a builder
+    whose formats change with the release registers each part ("10-11", "12-13"), and
+    is one builder for "10-13" in messages and the audit log."""
+    parts = sorted(
+        (r.versions for r in _builders if r.family == reg.family and r.func is reg.func),
+        key=lambda v: v.low or (),
+    )
+    if len(parts) == 1:
+        return parts[0].text
+    low = parts[0].text.partition("-")[0]
+    last = parts[-1].text
+    return f"{low}+" if last.endswith("+") else f"{low}-{last.rpartition('-')[2]}"
+
+
 def supported() -> str:
     by_family: dict[str, list[str]] = {}
     for reg in sorted(builders(), key=lambda r: (r.family, r.versions.low or ())):
-        by_family.setdefault(reg.family, []).append(reg.versions.text)
+        by_family.setdefault(reg.family, []).append(span(reg))
     return "; ".join(f"{fam} {', '.join(dict.fromkeys(v))}" for fam, v in by_family.items())
 
 
@@ -325,19 +373,26 @@ def write_index(target: Optional[str] = None) -> str:
 
 
 class Context:
-    """What a builder gets: the plan, which OS, and the rootfs to look at (not to write).
+    """What a builder gets: the plan, which OS, the rootfs to look at (not to write),
+    what it shows (looked at once per run) and the config format the run chose from the
+    registration's (None when it declares none)."""
 
-    ``plan`` is a plan.Plan (untyped here to keep the registry free of the model),
-    ``root`` the --rootfs path (str or os.PathLike), ``backend`` a config format asked for by name
-    (--backend), and ``findings`` what the rootfs shows (detect.Findings), looked at once
-    per run by the caller; None: whoever needs it looks.
-    """
-
-    __slots__ = ("plan", "target", "root", "backend", "findings")
+    __slots__ = ("plan", "target", "root", "findings", "_choice")
 
     def __init__(
-        self, plan: object, target: Target, root: object, backend: Optional[str] = None,
-        findings: Optional[object] = None,
+        self,
+        plan: Plan,
+        target: Target,
+        root: StrPath,
+        findings: Findings,
+        choice: Optional[Choice] = None,
     ) -> None:
         self.plan, self.target, self.root = plan, target, root
-        self.backend, self.findings = backend, findings
+        self.findings, self._choice = findings, choice
+
+    @property
+    def choice(self) -> Choice:
+        """The chosen format; only a builder registered with ``backends=`` asks."""
+        if self._choice is None:
+            raise ValueError(f"{self.target}: its registration declares no config format")
+        return self._choice

@@ -27,7 +27,7 @@ import os
 import stat
 from typing import Callable, Optional, Union
 
-from .errors import WriteFailed
+from .errors import WriteFailed, printable
 
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
 TEMP_SUFFIX = ".pn-new"
@@ -41,7 +41,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
-StrPath = Union[str, os.PathLike]  # what --rootfs may be given as
+StrPath = Union[str, "os.PathLike[str]"]  # what --rootfs may be given as
 
 
 def no_op(_op: str) -> None:
@@ -73,7 +73,7 @@ class Root:
         try:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise WriteFailed(f"--rootfs {shown(given)}: {exc.strerror}") from None
+            raise WriteFailed(f"--rootfs {printable(given)}: {exc.strerror}") from None
         self._dirs: dict[str, int] = {"": self.fd}
         self._mount: Optional[int] = None
 
@@ -98,7 +98,7 @@ class Root:
         way is an error (the journal's paths lead through none)."""
         names, missing_from, name, followed = self._walk(relpath, follow, links, want_dir=False)
         if name is None:
-            raise WriteFailed(f"/{shown(relpath)}: names a directory, not a file")
+            raise WriteFailed(f"/{printable(relpath)}: names a directory, not a file")
         directory = "/".join(names)
         missing: tuple[str, ...] = ()
         if missing_from is not None:
@@ -130,7 +130,7 @@ class Root:
             return None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise WriteFailed(f"/{shown(where.rel)}: exists and is not a regular file")
+                raise WriteFailed(f"/{printable(where.rel)}: exists and is not a regular file")
             return read_fd(fd, "/" + where.rel, limit)
         finally:
             os.close(fd)
@@ -161,7 +161,7 @@ class Root:
             part = pending.pop()
             if part == "..":
                 if not names:
-                    raise WriteFailed(f"/{shown(relpath)}: a symlink climbs out of the rootfs")
+                    raise WriteFailed(f"/{printable(relpath)}: a symlink climbs out of the rootfs")
                 names.pop()
                 if missing_from is not None and len(names) <= missing_from:
                     missing_from = None
@@ -180,10 +180,10 @@ class Root:
             target = None if last and not follow else _readlink(parent, part, relpath)
             if target is not None:
                 if not links:
-                    raise WriteFailed(f"/{shown(relpath)}: leads through a symlink")
+                    raise WriteFailed(f"/{printable(relpath)}: leads through a symlink")
                 count += 1
                 if count > MAX_LINKS:
-                    raise WriteFailed(f"/{shown(relpath)}: too many levels of symbolic links")
+                    raise WriteFailed(f"/{printable(relpath)}: too many levels of symbolic links")
                 followed = True
                 if target.startswith("/"):
                     names, missing_from = [], None
@@ -207,7 +207,7 @@ class Root:
         os.mkdir(name, 0o700, dir_fd=parent_fd)
         fd = _open_dir(parent_fd, name, rel)
         if fd is None:
-            raise WriteFailed(f"/{shown(rel)}: vanished as it was made")
+            raise WriteFailed(f"/{printable(rel)}: vanished as it was made")
         self._dirs[rel] = fd
         os.chmod(fd, 0o755)
         return fd
@@ -230,8 +230,8 @@ class Root:
             self._mount = mount_id(self.fd)
         if mount_id(self._dirs[existing]) != self._mount:
             raise WriteFailed(
-                f"/{shown(relpath)}: a symlink leads onto another mount (/{shown(existing)});"
-                " refusing to write there"
+                f"/{printable(relpath)}: a symlink leads onto another mount "
+                f"(/{printable(existing)}); refusing to write there"
             )
 
     def lock(self) -> None:
@@ -244,7 +244,7 @@ class Root:
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise Busy(f"--rootfs {shown(self.path)}: another run holds its lock") from None
+            raise Busy(f"--rootfs {printable(self.path)}: another run holds its lock") from None
 
 
 def _push(pending: list[str], path: str) -> None:
@@ -260,7 +260,7 @@ def _readlink(dir_fd: int, name: str, relpath: str) -> Optional[str]:
     except OSError as exc:
         if exc.errno == errno.EINVAL:  # it exists and is not a symlink
             return None
-        raise WriteFailed(f"/{shown(relpath)}: cannot look up a part: {exc.strerror}") from None
+        raise WriteFailed(f"/{printable(relpath)}: cannot look up a part: {exc.strerror}") from None
 
 
 def _open_dir(dir_fd: int, name: str, relpath: str) -> Optional[int]:
@@ -269,11 +269,13 @@ def _open_dir(dir_fd: int, name: str, relpath: str) -> Optional[int]:
     except FileNotFoundError:
         return None
     except NotADirectoryError:
-        raise WriteFailed(f"/{shown(relpath)}: a file stands where a directory should be") from None
+        raise WriteFailed(
+            f"/{printable(relpath)}: a file stands where a directory should be"
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # a symlink now, where a directory was a moment ago
-            raise WriteFailed(f"/{shown(relpath)}: changed while it was looked up") from None
-        raise WriteFailed(f"/{shown(relpath)}: cannot open a part: {exc.strerror}") from None
+            raise WriteFailed(f"/{printable(relpath)}: changed while it was looked up") from None
+        raise WriteFailed(f"/{printable(relpath)}: cannot open a part: {exc.strerror}") from None
 
 
 def mount_id(fd: int) -> int:
@@ -332,17 +334,10 @@ def display(root: StrPath, path: StrPath) -> str:
     """How the target will name this path: ``/etc/hostname`` (non-printables escaped).
     A path outside ``root`` is shown whole."""
     try:
-        return "/" + shown(relative(root, path))
+        return "/" + printable(relative(root, path))
     except ValueError:
         anchor, parts = _split(os.fspath(path))
-        return shown(anchor + "/".join(parts) or ".")
-
-
-def shown(text: str) -> str:
-    """``text`` fit for a one-line message: a newline in a crafted link target stays ``\\n``."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return printable(anchor + "/".join(parts) or ".")
 
 
 def temp_path(path: StrPath) -> str:
@@ -357,7 +352,8 @@ def read_fd(fd: int, shown_as: str, limit: int = MAX_FILE) -> bytes:
     size = os.fstat(fd).st_size
     if size > limit:
         raise TooLarge(shown_as, size, limit)
-    chunks, total = [], 0
+    chunks: list[bytes] = []
+    total = 0
     while True:
         chunk = os.read(fd, min(limit + 1 - total, 1 << 16) or 1)
         if not chunk:
@@ -373,7 +369,7 @@ class TooLarge(WriteFailed):
 
     def __init__(self, shown_as: str, size: int, limit: int) -> None:
         super().__init__(
-            f"{shown(shown_as)}: {size} bytes, more than the {limit} this tool reads; refusing"
+            f"{printable(shown_as)}: {size} bytes, more than the {limit} this tool reads; refusing"
         )
 
 
@@ -395,7 +391,7 @@ def read_entry(dir_fd: int, name: str, shown_as: str) -> Entry:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise WriteFailed(f"{shown(shown_as)}: exists and is not a regular file")
+            raise WriteFailed(f"{printable(shown_as)}: exists and is not a regular file")
         content = read_fd(fd, shown_as)
         return Entry(content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid, xattrs(fd))
     finally:

@@ -9,20 +9,23 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import backends, detect, metadata, nics, registry, source
-from . import plan as plan_module
-from . import target as target_module
-from .errors import MalformedOS, NoBuilder, NothingToDo, UsageError
-from .transaction import Change, Transaction, event_fields
+from . import metadata, nics, registry, selection, source
+from .changes import Change, event_fields
+from .errors import InvalidMetadata, InvalidOption, MalformedOS, NothingToDo, UsageError
+from .metadata import IPAddress
+from .plan import build as build_plan
+from .target import Target, from_metadata, from_option, from_os_release
+from .transaction import Transaction
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
 
 # Equinix Metal's public resolvers: the last resort when nothing else names any.
 FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Options:
     """What to do, as the CLI's options say it. ``resolvers``: "a,b" from --resolvers;
     ``backend``: a config format asked for by name (--backend), else one is chosen."""
@@ -33,7 +36,7 @@ class Options:
 
     def __init__(
         self,
-        rootfs: Union[str, os.PathLike],
+        rootfs: Union[str, os.PathLike[str]],
         *,
         metadata_file: Optional[str] = None,
         metadata_url: str = source.DEFAULT_URL,
@@ -70,7 +73,7 @@ class Result:
         return sum(1 for c in self.changes if c.action == action)
 
 
-def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None) -> Result:
+def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] = None) -> Result:
     started = time.monotonic()
     root = os.fspath(options.rootfs)
     _not_empty(root)
@@ -81,15 +84,14 @@ def run(options: Options, log, before_op: Optional[Callable[[str], None]] = None
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
     host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
-    plan = plan_module.build(document, host_nics, _resolvers(options, log))
+    plan = build_plan(document, host_nics, _resolvers(options, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
-    builder, untested = _select(target, plan.mode)
-    # The rootfs is looked at once: the backend event and the builder share the findings.
-    findings = detect.look(root)
-    context = registry.Context(plan, target, root, backend=options.backend, findings=findings)
-    _log_backend(builder, context, log, untested)
+    # The rootfs is looked at once, builder and format are chosen once, and logged once.
+    chosen = selection.select(target, plan.mode, root, options.backend)
+    _log_selection(chosen, log)
+    builder, context = chosen.builder, chosen.context(plan)
     tasks = builder.func(context)
     for hook in registry.hooks("tasks", plan.plan_slug):
         tasks = hook.func(tasks, context)
@@ -128,43 +130,18 @@ def _not_empty(root: str) -> None:
         raise UsageError("--rootfs '': an empty path; pass where the target is mounted")
 
 
-def _select(target: target_module.Target, mode: str) -> tuple[registry.Registration, bool]:
-    """The builder, and whether it serves this version untested (the forward policy: a
-    version newer than every release of its family gets the family's newest builder,
-    if the rootfs backs it up; see _log_backend)."""
-    try:
-        return registry.select(target, mode), False
-    except NoBuilder:
-        newest = registry.newest_below(target, mode)
-        if newest is None:
-            raise
-        return newest, True
-
-
-def _log_backend(
-    builder: registry.Registration, context: registry.Context, log, untested: bool
-) -> None:
-    """Say which config format the builder will write and why (an audit event); for an
-    untested version, refuse unless the rootfs shows a format the builder writes."""
-    table = backends.offered(builder.func)
-    if table is None:
-        if untested:
-            why = "that builder declares no format to look for"
-            raise NoBuilder(_untested_refusal(builder, context.target, why))
-        if context.backend is not None:
-            raise NoBuilder(
-                f"--backend {context.backend}: {context.target} is configured one way only"
-            )
+def _log_selection(chosen: selection.Selection, log: Log) -> None:
+    """Say which config format the builder will write and why (an audit event), and
+    warn of a version served untested."""
+    choice = chosen.choice
+    if choice is None:
         return
-    choice = backends.choose(context, table)
-    if untested:
-        if not choice.detected:
-            shows = f"the rootfs shows {choice.findings.summary()}"
-            raise NoBuilder(_untested_refusal(builder, context.target, shows))
+    if chosen.untested:
+        builder = chosen.builder
         log.warning(
             "untested version",
-            target=str(context.target),
-            newest_known=f"{builder.family} {builder.versions.text}",
+            target=str(chosen.target),
+            newest_known=f"{builder.family} {registry.span(builder)}",
             builder=builder.id,
             backend=choice.backend,
             went_by=choice.reason,
@@ -178,31 +155,18 @@ def _log_backend(
     )
 
 
-def _untested_refusal(
-    builder: registry.Registration, target: target_module.Target, why: str
-) -> str:
-    table = backends.offered(builder.func)
-    formats = ", ".join(table.preferences(target)) if table is not None else "none"
-    return (
-        f"{target} is newer than every release this tool knows (newest: {builder.family} "
-        f"{builder.versions.text}); an untested release is configured only when the rootfs "
-        f"shows a format that builder writes ({formats}), and {why}; check --rootfs, or "
-        f"name a known release with -o"
-    )
-
-
-def _load_metadata(options: Options, log) -> metadata.Metadata:
+def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
     if options.metadata_file:
         log.debug("metadata from file; --metadata-url ignored", file=options.metadata_file)
         body = source.read_file(options.metadata_file)
     else:
         body = source.fetch(options.metadata_url, options.retry, log)
     if len(body) > source.MAX_BYTES:
-        raise metadata.InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
+        raise InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
     return metadata.parse(body)
 
 
-def _warn_ignored(document: metadata.Metadata, log) -> None:
+def _warn_ignored(document: metadata.Metadata, log: Log) -> None:
     """An address the tool does not configure may be inconsistent (an elastic /31 with a
     gateway outside it): nothing of it is written, so it is a warning, not a refusal."""
     for address, (field, value, reason) in document.ignored_problems:
@@ -217,14 +181,14 @@ def _warn_ignored(document: metadata.Metadata, log) -> None:
 
 
 def _choose_target(
-    option: Optional[str], document: metadata.Metadata, root: str, log
-) -> target_module.Target:
+    option: Optional[str], document: metadata.Metadata, root: str, log: Log
+) -> Target:
     if option is not None:
-        return target_module.from_option(option)
-    found = target_module.from_metadata(document.operating_system)
+        return from_option(option)
+    found = from_metadata(document.operating_system)
     origin = "metadata operating_system"
     if found is None:
-        found, origin = target_module.from_os_release(root), "the rootfs os-release"
+        found, origin = from_os_release(root), "the rootfs os-release"
     if found is None:
         raise MalformedOS(
             "no operating system: pass -o 'DISTRO VERSION' (the metadata and the rootfs name none)"
@@ -233,14 +197,15 @@ def _choose_target(
     return found
 
 
-def _resolvers(options: Options, log) -> tuple:
+def _resolvers(options: Options, log: Log) -> tuple[IPAddress, ...]:
     if options.resolvers is not None:
         values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
         if not values:  # "," or " ": a list given on purpose, with nothing in it
-            raise metadata.InvalidMetadata(
-                options.resolvers_origin, options.resolvers, "names no resolver"
-            )
-        return metadata.parse_resolvers(values, options.resolvers_origin)
+            raise InvalidOption(options.resolvers_origin, options.resolvers, "names no resolver")
+        try:
+            return metadata.parse_resolvers(values, options.resolvers_origin)
+        except InvalidMetadata as exc:  # the operator's input, not the metadata's
+            raise InvalidOption(exc.field, exc.value, exc.reason) from None
     values = source.resolvers_from_host()
     if not values:
         log.info("no resolvers given or found on this host; using Equinix Metal's")

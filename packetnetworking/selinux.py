@@ -25,12 +25,17 @@ target relabels its whole filesystem at first boot, and logs a warning saying wh
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import rootfs
 from .errors import WriteFailed
 from .rootfs import Root
 from .tasks import Write
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
+
+    from .changes import Change
 
 XATTR = "security.selinux"
 AUTORELABEL = ".autorelabel"
@@ -53,7 +58,7 @@ class _Spec:
 class Labels:
     """Labels for what a run creates in ``fs``; the policy is read on first need."""
 
-    def __init__(self, fs: Root, log) -> None:
+    def __init__(self, fs: Root, log: Log) -> None:
         self._fs, self._log = fs, log
         self._policy: Optional[str] = _policy(fs)
         self._specs: Optional[list[_Spec]] = None
@@ -135,7 +140,7 @@ class Labels:
             self._subs += _parse_subs(_optional(self._fs, base + name))
         return self._specs
 
-    def relabel_task(self, changes: list) -> Optional[Write]:
+    def relabel_task(self, changes: list[Change]) -> Optional[Write]:
         """``/.autorelabel`` when something new got no label, with a warning saying why."""
         if not self.unlabeled or any(c.rel == AUTORELABEL for c in changes):
             return None

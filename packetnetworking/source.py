@@ -14,18 +14,20 @@ import json
 import sys
 import time
 import urllib.parse
-from typing import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .errors import FetchFailed, NoMetadataSource
+
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
 
 DEFAULT_URL = "http://metadata.packet.net/metadata"
 MAX_BYTES = 4 * 2**20  # real documents are ~10 KiB; ssh keys and userdata stay well under
 MAX_REDIRECTS = 5
 
 
-# A plain class, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Retry:
     """``timeout``: seconds, for one whole request and body; ``delay``: the first
     backoff, doubling each time up to ``max_delay``."""
@@ -50,7 +52,7 @@ def read_file(path: str) -> bytes:
         raise NoMetadataSource(f"--metadata-file {path!r}: {exc.strerror}") from None
 
 
-def fetch(url: str, retry: Retry, log, sleep: Callable[[float], None] = time.sleep) -> bytes:
+def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = time.sleep) -> bytes:
     """GET the metadata document, retrying; ``FetchFailed`` with the last error."""
     if not url:
         raise NoMetadataSource("no metadata source: pass -M FILE or --metadata-url URL")
@@ -108,7 +110,7 @@ def _within(timeout: float, func: Callable[..., bytes], *args: object) -> bytes:
     return outcome["body"]  # type: ignore[return-value]
 
 
-def _download(requests, url: str, timeout: float) -> bytes:
+def _download(requests: ModuleType, url: str, timeout: float) -> bytes:
     """One GET: the body of a 200 answer (redirects followed), within the size limit."""
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"not an http(s) URL: {url!r}")

@@ -48,13 +48,13 @@ def from_option(value: str) -> Target:
     return Target(parts[0], parts[1] if len(parts) == 2 else None)
 
 
-def from_metadata(os: OperatingSystem) -> Optional[Target]:
+def from_metadata(system: OperatingSystem) -> Optional[Target]:
     """The metadata's ``distro`` and ``version``; the ``slug`` stands in for what they lack."""
-    slug = from_slug(os.slug) if os.slug else None
-    if not os.distro:
+    slug = from_slug(system.slug) if system.slug else None
+    if not system.distro:
         return slug
-    version = os.version if os.version and os.version.lower() not in _IGNORED else None
-    distro = os.distro.lower()
+    version = system.version if system.version and system.version.lower() not in _IGNORED else None
+    distro = system.distro.lower()
     if version is None and slug is not None and slug.distro == distro:
         return slug
     return Target(distro, version.lower() if version else None)
@@ -73,7 +73,7 @@ def from_slug(slug: str) -> Optional[Target]:
     return Target("_".join(parts[:first_number]), ".".join(parts[first_number:]))
 
 
-def from_os_release(root: Union[str, os.PathLike]) -> Optional[Target]:
+def from_os_release(root: Union[str, os.PathLike[str]]) -> Optional[Target]:
     """The target's own ``etc/os-release`` (or ``usr/lib/os-release``), read, not sourced.
 
     Resolved inside the rootfs as every path the tool touches (``rootfs.Root``): an image

@@ -13,7 +13,7 @@ import attrs
 CONFIG, SCRIPT, SECRET = 0o644, 0o755, 0o600
 
 
-def _relative(_inst: object, attribute: attrs.Attribute, value: str) -> None:
+def _relative(_inst: object, attribute: attrs.Attribute[str], value: str) -> None:
     parts = value.split("/")
     if value.startswith("/") or not value or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"task {attribute.name} must be a plain relative path: {value!r}")

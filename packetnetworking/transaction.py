@@ -26,88 +26,24 @@ a new one on an SELinux target gets the label its policy gives the path (``selin
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import interrupts, rootfs, selinux
-from .errors import Interrupted, PacketNetworkingError, WriteFailed
+from .changes import Change, State, event_fields
+from .errors import Interrupted, PacketNetworkingError, WriteFailed, printable
 from .journal import JOURNAL, Journal
 from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
-__all__ = ["JOURNAL", "Change", "State", "Transaction", "event_fields"]
-
-
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
-class State:
-    """A path's state before we touched it; ``link`` is a symlink's target (symlinks are
-    only ever deleted, never written); ``xattrs`` its extended attributes."""
-
-    __slots__ = ("exists", "content", "mode", "uid", "gid", "link", "xattrs")
-
-    def __init__(
-        self, exists: bool, content: bytes = b"", mode: int = CONFIG, uid: int = 0,
-        gid: int = 0, link: Optional[str] = None, xattrs: Optional[dict[str, bytes]] = None,
-    ) -> None:
-        self.exists, self.content, self.mode = exists, content, mode
-        self.uid, self.gid, self.link = uid, gid, link
-        self.xattrs = xattrs or {}
-
-    @property
-    def sha256(self) -> Optional[str]:
-        if self.link is not None:
-            return hashlib.sha256(self.link.encode()).hexdigest()
-        return hashlib.sha256(self.content).hexdigest() if self.exists else None
-
-
-class Change:
-    """What a task does to one path: ``rel`` is where it resolved inside the rootfs
-    (``etc/hosts``), ``dir`` and ``name`` its directory and entry, ``path`` the host path
-    (for messages), ``display`` the path as the target names it; ``content`` None
-    deletes; ``label`` the attributes a new file gets (its SELinux label)."""
-
-    __slots__ = ("task", "rel", "dir", "name", "path", "display", "before", "content", "mode",
-                 "created_dirs", "label")  # fmt: skip
-
-    def __init__(
-        self, task: Task, where: Where, root: str, before: State, content: Optional[bytes],
-        mode: int, created_dirs: tuple[str, ...], label: Optional[dict[str, bytes]] = None,
-    ) -> None:
-        self.task, self.rel, self.dir, self.name = task, where.rel, where.dir, where.name
-        self.path = rootfs.join(root, self.rel)
-        self.display = "/" + rootfs.shown(self.rel)
-        self.before, self.content, self.mode = before, content, mode
-        self.created_dirs, self.label = created_dirs, label
-
-    @property
-    def action(self) -> str:
-        if self.content is None:
-            return "delete" if self.before.exists else "unchanged"
-        if self.before.exists and self.before.content == self.content and (
-            self.before.mode == self.mode
-        ):
-            return "unchanged"
-        return "append" if isinstance(self.task, EnsureLine) else "write"
-
-    @property
-    def sha256(self) -> Optional[str]:
-        return hashlib.sha256(self.content).hexdigest() if self.content is not None else None
-
-    def merged(self, first: Change) -> Change:
-        """This change, with the prior state and new directories of an earlier one."""
-        change = object.__new__(Change)
-        for slot in Change.__slots__:
-            setattr(change, slot, getattr(self, slot))
-        change.before, change.created_dirs = first.before, first.created_dirs
-        return change
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger as Log
 
 
 class Transaction:
     def __init__(
-        self, root: StrPath, log, before_op: Optional[Callable[[str], None]] = None
+        self, root: StrPath, log: Log, before_op: Optional[Callable[[str], None]] = None
     ) -> None:
         self.root = os.path.realpath(root)  # absolute, and the journal's paths relative to it
         self.log = log
@@ -121,7 +57,7 @@ class Transaction:
     def _open(self) -> Root:
         if self._fs is None:
             if not os.path.isdir(self.root):
-                raise WriteFailed(f"--rootfs {rootfs.shown(self.root)}: not a directory")
+                raise WriteFailed(f"--rootfs {printable(self.root)}: not a directory")
             self._fs = Root(self.root)
         return self._fs
 
@@ -143,7 +79,7 @@ class Transaction:
             try:
                 changes.append(self._plan(fs, labels, task, pending, planned_dirs))
             except OSError as exc:  # EACCES, ELOOP, ENAMETOOLONG... while only looking
-                reason = rootfs.shown(exc.strerror or str(exc))
+                reason = printable(exc.strerror or str(exc))
                 raise WriteFailed(f"/{task.path}: {reason}") from None
         relabel = labels.relabel_task(changes)
         if relabel is not None:
@@ -151,7 +87,8 @@ class Transaction:
         return changes
 
     def _plan(
-        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict, planned_dirs: set
+        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict[str, Optional[bytes]],
+        planned_dirs: set[str],
     ) -> Change:
         # Writes follow a final symlink as the target would; a Delete removes the link.
         where = fs.locate(task.path, follow=not isinstance(task, Delete))
@@ -165,7 +102,7 @@ class Transaction:
         planned_dirs.update(dirs)
         stale = content is not None and not where.missing
         if stale and rootfs.lexists(fs.dir_fd(where.dir), temp_path(where.name)):
-            shown = "/" + rootfs.shown(temp_path(rel))
+            shown = "/" + printable(temp_path(rel))
             raise WriteFailed(f"{shown}: a stale temp file is in the way; remove it")
         mode = task.mode if isinstance(task, (Write, EnsureLine)) else CONFIG
         if before.exists and (mode == CONFIG or getattr(task, "keep_mode", False)):
@@ -257,28 +194,17 @@ class Transaction:
             )
 
 
-def event_fields(change: Change) -> dict:
-    return {
-        "path": change.display,
-        "action": change.action,
-        "bytes": len(change.content) if change.content is not None else 0,
-        "sha256": change.sha256,
-        "previous_sha256": change.before.sha256,
-        "mode": f"{change.mode:04o}",
-    }
-
-
 def _reason(exc: Exception) -> str:
     if isinstance(exc, OSError):
-        text = rootfs.shown(exc.strerror or str(exc))
-        return f"{rootfs.shown(exc.filename)}: {text}" if exc.filename else text
+        text = printable(exc.strerror or str(exc))
+        return f"{printable(exc.filename)}: {text}" if exc.filename else text
     return str(exc)
 
 
 def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:
     if where.missing:
         return State(exists=False)
-    fd, shown = fs.dir_fd(where.dir), "/" + rootfs.shown(where.rel)
+    fd, shown = fs.dir_fd(where.dir), "/" + printable(where.rel)
     try:
         info = os.stat(where.name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:

@@ -8,6 +8,7 @@ through cannot carry whitespace, quotes, shell or template syntax into a file.
 from __future__ import annotations
 
 import re
+from typing import Any, Callable
 
 import attrs
 
@@ -23,14 +24,16 @@ _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # Plan slugs, OS names and versions: a plain token.
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 LINK_AGGREGATIONS = ("bonded", "mlag_ha", "individual")
+# What attrs calls to validate a field: (instance, attribute, value).
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
-def fail(attribute: attrs.Attribute, value: object, reason: str) -> None:
+def fail(attribute: attrs.Attribute[Any], value: object, reason: str) -> None:
     raise InvalidMetadata(attribute.name, value, reason)
 
 
-def matches(pattern: re.Pattern, what: str):
-    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+def matches(pattern: re.Pattern[str], what: str) -> Validator:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if value is None and attribute.default is None:
             return
         if not isinstance(value, str):
@@ -41,15 +44,15 @@ def matches(pattern: re.Pattern, what: str):
     return check
 
 
-def host_name(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+def host_name(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str):
         fail(attribute, value, "must be a string (an RFC 1123 host name)")
     elif len(value) > 253 or not all(_LABEL.fullmatch(label) for label in value.split(".")):
         fail(attribute, value, "is not an RFC 1123 host name")
 
 
-def typed(kind: type, what: str):
-    def check(_inst: object, attribute: attrs.Attribute, value: object) -> None:
+def typed(kind: type, what: str) -> Validator:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         # bool is an int in Python; a JSON true is never a valid bond mode or prefix.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             fail(attribute, value, f"must be {what}")
@@ -57,8 +60,8 @@ def typed(kind: type, what: str):
     return check
 
 
-def in_range(low: int, high: int):
-    def check(_inst: object, attribute: attrs.Attribute, value: int) -> None:
+def in_range(low: int, high: int) -> Validator:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not low <= value <= high:
             fail(attribute, value, f"must be between {low} and {high}")
 

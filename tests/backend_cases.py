@@ -10,7 +10,7 @@ from typing import Optional
 
 import factories as f
 
-from packetnetworking import registry
+from packetnetworking import selection
 from packetnetworking.target import from_option
 
 CASES = {
@@ -29,8 +29,8 @@ def render(os: str, doc: dict, backend: Optional[str] = None, root: Path = Path(
     """factories.render with ``--backend``: the tasks a builder produces (pure)."""
     plan = f.build_plan(doc)
     target = from_option(os)
-    builder = registry.select(target, plan.mode)
-    return builder.func(registry.Context(plan, target, root, backend=backend))
+    chosen = selection.select(target, plan.mode, root, backend)
+    return chosen.builder.func(chosen.context(plan))
 
 
 def files(os: str, doc: dict, backend: Optional[str] = None, root: Path = Path("/nonexistent")):

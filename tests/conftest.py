@@ -1,8 +1,28 @@
+import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Optional
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 # The image matrix table printed at the end of a run (tests/support/matrix_report.py),
 # and the zipapp built once for the tests of it (tests/pyz_build.py).
 pytest_plugins = ["support.matrix_report", "pyz_build"]
+
+
+def require(tool: str, why: str = "", present: Optional[bool] = None) -> None:
+    """Skip the calling test when ``tool`` is missing; under CI=true fail instead: CI is a
+    fresh machine with everything the Makefile installs, so a missing tool there is a bug
+    of the setup, not a reason to pass. ``tool`` is a program on PATH, or "root"; any
+    other need passes ``present`` (what the caller found) and names itself in ``tool``."""
+    if present is None:
+        present = os.geteuid() == 0 if tool == "root" else shutil.which(tool) is not None
+    if present:
+        return
+    message = f"needs {tool}: {why}" if why else f"needs {tool}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but {message}")
+    pytest.skip(message)

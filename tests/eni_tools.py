@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-import pytest
+from conftest import require
 
 
 def require_ifupdown() -> None:
-    if shutil.which("ifquery") is None:
-        message = "ifupdown is not installed (make test installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require("ifquery", "Debian package ifupdown (make test installs it)")
 
 
 def ifquery_list(path: Path, allow: str = "auto") -> list[str]:

@@ -16,7 +16,7 @@ from typing import Optional
 
 from packetnetworking import metadata as md
 from packetnetworking import plan as plan_module
-from packetnetworking import registry
+from packetnetworking import registry, selection
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
 
@@ -149,8 +149,8 @@ def render(
     """The tasks a builder produces for this OS and document (pure: nothing written)."""
     plan = build_plan(doc, nics)
     target = from_option(os)
-    builder = registry.select(target, plan.mode)
-    return builder.func(registry.Context(plan, target, root))
+    chosen = selection.select(target, plan.mode, root)
+    return chosen.builder.func(chosen.context(plan))
 
 
 def files(os: str, doc: dict, nics=None, root: Path = Path("/nonexistent")) -> dict[str, str]:

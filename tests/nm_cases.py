@@ -13,7 +13,7 @@ from typing import Optional
 
 import factories as f
 
-from packetnetworking import registry
+from packetnetworking import selection
 from packetnetworking.nics import HostNic
 from packetnetworking.plan import Plan
 from packetnetworking.target import from_option
@@ -49,8 +49,8 @@ def files(os_name: str, case: str, directory: str, backend: Optional[str] = None
     """What the builder for this OS writes for this case under `directory`, by path below
     it (pure: nothing is written; `backend` as --backend, else the distro's default)."""
     plan, target = plan_of(case), from_option(os_name)
-    builder = registry.select(target, plan.mode)
-    tasks = builder.func(registry.Context(plan, target, Path("/nonexistent"), backend=backend))
+    chosen = selection.select(target, plan.mode, Path("/nonexistent"), backend)
+    tasks = chosen.builder.func(chosen.context(plan))
     prefix = directory.rstrip("/") + "/"
     return {
         t.path[len(prefix):]: t.content

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-import pytest
+from conftest import require
 
 NM_READER = Path(__file__).parent / "consumers" / "nm_keyfile_read.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -33,17 +33,8 @@ ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
 NETWORKD_TIMEOUT = 20  # seconds; it has loaded everything well within one
 
 
-def require(what: str, ok: bool) -> None:
-    """Skip without the tool; under CI=true a missing tool fails instead."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {what} is not available (make test installs it)")
-    pytest.skip(f"{what} is not available (make test installs it)")
-
-
 def require_netplan() -> None:
-    require("netplan (netplan.io)", shutil.which("netplan") is not None)
+    require("netplan", "Debian package netplan.io (make test installs it)")
 
 
 def require_libnm() -> None:
@@ -52,11 +43,12 @@ def require_libnm() -> None:
         capture_output=True,
         check=False,
     )
-    require("libnm for python3 (gir1.2-nm-1.0, python3-gi)", probe.returncode == 0)
+    require("libnm for python3", "gir1.2-nm-1.0, python3-gi", probe.returncode == 0)
 
 
 def require_networkd() -> None:
-    require("root, unshare and systemd-networkd", os.geteuid() == 0 and bool(_networkd("/")))
+    require("root", "systemd-networkd runs in a namespace")
+    require("systemd-networkd", "Debian package systemd", bool(_networkd("/")))
 
 
 def _networkd(root: str) -> Optional[str]:
@@ -202,6 +194,8 @@ _PARSED = re.compile(r'Parsed configuration file "(.+)"')
 
 def link_problems(conf: Path) -> tuple[list[str], list[str]]:
     """udev loads every .link file in ``conf``: (files it parsed, its complaints)."""
+    require("root", "a veth in a network namespace")
+    require("udevadm", "Debian package udev (make test installs it)")
     proc = subprocess.run(
         ["unshare", "-n", "-m", "sh", "-c", _LINK_SCRIPT, "sh", str(conf)],
         capture_output=True, text=True, env=ENV, timeout=60,
@@ -217,7 +211,7 @@ def link_problems(conf: Path) -> tuple[list[str], list[str]]:
 
 
 def require_ifupdown() -> None:
-    require("ifupdown", shutil.which("ifquery") is not None)
+    require("ifquery", "Debian package ifupdown (make test installs it)")
 
 
 def eni_read(interfaces: str) -> tuple[dict[str, list[tuple[str, str]]], list[str]]:

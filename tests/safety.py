@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
 
 import factories as f
-import pytest
 import structlog
+from conftest import require  # noqa: F401  (tests call it as safety.require)
 
 from packetnetworking import cli
 
@@ -129,18 +128,6 @@ def old_rootfs(root: Path) -> dict[str, bytes]:
     (root / "etc/hosts").chmod(0o600)  # a user's mode, which a config rewrite keeps
     (root / "var/lib").mkdir(parents=True)
     return old
-
-
-def require(tool: str, why: str) -> None:
-    """Skip when a tool or privilege is missing; under CI=true that is a failure."""
-    missing = shutil.which(tool) is None
-    if tool == "root":
-        missing = os.geteuid() != 0
-    if missing:
-        message = f"needs {tool}: {why}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 PAUSE_RUNNER = REPO / "tests" / "pause_runner.py"

@@ -9,7 +9,6 @@ that is as close as a bond gets; an individual config is applied for real on a v
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
+from conftest import require
 from support.images import build, fresh_copy, require_root_tools, run_in
 from support.netns import apply_in_netns
 
@@ -254,11 +254,7 @@ ip -br link
 
 def _require_busybox() -> None:
     require_root_tools()
-    if shutil.which("busybox") is None:
-        message = "busybox is not installed (make test installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require("busybox", "make test installs it")
 
 
 def test_mdev_and_nameif_rename_the_nics(tmp_path):

@@ -14,9 +14,9 @@ import backend_cases as cases
 import pytest
 from backend_cases import CASES
 
-from packetnetworking import backends, cli, detect, registry
+from packetnetworking import backends, cli, detect, registry, selection
 from packetnetworking.errors import NoBuilder
-from packetnetworking.target import Target, from_option
+from packetnetworking.target import from_option
 
 TOOLS = {
     "ifupdown": ["usr/sbin/ifquery"],
@@ -53,10 +53,9 @@ def tree(root: Path, *tools: str) -> Path:
 def choose(os: str, root: Path, backend=None) -> backends.Choice:
     target = from_option(os)
     plan = cases.f.build_plan(CASES["bonded"])
-    builder = registry.select(target, plan.mode)
-    table = backends.offered(builder.func)
-    assert table is not None, f"{builder.id} declares no backends"
-    return backends.choose(registry.Context(plan, target, root, backend=backend), table)
+    chosen = selection.select(target, plan.mode, root, backend)
+    assert chosen.choice is not None, f"{chosen.builder.id} declares no backends"
+    return chosen.choice
 
 
 # The issue's table: what a tree showing no tool gets.
@@ -149,20 +148,18 @@ def test_backend_option_contradicted_is_exit_40(os, tools, backend, words, tmp_p
         assert word in str(caught.value)
 
 
-def test_tables_reject_unknown_backends():
-    with pytest.raises(ValueError, match="ipfw"):
-        backends.Table.of({"*": ("ipfw",)})
+def test_registrations_reject_unknown_backends():
+    with registry.scoped(), pytest.raises(ValueError, match="ipfw"):
+        registry.distro("testos", backends=("ipfw",))
 
 
-def test_every_table_covers_its_builder_versions():
-    """A builder that declares backends does so for every version it is selected for."""
+UNMANAGED = {"custom_ipxe", "windows", "vmware"}  # they configure their own network
+
+
+def test_every_builder_that_writes_declares_its_formats():
+    """Only the OSes that configure their own network register no format."""
     for reg in registry.builders():
-        table = backends.offered(reg.func)
-        if table is None:
-            continue
-        for bound in reg.versions.bounds():
-            version = ".".join(map(str, bound)) if bound else None
-            assert table.preferences(Target(reg.family, version))
+        assert bool(reg.backends) == (reg.family not in UNMANAGED), reg
 
 
 @pytest.mark.parametrize(
@@ -280,3 +277,25 @@ def test_real_images_are_recognised(image, system, backend):
     images.require_root_tools()
     choice = choose(system, images.build(image))
     assert (choice.backend, choice.detected) == (backend, True)
+
+
+def test_the_rootfs_is_looked_at_once_and_the_builder_gets_that_choice(tmp_path, monkeypatch):
+    looks = []
+    real_look = detect.look
+    monkeypatch.setattr(detect, "look", lambda root: looks.append(root) or real_look(root))
+    root = tree(tmp_path / "root", "netplan")
+    plan = cases.f.build_plan(CASES["bonded"])
+    chosen = selection.select(from_option("debian 12"), plan.mode, root)
+    context = chosen.context(plan)
+    assert context.choice is chosen.choice and context.choice.backend == "netplan"
+    tasks = chosen.builder.func(context)
+    assert looks == [root], "a builder looked at the rootfs again"
+    assert any(t.path == "etc/netplan/90-packet.yaml" for t in tasks)
+
+
+def test_a_builder_with_no_format_has_no_choice_to_read():
+    plan = cases.f.build_plan(CASES["bonded"])
+    chosen = selection.select(from_option("windows"), plan.mode, Path("/nonexistent"))
+    assert chosen.choice is None and chosen.builder.func(chosen.context(plan)) == []
+    with pytest.raises(ValueError, match="declares no config format"):
+        chosen.context(plan).choice  # noqa: B018

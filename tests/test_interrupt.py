@@ -319,11 +319,7 @@ def test_signal_to_the_pyz_mid_switch(scene, tmp_path: Path, signum: int, code: 
     through the switch (``inject=...:delay_enter``), the signal arrives meanwhile, and
     the run rolls back before it exits with 128 + the signal's number."""
     safety.require("strace", "holding a syscall of the real zipapp (Debian package strace)")
-    if not PYZ.exists():
-        message = f"{PYZ.name} is not built: run `make pyz` (make test does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    safety.require(PYZ.name, "run `make pyz` (make test does)", PYZ.exists())
     pristine, old, new, reference, root, argv = scene
     _fresh(pristine, root)
     ops = _changes(root)

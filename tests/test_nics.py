@@ -11,7 +11,7 @@ import pytest
 import safety
 
 from packetnetworking import nics
-from packetnetworking.errors import InvalidMetadata
+from packetnetworking.errors import InvalidMetadata, InvalidOption
 
 
 def test_load_nics_file(tmp_path: Path):
@@ -36,7 +36,7 @@ def test_load_nics_file(tmp_path: Path):
 def test_bad_nics_file(tmp_path: Path, entry, field):
     path = tmp_path / "nics.json"
     path.write_text(json.dumps([entry]))
-    with pytest.raises(InvalidMetadata) as caught:
+    with pytest.raises(InvalidOption) as caught:
         nics.load(str(path))
     assert caught.value.field == field
 
@@ -114,7 +114,7 @@ def test_duplicate_macs_in_discovery_are_refused(tmp_path: Path, monkeypatch):
     _fake_nic(sysfs, "eth0", "02:00:00:00:00:99", device=True)
     _fake_nic(sysfs, "eth1", "02:00:00:00:00:99", device=True)
     monkeypatch.setattr(nics, "_os_name", lambda kernel: kernel)
-    with pytest.raises(InvalidMetadata) as caught:
+    with pytest.raises(InvalidMetadata) as caught:  # the host's own sysfs: not an option
         nics.discover(sysfs, _no_ethtool)
     message = str(caught.value)
     assert "'02:00:00:00:00:99'" in message
@@ -127,10 +127,10 @@ def test_duplicate_macs_in_the_nics_file_are_refused(tmp_path: Path):
         {"name": "enp1s0f0", "mac": "b4:96:91:7a:01:10"},
         {"name": "enp1s0f1", "mac": "B4:96:91:7A:01:10"},
     ]))  # fmt: skip
-    with pytest.raises(InvalidMetadata) as caught:
+    with pytest.raises(InvalidOption) as caught:
         nics.load(str(path))
     assert str(caught.value) == (
-        "invalid metadata: --nics[1] enp1s0f1.mac='b4:96:91:7a:01:10': "
+        "usage error: --nics[1] enp1s0f1.mac='b4:96:91:7a:01:10': "
         "is also the MAC of --nics[0] enp1s0f0"
     )
 
@@ -141,7 +141,7 @@ def test_virtual_device_names_are_refused(tmp_path: Path, name: str, key: str):
     path = tmp_path / "nics.json"
     entry = {"name": "enp1s0f0", "mac": "b4:96:91:7a:01:10", key: name}
     path.write_text(json.dumps([entry]))
-    with pytest.raises(InvalidMetadata) as caught:
+    with pytest.raises(InvalidOption) as caught:
         nics.load(str(path))
     assert caught.value.field == f"--nics[0].{key}"
     assert "virtual device" in caught.value.reason
@@ -150,7 +150,7 @@ def test_virtual_device_names_are_refused(tmp_path: Path, name: str, key: str):
 def test_deeply_nested_nics_file(tmp_path: Path):
     path = tmp_path / "nics.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(InvalidMetadata) as caught:
+    with pytest.raises(InvalidOption) as caught:
         nics.load(str(path))
     assert "nests too deeply" in str(caught.value)
 

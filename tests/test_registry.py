@@ -61,8 +61,7 @@ def test_ranges():
 
 
 def test_overlap_detection_catches_partial_overlap_and_allows_nesting():
-    saved = list(registry._builders)
-    try:
+    with registry.scoped():
         registry.distro("testos", versions="1-5")(lambda ctx: [])
         registry.distro("testos", versions="2-3")(lambda ctx: [])  # nested: fine
         assert registry.overlaps() == []
@@ -71,17 +70,12 @@ def test_overlap_detection_catches_partial_overlap_and_allows_nesting():
         registry.distro("testos", versions="5-7")(lambda ctx: [])  # partial: a bug
         problems = registry.overlaps()
         assert len(problems) == 1 and "testos 1-5" in problems[0] and "testos 5-7" in problems[0]
-    finally:
-        registry._builders[:] = saved
 
 
 def test_a_name_claimed_by_two_families_is_caught():
-    saved = list(registry._builders)
-    try:
+    with registry.scoped():
         registry.distro("otheros", names=("debian",))(lambda ctx: [])
         assert any("claim" in p for p in registry.overlaps())
-    finally:
-        registry._builders[:] = saved
 
 
 def test_unknown_mode_or_hook_point_is_refused():
@@ -114,11 +108,27 @@ def test_newest_below_is_none_unless_newer_than_every_release(os):
 
 
 def test_newest_below_takes_the_newest_of_several_ranges():
-    saved = list(registry._builders)
-    try:
+    with registry.scoped():
         registry.distro("testos", versions="5-7")(lambda ctx: [])
         registry.distro("testos", versions="1-4")(lambda ctx: [])
         assert registry.newest_below(from_option("testos 8"), "bonded").versions.text == "5-7"
         assert registry.newest_below(from_option("testos 4.5"), "bonded") is None  # a gap
-    finally:
-        registry._builders[:] = saved
+
+
+def test_a_builder_registered_in_parts_is_named_by_its_whole_span():
+    """Debian registers 10-11 and 12-13 (their formats differ): messages, the supported
+    list and the forward policy's audit event still say "debian 10-13"."""
+    debian = registry.select(from_option("debian 12"), "bonded")
+    assert debian.versions.text == "12-13" and registry.span(debian) == "10-13"
+    rhel7 = registry.select(from_option("rhel 7"), "bonded")
+    assert registry.span(rhel7) == "7-9"
+    with registry.scoped():
+        def builder(ctx):
+            return []
+
+        registry.distro("testos", versions="1-2", backends=("eni",))(builder)
+        registry.distro("testos", versions="3+", backends=("eni", "netplan"))(builder)
+        registry.distro("testos", versions="0", backends=("eni",))(lambda ctx: [])  # another
+        assert registry.span(registry.select(from_option("testos 4"), "bonded")) == "1+"
+        assert registry.span(registry.select(from_option("testos 0"), "bonded")) == "0"
+        assert "testos 0, 1+" in registry.supported()

@@ -15,6 +15,7 @@ from pathlib import Path
 import factories as f
 import golden
 import pytest
+from conftest import require
 
 from packetnetworking import registry
 from packetnetworking.distros import rhel
@@ -217,15 +218,9 @@ def test_ifup_pre_local_delays_members_but_the_first(tmp_path):
 
 
 def _require_root_and_unshare() -> None:
-    problem = None
-    if os.geteuid() != 0:
-        problem = "needs root for a network namespace"
-    elif subprocess.run(["unshare", "--net", "true"], check=False).returncode != 0:
-        problem = "unshare --net does not work here"
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(problem)
-        pytest.skip(problem)
+    require("root", "for a network namespace")
+    works = subprocess.run(["unshare", "--net", "true"], check=False).returncode == 0
+    require("unshare --net", "a network namespace", works)
 
 
 def _cli(root: Path, tmp_path: Path, os_name: str) -> subprocess.CompletedProcess:

@@ -19,6 +19,7 @@ import pytest
 import safety
 from treehash import snapshot
 
+from packetnetworking.errors import printable
 from packetnetworking.transaction import JOURNAL
 
 Setup = Callable[[Path, Path], None]
@@ -215,9 +216,9 @@ def test_display_names_paths_as_relative_to_does(root: str, path: str):
     from packetnetworking import rootfs
 
     try:
-        expected = "/" + rootfs.shown(str(Path(path).relative_to(root)))
+        expected = "/" + printable(str(Path(path).relative_to(root)))
     except ValueError:
-        expected = rootfs.shown(str(Path(path)))
+        expected = printable(str(Path(path)))
     assert rootfs.display(root, path) == expected
     assert rootfs.display(Path(root), Path(path)) == expected
 

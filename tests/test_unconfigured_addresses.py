@@ -20,8 +20,8 @@ import safety
 from treehash import snapshot
 
 from packetnetworking import metadata
-from packetnetworking import plan as plan_module
 from packetnetworking.errors import InvalidMetadata
+from packetnetworking.plan import build as build_plan
 
 ELASTIC = {
     "address": "10.42.42.42",
@@ -114,7 +114,7 @@ def test_disabled_address_is_never_configured():
     """enabled: false wins over management: true, even as the only public IPv4."""
     doc = f.metadata()
     doc["network"]["addresses"][0]["enabled"] = False
-    built = plan_module.build(metadata.from_dict(doc), f.host_nics(2), ())
+    built = build_plan(metadata.from_dict(doc), f.host_nics(2), ())
     assert built.public4 is None and str(built.private4.interface) == "10.70.17.9/31"
 
 

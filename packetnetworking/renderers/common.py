@@ -4,21 +4,25 @@ Each describes the same network as the ENI renderer: the link carries the Plan's
 addresses, default routes go via the primary IPv4 gateway and the IPv6 gateway, the
 private subnets via the private gateway, and a bond has the Plan's options under each
 format's own names. Values reach the files through ``Section`` lists that ``checked``
-vets, so no value, however it got into the Plan, can start a new line or section.
+vets (values.py), so no value, however it got into the Plan, can start a new line or
+section.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Callable, TypeVar
 
 from ..metadata import IPAddress
-from ..plan import Nic, Plan
+from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
+from . import values
 
 Pairs = tuple[tuple[str, str], ...]
 Section = tuple[str, Pairs]  # an INI section: its name and its key=value lines, in order
 
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\[\]=#;\"'\\]")
+# What an INI line gives a meaning: sections, key=value, comments, quoting, escapes.
+_INI_SPECIAL = "[]=#;\"'\\"
 
 
 def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:
@@ -31,6 +35,30 @@ def link_nic(plan: Plan) -> Nic:
     return next(nic for nic in plan.nics if nic.name == plan.link)
 
 
+T = TypeVar("T")
+
+
+def by_mode(
+    plan: Plan,
+    bonded: Callable[[Bond, tuple[Nic, ...]], list[T]],
+    individual: Callable[[Nic], list[T]],
+    dhcp: Callable[[Nic], list[T]],
+) -> list[T]:
+    """The walk every native format makes, in one order: in bonded mode each bond with
+    its members' NICs, in individual mode the NIC that carries the addresses; then
+    every NIC on DHCP. Each format says what it writes for each."""
+    result: list[T] = []
+    if plan.mode == BONDED:
+        by_name = {nic.name: nic for nic in plan.nics}
+        for bond in plan.bonds:
+            result += bonded(bond, tuple(by_name[m] for m in bond.members))
+    elif plan.mode == INDIVIDUAL:
+        result += individual(link_nic(plan))
+    for nic in plan.dhcp_nics:
+        result += dhcp(nic)
+    return result
+
+
 def checked(sections: list[Section], list_values: bool = False) -> list[Section]:
     """Refuse anything that could read as more than one value of one key.
 
@@ -38,9 +66,9 @@ def checked(sections: list[Section], list_values: bool = False) -> list[Section]
     characters; the check makes the file's structure independent of that. A keyfile
     list (``dns=a;b;``) is the one place a ``;`` belongs, so ``list_values`` allows it.
     """
-    unsafe = re.compile(_UNSAFE.pattern.replace(";", "")) if list_values else _UNSAFE
+    special = _INI_SPECIAL.replace(";", "") if list_values else _INI_SPECIAL
     for name, pairs in sections:
         for key, value in pairs:
-            if not _KEY.fullmatch(key) or unsafe.search(value):
-                raise ValueError(f"unsafe setting in [{name}]: {key}={value!r}")
+            values.checked_key(key, f"[{name}]", _KEY)
+            values.checked(value, f"[{name}] {key}", special)
     return sections

@@ -14,51 +14,35 @@ from ..render import render
 from ..tasks import Task, Write
 
 
-# Plain classes, not attrs: plumbing that is never validated or compared, and each attrs
-# class costs every start ~0.3 ms to build (README "Performance").
 class Dialect:
-    """Keywords for bond settings; a ``master`` of ``None`` leaves that option out.
+    """Keywords for bond membership; a ``master`` of ``None`` leaves that option out.
 
-    ``kernel_names``: the mode and LACP rate by name, as ip-link wants them (ifenslave
-    takes numbers). ``cidr``: "address 10.0.0.1/31" instead of "address 10.0.0.1" plus
-    "netmask ...". ``nameservers``: write dns-nameservers, which only means something
-    where resolvconf reads it.
+    ``bond_format``: how the bond's own options are spelled (plan.BOND_FORMATS).
+    ``cidr``: "address 10.0.0.1/31" instead of "address 10.0.0.1" plus "netmask ...".
+    ``nameservers``: write dns-nameservers, which only means something where resolvconf
+    reads it.
     """
 
-    __slots__ = ("master", "members", "mode", "miimon", "updelay", "downdelay",
-                 "xmit_hash_policy", "lacp_rate", "kernel_names", "cidr", "nameservers")
+    __slots__ = ("master", "members", "bond_format", "cidr", "nameservers")
 
     def __init__(
         self,
         *,
         master: Optional[str],
         members: str,
-        mode: str,
-        miimon: str,
-        updelay: str,
-        downdelay: str,
-        xmit_hash_policy: str,
-        lacp_rate: str,
-        kernel_names: bool = False,
+        bond_format: str,
         cidr: bool = False,
         nameservers: bool = True,
     ) -> None:
-        self.master, self.members, self.mode, self.miimon = master, members, mode, miimon
-        self.updelay, self.downdelay = updelay, downdelay
-        self.xmit_hash_policy, self.lacp_rate = xmit_hash_policy, lacp_rate
-        self.kernel_names, self.cidr, self.nameservers = kernel_names, cidr, nameservers
+        self.master, self.members, self.bond_format = master, members, bond_format
+        self.cidr, self.nameservers = cidr, nameservers
 
 
 # Debian's ifenslave (/etc/network/if-pre-up.d/ifenslave).
 IFUPDOWN = Dialect(
     master="bond-master",
     members="bond-slaves",
-    mode="bond-mode",
-    miimon="bond-miimon",
-    updelay="bond-updelay",
-    downdelay="bond-downdelay",
-    xmit_hash_policy="bond-xmit_hash_policy",
-    lacp_rate="bond-lacp-rate",
+    bond_format="ifenslave",
 )
 
 # ifupdown-ng (Alpine 3.13+), interfaces-bond(5). Its bond executor turns every bond-*
@@ -70,13 +54,7 @@ IFUPDOWN = Dialect(
 IFUPDOWN_NG = Dialect(
     master=None,
     members="bond-members",
-    mode="bond-mode",
-    miimon="bond-miimon",
-    updelay="bond-updelay",
-    downdelay="bond-downdelay",
-    xmit_hash_policy="bond-xmit-hash-policy",
-    lacp_rate="bond-lacp-rate",
-    kernel_names=True,
+    bond_format="ifupdown-ng",
     cidr=True,
     nameservers=False,
 )
@@ -123,27 +101,11 @@ def _delay(plan: Plan, member: str) -> tuple[tuple[str, str], ...]:
 
 
 def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:
-    mode = bond.mode_name if dialect.kernel_names else str(bond.mode)
-    options = [
-        ("hwaddress", bond.mac),
-        (dialect.mode, mode),
-        (dialect.miimon, str(bond.miimon)),
-        (dialect.updelay, str(bond.updelay)),
-        (dialect.downdelay, str(bond.downdelay)),
-        (dialect.xmit_hash_policy, bond.xmit_hash_policy),
-    ]
-    if bond.lacp_rate:
-        options.append((dialect.lacp_rate, _lacp_rate(bond.lacp_rate, dialect)))
+    options = [("hwaddress", bond.mac), *bond.options(dialect.bond_format)]
     options.append((dialect.members, " ".join(bond.members)))
     if bond.name != plan.link:
         return Stanza(bond.name, "inet", "manual", tuple(options))
     return _link(plan, bond.name, tuple(options), dialect)
-
-
-def _lacp_rate(rate: str, dialect: Dialect) -> str:
-    if dialect.kernel_names:
-        return rate
-    return "1" if rate == "fast" else "0"
 
 
 def _link(

@@ -17,12 +17,12 @@ from typing import Optional
 from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan
 from ..render import render
 from ..tasks import SCRIPT, Task, Write
+from . import values
 
 SCRIPTS = "etc/sysconfig/network-scripts"
 Pairs = tuple[tuple[str, str], ...]
 
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPECIAL = re.compile(r'([\\"$`])')
 
 
@@ -34,23 +34,20 @@ def quote(value: str) -> str:
     backslash, double quote, dollar and backquote are special (POSIX 2.2.3); a control
     character (a newline above all) would break the one-line-per-key greps, so it is refused.
     """
-    if _CONTROL.search(value):
-        raise ValueError(f"control character in ifcfg value {value!r}")
-    return '"' + _SPECIAL.sub(r"\\\1", value) + '"'
+    return '"' + _SPECIAL.sub(r"\\\1", values.checked(value, "an ifcfg value")) + '"'
 
 
 def keyfile(path: str, pairs: Pairs) -> Write:
     """One shell-sourced file of ``KEY="value"`` lines."""
     for key, _ in pairs:
-        if not _KEY.fullmatch(key):
-            raise ValueError(f"bad ifcfg key {key!r}")
+        values.checked_key(key, path, _KEY)
     lines = [(key, quote(value)) for key, value in pairs]
     return Write(path, render("ifcfg-keys.j2", lines=lines))
 
 
 def interfaces(plan: Plan) -> list[Task]:
     """ifcfg-* for every configured device, the private alias and its routes."""
-    result = []
+    result: list[Task] = []
     by_name = {nic.name: nic for nic in plan.nics}
     for bond in plan.bonds:
         result.append(keyfile(f"{SCRIPTS}/ifcfg-{bond.name}", _bond(plan, bond)))
@@ -189,7 +186,7 @@ def _alias(plan: Plan, link: str, ip: IP) -> list[Task]:
         ("PREFIX", str(ip.prefix)),
         ("ONPARENT", "yes"),
     )
-    result = [keyfile(f"{SCRIPTS}/ifcfg-{link}:0", alias)]
+    result: list[Task] = [keyfile(f"{SCRIPTS}/ifcfg-{link}:0", alias)]
     if plan.routes:
         result.append(keyfile(f"{SCRIPTS}/route-{link}", _routes(plan)))
     return result

@@ -9,20 +9,19 @@ or an IPv6 address as anything but a string.
 
 from __future__ import annotations
 
-import re
-from typing import Optional
+from typing import Any, Optional
 
 import attrs
 
-from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
+from ..plan import Bond, Nic, Plan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
+from .values import checked
 
 # Sorted after the 00-/50- files images and installers ship, so on a same-id merge ours win.
 PATH = "etc/netplan/90-packet.yaml"
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f\"\\]")
 
 
 @attrs.frozen
@@ -52,18 +51,21 @@ def tasks(plan: Plan, legacy_routes: bool = False) -> list[Task]:
 
 
 def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]]:
-    ethernets: list[Device] = []
-    bonds: list[Device] = []
-    if plan.mode == BONDED:
-        by_name = {nic.name: nic for nic in plan.nics}
-        for bond in plan.bonds:
-            ethernets += [_ethernet(by_name[m]) for m in bond.members]
-            bonds.append(_bond(plan, bond, legacy_routes))
-    elif plan.mode == INDIVIDUAL:
-        nic = common.link_nic(plan)
-        ethernets.append(attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes)))
-    ethernets += [attrs.evolve(_ethernet(nic), dhcp4=True) for nic in plan.dhcp_nics]
-    return ethernets, bonds
+    every = common.by_mode(
+        plan,
+        bonded=lambda bond, members: [
+            *(_ethernet(nic) for nic in members),
+            _bond(plan, bond, legacy_routes),
+        ],
+        individual=lambda nic: [
+            attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
+        ],
+        dhcp=lambda nic: [attrs.evolve(_ethernet(nic), dhcp4=True)],
+    )
+    bond_names = {bond.name for bond in plan.bonds}
+    # The YAML has two maps: the bonds, and every other device (members first).
+    ethernets = [d for d in every if d.name not in bond_names]
+    return ethernets, [d for d in every if d.name in bond_names]
 
 
 def _ethernet(nic: Nic) -> Device:
@@ -71,15 +73,7 @@ def _ethernet(nic: Nic) -> Device:
 
 
 def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
-    parameters = [
-        ("mode", bond.mode_name),
-        ("mii-monitor-interval", str(bond.miimon)),  # milliseconds without a suffix
-        ("up-delay", str(bond.updelay)),
-        ("down-delay", str(bond.downdelay)),
-        ("transmit-hash-policy", bond.xmit_hash_policy),
-    ]
-    if bond.lacp_rate:
-        parameters.insert(1, ("lacp-rate", bond.lacp_rate))
+    parameters = bond.options("netplan")  # intervals in milliseconds without a suffix
     addressing = _addressing(plan, legacy_routes) if bond.name == plan.link else {}
     return Device(
         name=bond.name,
@@ -90,7 +84,7 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
     )
 
 
-def _addressing(plan: Plan, legacy_routes: bool) -> dict:
+def _addressing(plan: Plan, legacy_routes: bool) -> dict[str, Any]:
     routes = []
     for gateway in common.default_gateways(plan):
         legacy = "0.0.0.0/0" if gateway.version == 4 else "::/0"
@@ -115,5 +109,4 @@ def _check(device: Device) -> None:
     values += [*device.addresses, *device.nameservers]
     values += [v for pair in (*device.parameters, *device.routes) for v in pair]
     for value in values:
-        if _UNSAFE.search(value):
-            raise ValueError(f"unsafe netplan value for {device.name!r}: {value!r}")
+        checked(value, f"netplan device {device.name!r}", '"\\')

@@ -30,24 +30,26 @@ PREFIX = "10-packet-"
 
 def tasks(plan: Plan) -> list[Task]:
     result = [_file(f"{nic.name}.link", _link(nic)) for nic in plan.nics]
-    if plan.mode == BONDED:
-        by_name = {nic.name: nic for nic in plan.nics}
-        for bond in plan.bonds:
-            result.append(_file(f"{bond.name}.netdev", _netdev(bond)))
-            result += [_file(f"{m}.network", _member(by_name[m], bond)) for m in bond.members]
-            result.append(_file(f"{bond.name}.network", _bond_network(plan, bond)))
-    elif plan.mode == INDIVIDUAL:
-        nic = common.link_nic(plan)
-        match = ("Match", (("PermanentMACAddress", nic.mac),))
-        result.append(_file(f"{nic.name}.network", [match, *_addressing(plan)]))
-    for nic in plan.dhcp_nics:
-        sections = [
-            ("Match", (("PermanentMACAddress", nic.mac),)),
-            ("Network", (("DHCP", "ipv4"),)),
-        ]
-        result.append(_file(f"{nic.name}.network", sections))
+    result += common.by_mode(
+        plan,
+        bonded=lambda bond, members: [
+            _file(f"{bond.name}.netdev", _netdev(bond)),
+            *(_file(f"{nic.name}.network", _member(nic, bond)) for nic in members),
+            _file(f"{bond.name}.network", _bond_network(plan, bond)),
+        ],
+        individual=lambda nic: [
+            _file(f"{nic.name}.network", [_match(nic), *_addressing(plan)])
+        ],
+        dhcp=lambda nic: [
+            _file(f"{nic.name}.network", [_match(nic), ("Network", (("DHCP", "ipv4"),))])
+        ],
+    )
     result += [_file(f"{name}.network", _unmanaged(mac)) for name, mac in _left_alone(plan)]
     return result
+
+
+def _match(nic: Nic) -> common.Section:
+    return ("Match", (("PermanentMACAddress", nic.mac),))
 
 
 def _left_alone(plan: Plan) -> list[tuple[str, str]]:
@@ -56,7 +58,7 @@ def _left_alone(plan: Plan) -> list[tuple[str, str]]:
     if plan.mode == BONDED:
         configured = {m for bond in plan.bonds for m in bond.members}
     elif plan.mode == INDIVIDUAL:
-        configured = {plan.link}
+        configured = {plan.link} if plan.link else set()
     else:
         configured = {nic.name for nic in plan.dhcp_nics}
     unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
@@ -80,15 +82,7 @@ def _link(nic: Nic) -> list[common.Section]:
 
 
 def _netdev(bond: Bond) -> list[common.Section]:
-    options = [("Mode", bond.mode_name)]
-    if bond.lacp_rate:
-        options.append(("LACPTransmitRate", bond.lacp_rate))
-    options += [
-        ("MIIMonitorSec", f"{bond.miimon}ms"),
-        ("UpDelaySec", f"{bond.updelay}ms"),
-        ("DownDelaySec", f"{bond.downdelay}ms"),
-        ("TransmitHashPolicy", bond.xmit_hash_policy),
-    ]
+    options = bond.options("networkd")
     netdev = (("Name", bond.name), ("Kind", "bond"), ("MACAddress", bond.mac))
     return [("NetDev", netdev), ("Bond", tuple(options))]
 

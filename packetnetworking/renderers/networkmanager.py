@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 
 from ..metadata import IPAddress
-from ..plan import BONDED, INDIVIDUAL, IP, Bond, Nic, Plan
+from ..plan import IP, Bond, Nic, Plan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
@@ -33,20 +33,19 @@ PRIORITY = "10"
 _NAMESPACE = uuid.UUID("5e0b8a4e-43a7-4c5c-9d55-0f3b7d6a2c11")
 
 
+_DHCP = [("ipv4", (("method", "auto"),)), ("ipv6", (("method", "auto"),))]
+
+
 def tasks(plan: Plan) -> list[Task]:
-    result = []
-    if plan.mode == BONDED:
-        by_name = {nic.name: nic for nic in plan.nics}
-        for bond in plan.bonds:
-            result.append(_profile(bond.name, _bond(plan, bond)))
-            result += [_profile(m, _port(by_name[m], bond)) for m in bond.members]
-    elif plan.mode == INDIVIDUAL:
-        nic = common.link_nic(plan)
-        result.append(_profile(nic.name, [*_ethernet(nic), *_addressing(plan)]))
-    for nic in plan.dhcp_nics:
-        dhcp = [("ipv4", (("method", "auto"),)), ("ipv6", (("method", "auto"),))]
-        result.append(_profile(nic.name, [*_ethernet(nic), *dhcp]))
-    return result
+    return common.by_mode(
+        plan,
+        bonded=lambda bond, members: [
+            _profile(bond.name, _bond(plan, bond)),
+            *(_profile(nic.name, _port(nic, bond)) for nic in members),
+        ],
+        individual=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_addressing(plan)])],
+        dhcp=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_DHCP])],
+    )
 
 
 def profile_uuid(name: str, mac: str) -> str:
@@ -84,15 +83,7 @@ def _port(nic: Nic, bond: Bond) -> list[common.Section]:
 
 
 def _bond(plan: Plan, bond: Bond) -> list[common.Section]:
-    options = [("mode", bond.mode_name)]
-    if bond.lacp_rate:
-        options.append(("lacp_rate", bond.lacp_rate))
-    options += [
-        ("miimon", str(bond.miimon)),
-        ("updelay", str(bond.updelay)),
-        ("downdelay", str(bond.downdelay)),
-        ("xmit_hash_policy", bond.xmit_hash_policy),
-    ]
+    options = bond.options("networkmanager")
     sections = [
         _connection(bond.name, bond.mac, "bond", ("interface-name", bond.name)),
         ("ethernet", (("cloned-mac-address", bond.mac),)),

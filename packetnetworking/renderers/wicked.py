@@ -14,6 +14,7 @@ import attrs
 from ..plan import INDIVIDUAL, Bond, Plan
 from ..render import render
 from ..tasks import EnsureLine, Task, Write
+from . import values
 from .common import default_gateways
 
 DIR = "etc/sysconfig/network"
@@ -110,9 +111,7 @@ def _addressed(plan: Plan, name: str, extra: Variables) -> Ifcfg:
 
 def _write_ifcfg(config: Ifcfg) -> Task:
     for key, value in config.variables:
-        # Nothing reaching here can hold a quote (names and addresses are validated);
-        # refuse rather than write a file that bash would read differently.
-        if "'" in value or "\n" in value:
-            raise ValueError(f"ifcfg-{config.name}: {key} value {value!r} cannot be quoted")
+        # The template single-quotes each value: a quote would end it early.
+        values.checked(value, f"ifcfg-{config.name} {key}", "'")
     content = render("wicked-ifcfg.j2", variables=config.variables)
     return Write(f"{DIR}/ifcfg-{config.name}", content)

@@ -102,14 +102,10 @@ def have_root_tools() -> str | None:
 
 def require_root_tools() -> None:
     """Skip the calling test when image tools are missing; fail instead under CI=true."""
-    import pytest
+    from conftest import require
 
     reason = have_root_tools()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    require("image tools", reason or "", reason is None)
 
 
 def cache_root() -> Path:

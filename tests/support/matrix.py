@@ -13,7 +13,6 @@ can, bonded) config for real in a network namespace; ``rerun`` changes nothing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +23,7 @@ from typing import Any, Optional
 
 import factories as f
 import pytest
+from conftest import require
 
 from . import images
 
@@ -226,12 +226,8 @@ class Prepared:
 
 def require_pyz() -> Path:
     """The zipapp `make pyz` builds; missing is a failure under CI=true, else a skip."""
-    if PYZ.is_file():
-        return PYZ
-    message = f"{PYZ.name} is missing: run `make pyz` first"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {message}")
-    pytest.skip(message)
+    require(PYZ.name, "run `make pyz` first", PYZ.is_file())
+    return PYZ
 
 
 def pyz_staleness() -> Optional[float]:

@@ -260,11 +260,7 @@ def missing() -> str | None:
 
 def require() -> None:
     """Skip the calling test when NetworkManager cannot be built here; fail under CI=true."""
-    import pytest
+    from conftest import require as need
 
     reason = missing()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    need("NetworkManager built from source", reason or "", reason is None)
