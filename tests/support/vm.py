@@ -81,14 +81,10 @@ def have_vm_tools() -> str | None:
 
 def require_vm_tools() -> None:
     """Skip the calling test when QEMU or the image tools are missing; fail under CI=true."""
-    import pytest
+    from conftest import require
 
     reason = have_vm_tools()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
+    require("QEMU and the image tools", reason or "", present=reason is None)
 
 
 @functools.lru_cache(maxsize=1)
