@@ -57,7 +57,7 @@ def test_rollback_keeps_going_and_the_next_run_recovers(tmp_path: Path, ext4):
     safety.old_rootfs(pristine)
     shutil.copytree(pristine, view / "root", symlinks=True)
     argv = safety.default_args(meta, nics, mnt / "root")
-    inside = ("nsenter", "-t", str(pid), "-m", "--")
+    inside = ("nsenter", "-t", str(pid), "-m", "-r", "--")  # -r: its root, also in a chroot
     subprocess.run(["chattr", "+a", str(view / "root/etc/network")], check=True)
 
     first = safety.cli_subprocess(argv, prefix=inside)
