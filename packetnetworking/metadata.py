@@ -46,6 +46,20 @@ class Interface:
         default=None, validator=matches(BOND, "a bond name (bond0, bond1...)")
     )
     dhcp: bool = attrs.field(default=False, validator=typed(bool, "true or false"))
+    # The 802.1Q VLAN id the NIC's addresses ride on (a Tinkerbell ``dhcp.vlan_id``);
+    # None: untagged. On a bond member, the bond's addresses ride it.
+    vlan: Optional[int] = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([typed(int, "a VLAN id"), in_range(1, 4094)]),
+    )
+    # The OS name the document gives the NIC (Tinkerbell's ``dhcp.iface_name``): used
+    # when the host's NICs cannot be seen, and must agree with the host's when they can.
+    os_name: Optional[str] = attrs.field(
+        default=None, validator=matches(IFNAME, "an interface name")
+    )
+    # A static address of this NIC's own, for a NIC that carries none of the link's
+    # (Tinkerbell: each interface's ``dhcp.ip`` when ``instance.ips`` is absent).
+    address: Optional[IP] = None
 
 
 @attrs.frozen
@@ -116,6 +130,9 @@ class Metadata:
     private_subnets: tuple[ipaddress.IPv4Network, ...]
     plan: Optional[str] = attrs.field(default=None, validator=matches(TOKEN, "a plan slug"))
     operating_system: OperatingSystem = OperatingSystem()
+    # Resolvers the document itself names (Tinkerbell's ``name_servers``): they win over
+    # the host's resolv.conf; --resolvers and PACKET_RESOLVERS win over them.
+    resolvers: tuple[IPAddress, ...] = ()
 
     @property
     def ignored_problems(self) -> tuple[tuple[Address, Problem], ...]:

@@ -84,7 +84,7 @@ def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] =
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
     host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
-    plan = build_plan(document, host_nics, _resolvers(options, log))
+    plan = build_plan(document, host_nics, _resolvers(options, document, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
@@ -197,7 +197,10 @@ def _choose_target(
     return found
 
 
-def _resolvers(options: Options, log: Log) -> tuple[IPAddress, ...]:
+def _resolvers(
+    options: Options, document: metadata.Metadata, log: Log
+) -> tuple[IPAddress, ...]:
+    """--resolvers (or PACKET_RESOLVERS), else the document's own, else the host's."""
     if options.resolvers is not None:
         values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
         if not values:  # "," or " ": a list given on purpose, with nothing in it
@@ -206,6 +209,8 @@ def _resolvers(options: Options, log: Log) -> tuple[IPAddress, ...]:
             return metadata.parse_resolvers(values, options.resolvers_origin)
         except InvalidMetadata as exc:  # the operator's input, not the metadata's
             raise InvalidOption(exc.field, exc.value, exc.reason) from None
+    if document.resolvers:
+        return document.resolvers
     values = source.resolvers_from_host()
     if not values:
         log.info("no resolvers given or found on this host; using Equinix Metal's")
