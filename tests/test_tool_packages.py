@@ -65,6 +65,13 @@ TOOLS = {
     "prlimit": "a low file-size limit (util-linux)",
     "chattr": "an append-only directory rollback cannot undo (e2fsprogs)",
     "mke2fs": "a small ext4 for xattrs and chattr (e2fsprogs)",
+    # The action's partition (tests/support/partition.py)
+    "sfdisk": "the disk image's partition table (fdisk)",
+    "losetup": "the disk image as a loop device (mount)",
+    "partx": "adding its partitions where the kernel reads no table (util-linux)",
+    "mkfs.ext4": "the root filesystem, filled from an image (e2fsprogs)",
+    "dumpe2fs": "whether the action left it cleanly unmounted (e2fsprogs)",
+    "mktemp": "scripts", "rmdir": "scripts", "sha256sum": "scripts",
     "getfacl": "POSIX ACLs kept (acl)", "setfacl": "POSIX ACLs kept (acl)",
     "selabel_lookup": "libselinux's own label for a path, against ours (selinux-utils)",
     "run-parts": "ifupdown's if-pre-up.d, as ifup runs it (debianutils)",
