@@ -71,6 +71,7 @@ TOOLS = {
     "partx": "adding its partitions where the kernel reads no table (util-linux)",
     "mkfs.ext4": "the root filesystem, filled from an image (e2fsprogs)",
     "dumpe2fs": "whether the action left it cleanly unmounted (e2fsprogs)",
+    "findmnt": "nothing left mounted by the action image (util-linux)",
     "mktemp": "scripts", "rmdir": "scripts", "sha256sum": "scripts",
     "getfacl": "POSIX ACLs kept (acl)", "setfacl": "POSIX ACLs kept (acl)",
     "selabel_lookup": "libselinux's own label for a path, against ours (selinux-utils)",
