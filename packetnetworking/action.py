@@ -193,7 +193,12 @@ def mounted(device: str, fs_type: str, log: Log, read_only: bool = False) -> Ite
     ``MountFailed`` (exit 15) if it cannot be mounted; ``UnmountFailed`` (exit 16) if a
     run that succeeded leaves it busy beyond a lazy unmount."""
     _private_namespace(device)
-    point = tempfile.mkdtemp(prefix="packet-networking-target-")
+    try:
+        point = tempfile.mkdtemp(prefix="packet-networking-target-")
+    except OSError as exc:  # a read-only container root: TMPDIR can name another place
+        raise MountFailed(f"{BLOCK_DEVICE} {device!r}: no mount point in "
+                          f"{tempfile.gettempdir()!r} (TMPDIR): {exc.strerror}; "
+                          "nothing was changed") from None
     try:
         flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | (_MS_RDONLY if read_only else 0)
         _mount(device, point, fs_type, flags)

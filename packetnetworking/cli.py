@@ -145,7 +145,7 @@ def main(
     p = parser()
     args = p.parse_args(argv)  # exits 2 on a usage error, as argparse does
     try:
-        settings = _action_settings()
+        settings = _action_settings() if args.rootfs is None else None
     except PacketNetworkingError as exc:
         print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -172,7 +172,8 @@ def main(
 
 
 def _action_settings() -> Optional[action.Settings]:
-    """The action's variables when BLOCK_DEVICE is set (checked: exit 2 naming one)."""
+    """The action's variables when BLOCK_DEVICE is set (checked: exit 2 naming one). Not
+    asked when --rootfs is given: that run is not the action, whatever its environment."""
     if not os.environ.get("BLOCK_DEVICE"):
         return None
     from . import action
@@ -229,8 +230,6 @@ def _run(
 
             rootfs = stack.enter_context(action.mounted(
                 settings.block_device, settings.fs_type, log, read_only=args.dry_run))
-        elif settings is not None:
-            log.debug("--rootfs given: BLOCK_DEVICE is not mounted", rootfs=rootfs)
         if args.resolvers is not None:
             resolvers, origin = args.resolvers, origins["resolvers"]
         else:

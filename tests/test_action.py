@@ -362,3 +362,16 @@ def test_the_example_template_passes_exactly_the_action_variables():
     assert len(ours) == 1
     assert set(ours[0]["environment"]) == set(action.ENV)
     assert all(isinstance(v, str) for v in ours[0]["environment"].values())
+
+
+def test_with_rootfs_the_action_variables_are_not_read(tmp_path):
+    """--rootfs makes it an ordinary run: a stray BLOCK_DEVICE (or a bad FS_TYPE, OS...)
+    in the operator's environment is neither checked nor mounted."""
+    root = tmp_path / "root"
+    root.mkdir()
+    proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(root), "-o", "debian 12",
+                   env={"HARDWARE": json.dumps(DOC), "BLOCK_DEVICE": "/etc/hostname",
+                        "FS_TYPE": "ntfs", "OS": "ubuntu 22.04", "DRY_RUN": "yes"})
+    assert proc.returncode == 0, proc.stderr
+    assert "target mounted" not in proc.stderr
+    assert (root / "etc/hostname").read_text() == "web-1\n"  # DRY_RUN not read either
