@@ -234,7 +234,10 @@ class _Signals:
         self._old: Any = None
 
     def __enter__(self) -> _Signals:
-        self._old = signal.signal(signal.SIGTERM, self._handle)
+        # Only the main thread may set handlers: a library caller's worker thread keeps
+        # its caller's (the mount still goes on any exception, and with the process).
+        with contextlib.suppress(ValueError):
+            self._old = signal.signal(signal.SIGTERM, self._handle)
         return self
 
     def _handle(self, signum: int, _frame: object) -> None:
@@ -247,7 +250,8 @@ class _Signals:
         self.held = True
 
     def __exit__(self, exc_type: object, *_rest: object) -> None:
-        signal.signal(signal.SIGTERM, self._old)
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
         if exc_type is None and self.pending is not None:
             raise Interrupted(self.pending, "interrupted by SIGTERM; the target was unmounted")
 

@@ -375,3 +375,14 @@ def test_with_rootfs_the_action_variables_are_not_read(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "target mounted" not in proc.stderr
     assert (root / "etc/hostname").read_text() == "web-1\n"  # DRY_RUN not read either
+
+
+def test_help_names_the_action_its_variables_and_exit_codes():
+    proc = pyz_run("--help", env={})
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    for name in action.ENV:
+        assert name in text, name
+    for code in ("10", "15", "16"):
+        assert f" {code} " in text, code
+    assert "no metadata source (no -M, no --metadata-url, no HARDWARE)" in text

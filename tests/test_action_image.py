@@ -73,13 +73,15 @@ def _build(context: Path, base_tree: Path, conf: Path, storage: Path) -> None:
              str(context)], conf, storage)
 
 
-def _tink_worker(conf: Path, storage: Path, env: dict[str, str], *extra: str):
+def _tink_worker(conf: Path, storage: Path, env: dict[str, str], *extra: str,
+                 privileged: bool = True):
     """``podman run`` as tink-worker's docker run of an action: privileged, /dev bound,
     the environment, no NIC. Not asserted here: each caller checks its own exit code."""
     flags = [f"--env={name}={value}" for name, value in env.items()]
+    flags += ["--privileged"] if privileged else []
     return subprocess.run(
         ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "run",
-         "--rm", "--privileged", "--network", "none", "-v", "/dev:/dev", *flags, *extra],
+         "--rm", "--network", "none", "-v", "/dev:/dev", *flags, *extra],
         env={**os.environ, "CONTAINERS_CONF": str(conf)},
         capture_output=True, text=True, timeout=300, check=False,
     )
@@ -89,7 +91,13 @@ def _run_as_tink_worker(device: str, conf: Path, storage: Path) -> None:
     env = {"BLOCK_DEVICE": device, "FS_TYPE": "ext4", "HARDWARE": json.dumps(DOC),
            "OS": "debian 12", "RESOLVERS": ",".join(f.RESOLVERS), "DRY_RUN": "",
            "AUDIT_LOG": "/dev/stderr"}
-    # A bad document first: exit 50, nothing written, nothing left mounted.
+    # Not privileged (a Template's mistake): no mount namespace, exit 15, nothing mounted.
+    denied = _tink_worker(conf, storage, env, IMAGE, privileged=False)
+    errors = [line for line in denied.stderr.splitlines() if not line.startswith("{")]
+    assert denied.returncode == 15, denied.stderr
+    assert len(errors) == 1 and "privileged container" in errors[0], denied.stderr
+    _nothing_mounted(device)
+    # A bad document: exit 50, nothing written, nothing left mounted.
     before = partition.etc_digest(device)
     bad = _tink_worker(conf, storage, {**env, "HARDWARE": json.dumps({**DOC, "hostname": "-x"})},
                        IMAGE)
