@@ -220,12 +220,11 @@ def _run(
     with contextlib.ExitStack() as stack:
         sink = None
         if args.audit_log is not None:
-            target = args.rootfs if args.rootfs is not None else settings and settings.block_device
-            sink = _audit_sink(stack, args.audit_log, str(target), args.dry_run,
-                               origins["audit_log"])
+            target = settings.block_device if settings is not None else args.rootfs
+            sink = _audit_sink(stack, args.audit_log, target, args.dry_run, origins["audit_log"])
         log = audit.configure(fmt, verbosity, sink)
         rootfs = args.rootfs
-        if rootfs is None and settings is not None:  # the action: mount the partition
+        if settings is not None:  # the action (no --rootfs): mount the partition
             from . import action
 
             rootfs = stack.enter_context(action.mounted(
