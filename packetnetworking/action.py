@@ -19,6 +19,7 @@ syncs and unmounts it, so the filesystem is clean for the next action and the re
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import stat
@@ -256,6 +257,7 @@ class _Signals:
             raise Interrupted(self.pending, "interrupted by SIGTERM; the target was unmounted")
 
 
+@functools.cache
 def _libc() -> Any:
     import ctypes
 
@@ -301,12 +303,15 @@ def _unmount(device: str, point: str, log: Log) -> None:
     """Sync, then unmount; a busy mount (a descriptor still open) is detached lazily, so
     nothing stays reachable and the kernel finishes once the descriptor goes."""
     libc = _libc()
-    fd = os.open(point, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        if libc.syncfs(fd) != 0:
-            log.warning("target sync failed", block_device=device, error=_errno())
-    finally:
-        os.close(fd)
+    try:  # the transaction fsynced each file: this is for everything else of the run
+        fd = os.open(point, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if libc.syncfs(fd) != 0:
+                raise OSError(_errno())
+        finally:
+            os.close(fd)
+    except OSError as exc:  # the unmount writes back what is left anyway
+        log.warning("target sync failed", block_device=device, error=str(exc))
     if libc.umount2(os.fsencode(point), 0) == 0:
         log.info("target unmounted", block_device=device, mountpoint=point)
         return
