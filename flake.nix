@@ -58,7 +58,7 @@
       # tools skip themselves outside CI.
       testPython = pkgs: pkgs.python3.withPackages (ps: with ps; [
         attrs jinja2 requests structlog
-        pytest hypothesis packaging
+        pytest hypothesis packaging pyyaml
         pip setuptools shiv
       ]);
     in

@@ -20,12 +20,17 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from . import action
     from .audit import AuditSink
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
 MAX_ATTEMPTS = 1000
 MAX_TIMEOUT = 3600.0
 MAX_RETRY_DELAY = 3600.0
+
+# The action's variables (action.ENV, which --help must not import: it stays fast).
+_ACTION_ENV = ("BLOCK_DEVICE", "FS_TYPE", "HARDWARE", "OS", "BACKEND", "RESOLVERS", "DRY_RUN",
+               "AUDIT_LOG", "VERBOSE", "LOG_FORMAT")  # fmt: skip
 
 _EPILOG = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
@@ -44,7 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="packet-networking",
         description="Write this server's network configuration into the target root "
-        "filesystem, from the Equinix Metal instance metadata.",
+        "filesystem, from the Equinix Metal instance metadata or a Tinkerbell Hardware. "
+        "As a Tinkerbell action (BLOCK_DEVICE set, no --rootfs) it mounts the target "
+        "itself; its variables: " + ", ".join(_ACTION_ENV) + " (docs/tinkerbell.md).",
         epilog=_EPILOG,
         formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter, width=width),
     )
@@ -52,13 +59,14 @@ def parser() -> argparse.ArgumentParser:
         "-M",
         "--metadata-file",
         metavar="FILE",
-        help="metadata from FILE (- = stdin); wins over the URL",
+        help="metadata from FILE (- = stdin); wins over the URL and HARDWARE",
     )
     p.add_argument(
         "--metadata-url",
         metavar="URL",
-        default=os.environ.get("PACKET_METADATA_URL", "http://metadata.packet.net/metadata"),
-        help="metadata service (env PACKET_METADATA_URL; default %(default)s)",
+        default=os.environ.get("PACKET_METADATA_URL", ""),
+        help="metadata service (env PACKET_METADATA_URL; no default: Equinix Metal's is "
+        "gone); wins over HARDWARE",
     )
     p.add_argument(
         "-n",
@@ -92,9 +100,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-t",
         "--rootfs",
-        required=True,
         metavar="PATH",
-        help="the target root filesystem (required)",
+        help="the target root filesystem (required, unless BLOCK_DEVICE names the "
+        "partition to mount, as the Tinkerbell action)",
     )
     p.add_argument(
         "--resolvers",
@@ -134,11 +142,21 @@ def main(
 ) -> int:
     """``before_op`` is called before every filesystem change (``run.run``'s seam): the
     test suite's fault runner passes one; the shipped entry point never does."""
-    args = parser().parse_args(argv)  # exits 2 on a usage error, as argparse does
+    p = parser()
+    args = p.parse_args(argv)  # exits 2 on a usage error, as argparse does
+    try:
+        settings = _action_settings() if args.rootfs is None else None
+    except PacketNetworkingError as exc:
+        print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    if args.rootfs is None and settings is None:
+        p.error("the following arguments are required: -t/--rootfs "
+                "(or BLOCK_DEVICE, as the Tinkerbell action)")
+    origins = _merge(args, settings)
     fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
     verbosity = -1 if args.quiet else args.verbose
     try:
-        return _run(args, fmt, verbosity, before_op)
+        return _run(args, fmt, verbosity, before_op, settings, origins)
     except PacketNetworkingError as exc:
         print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
@@ -153,25 +171,73 @@ def main(
         return 1
 
 
+def _action_settings() -> Optional[action.Settings]:
+    """The action's variables when BLOCK_DEVICE is set (checked: exit 2 naming one). Not
+    asked when --rootfs is given: that run is not the action, whatever its environment."""
+    if not os.environ.get("BLOCK_DEVICE"):
+        return None
+    from . import action
+
+    return action.settings(os.environ)
+
+
+def _merge(args: argparse.Namespace, settings: Optional[action.Settings]) -> dict[str, str]:
+    """Fill the options the command line left out from the action's variables: an option
+    given on the command line wins. Returns where --resolvers and --audit-log came from,
+    for messages."""
+    origins = {"resolvers": "--resolvers", "audit_log": "--audit-log"}
+    if settings is None:
+        return origins
+    if args.operating_system is None:
+        args.operating_system = settings.operating_system
+    if args.backend is None:
+        args.backend = settings.backend
+    if args.resolvers is None and settings.resolvers is not None:
+        args.resolvers, origins["resolvers"] = settings.resolvers, "RESOLVERS"
+    if args.audit_log is None and settings.audit_log is not None:
+        args.audit_log, origins["audit_log"] = settings.audit_log, "AUDIT_LOG"
+    # --dry-run can only say yes: given, it wins over DRY_RUN=false.
+    args.dry_run = args.dry_run or bool(settings.dry_run)
+    if not args.verbose and not args.quiet and settings.verbose is not None:
+        args.verbose = settings.verbose
+    if args.log_format is None:
+        args.log_format = settings.log_format
+    return origins
+
+
 def _run(
     args: argparse.Namespace,
     fmt: str,
     verbosity: int,
     before_op: Optional[Callable[[str], None]],
+    settings: Optional[action.Settings] = None,
+    origins: Optional[dict[str, str]] = None,
 ) -> int:
     # Imported here so --help and --version stay fast.
     from . import audit, run, source
 
+    origins = origins or {"resolvers": "--resolvers", "audit_log": "--audit-log"}
     with contextlib.ExitStack() as stack:
         sink = None
         if args.audit_log is not None:
-            sink = _audit_sink(stack, args.audit_log, args)
+            target = settings.block_device if settings is not None else args.rootfs
+            sink = _audit_sink(stack, args.audit_log, target, args.dry_run, origins["audit_log"])
         log = audit.configure(fmt, verbosity, sink)
-        resolvers, origin = run.resolvers_option(args.resolvers)
+        rootfs = args.rootfs
+        if settings is not None:  # the action (no --rootfs): mount the partition
+            from . import action
+
+            rootfs = stack.enter_context(action.mounted(
+                settings.block_device, settings.fs_type, log, read_only=args.dry_run))
+        if args.resolvers is not None:
+            resolvers, origin = args.resolvers, origins["resolvers"]
+        else:
+            resolvers, origin = run.resolvers_option(None)
         options = run.Options(
-            rootfs=args.rootfs,
+            rootfs=rootfs,
             metadata_file=args.metadata_file,
             metadata_url=args.metadata_url,
+            hardware=source.from_environment(),
             retry=source.Retry(args.max_attempts, args.timeout, args.retry_delay),
             operating_system=args.operating_system,
             resolvers=resolvers,
@@ -180,7 +246,8 @@ def _run(
             dry_run=args.dry_run,
             diff=args.diff,
             backend=args.backend,
-            audit_check=functools.partial(_audit_intact, sink, args.audit_log) if sink else None,
+            audit_check=(functools.partial(_audit_intact, sink, args.audit_log,
+                                           origins["audit_log"]) if sink else None),
         )
         run.run(options, log, before_op)
         if sink is not None and sink.error is not None:
@@ -193,31 +260,32 @@ def _run(
 
 
 def _audit_sink(
-    stack: contextlib.ExitStack, path: str, args: argparse.Namespace
+    stack: contextlib.ExitStack, path: str, rootfs: str, dry_run: bool, origin: str
 ) -> AuditSink:
-    """Open the audit log and write its first event before anything else happens, so an
-    unwritable log (a directory, /dev/full, a full disk) stops the run with nothing
-    changed. Unbuffered: each event is one write the sink can check."""
+    """Open the audit log and write its first event before anything else happens (the
+    action's mount included), so an unwritable log (a directory, /dev/full, a full disk)
+    stops the run with nothing changed. Unbuffered: each event is one write the sink can
+    check. ``rootfs``: the action's is its BLOCK_DEVICE."""
     from . import audit
 
     try:
         stream = stack.enter_context(open(path, "ab", buffering=0))  # noqa: SIM115
         sink = audit.AuditSink(stream)
-        sink.write(audit.started_event(__version__, args.rootfs, args.dry_run))
+        sink.write(audit.started_event(__version__, rootfs, dry_run))
     except OSError as exc:
-        raise _unwritable(path, exc) from None
+        raise _unwritable(path, exc, origin) from None
     return sink
 
 
-def _audit_intact(sink: AuditSink, path: str) -> None:
+def _audit_intact(sink: AuditSink, path: str, origin: str = "--audit-log") -> None:
     """Called by the run just before its first change: an audit log that has failed
     since it was opened stops the run while nothing is changed yet."""
     if sink.error is not None:
-        raise _unwritable(path, sink.error)
+        raise _unwritable(path, sink.error, origin)
 
 
-def _unwritable(path: str, exc: OSError) -> UsageError:
-    return UsageError(f"--audit-log {path!r}: {exc.strerror or exc}; nothing was changed")
+def _unwritable(path: str, exc: OSError, origin: str = "--audit-log") -> UsageError:
+    return UsageError(f"{origin} {path!r}: {exc.strerror or exc}; nothing was changed")
 
 
 def _backend(text: str) -> str:

@@ -32,6 +32,18 @@ class NoMetadataSource(PacketNetworkingError):
     exit_code = 10
 
 
+class MountFailed(PacketNetworkingError):
+    """The action could not mount its target (``BLOCK_DEVICE``): nothing was changed."""
+
+    exit_code = 15
+
+
+class UnmountFailed(PacketNetworkingError):
+    """The run finished, but the action's target could not be unmounted."""
+
+    exit_code = 16
+
+
 class MalformedOS(PacketNetworkingError):
     exit_code = 20
 
@@ -77,9 +89,12 @@ class AuditIncomplete(PacketNetworkingError):
 
 EXIT_CODES = {
     0: "done",
-    2: "usage error (a bad --nics, --resolvers or PACKET_RESOLVERS value included); "
+    2: "usage error (a bad --nics, --resolvers, PACKET_RESOLVERS or action variable value "
+    "included); "
     "or the audit log cannot be written (nothing was changed)",
-    10: "no metadata source",
+    10: "no metadata source (no -M, no --metadata-url, no HARDWARE)",
+    15: "the action could not mount BLOCK_DEVICE (private mount namespace); nothing was changed",
+    16: "the run finished, but BLOCK_DEVICE could not be unmounted",
     20: "malformed -o/--operating-system",
     30: "nothing to do for this operating system",
     40: "no builder for this distro, version and network mode",

@@ -10,12 +10,15 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from typing import Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import attrs
 
 from .errors import InvalidMetadata, InvalidOption, UsageError
 from .validators import IFNAME, MAC
+
+if TYPE_CHECKING:
+    from .metadata import Interface
 
 # udev's names in order of preference: the same order systemd's 99-default.link uses.
 _UDEV_NAME_KEYS = ("ID_NET_NAME_ONBOARD", "ID_NET_NAME_SLOT", "ID_NET_NAME_PATH", "ID_NET_NAME_MAC")
@@ -59,6 +62,34 @@ def load(path: str) -> tuple[HostNic, ...]:
     named = ((f"--nics[{i}] {nic.name}", nic.mac) for i, nic in enumerate(found))
     unique_macs(named, InvalidOption)
     return found
+
+
+def from_document(interfaces: Iterable[Interface]) -> tuple[HostNic, ...]:
+    """The NICs the document describes, for a host whose own cannot be seen (a Tinkerbell
+    action's container sees only ``lo``). Each is named by the document
+    (``Interface.os_name``: a Hardware's ``dhcp.iface_name``), else ``document_name``.
+    Every format then pins that name to the NIC's MAC, so it is the NIC's name at the
+    target's first boot. The document's interface names (``eth0``) are not used: they lie
+    in the kernel's own namespace, where udev's rename races the kernel's next NIC."""
+    found: list[HostNic] = []
+    names: dict[str, int] = {}
+    for i, iface in enumerate(interfaces):
+        field = f"interfaces[{i}].os_name"
+        name = iface.os_name or document_name(iface.mac)
+        if NOT_PHYSICAL.fullmatch(name):
+            raise InvalidMetadata(field, name, "is a virtual device's name, not a NIC's")
+        if name in names:
+            raise InvalidMetadata(field, name, f"is also the name of interfaces[{names[name]}]")
+        names[name] = i
+        found.append(HostNic(name=name, mac=iface.mac))
+    return tuple(found)
+
+
+def document_name(mac: str) -> str:
+    """``enx`` and the MAC's twelve hex digits: udev's own MAC-based name
+    (``ID_NET_NAME_MAC``), unique to the NIC, outside the kernel's ``ethN`` namespace and
+    exactly 15 characters, the kernel's limit."""
+    return "enx" + mac.lower().replace(":", "")
 
 
 def unique_macs(

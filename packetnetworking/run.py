@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Callable, Optional, Union
 
 from . import metadata, nics, registry, selection, source
 from .changes import Change, event_fields
-from .errors import InvalidMetadata, InvalidOption, MalformedOS, NothingToDo, UsageError
+from .errors import (
+    InvalidMetadata,
+    InvalidOption,
+    MalformedOS,
+    NoMetadataSource,
+    NothingToDo,
+    UsageError,
+)
 from .metadata import IPAddress
 from .plan import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
@@ -28,9 +35,12 @@ FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 class Options:
     """What to do, as the CLI's options say it. ``resolvers``: "a,b" from --resolvers;
-    ``backend``: a config format asked for by name (--backend), else one is chosen."""
+    ``backend``: a config format asked for by name (--backend), else one is chosen;
+    ``hardware``: the document's bytes from the ``HARDWARE`` variable, the source used
+    when neither a file nor a URL is given."""
 
-    __slots__ = ("rootfs", "metadata_file", "metadata_url", "retry", "operating_system",
+    __slots__ = ("rootfs", "metadata_file", "metadata_url", "hardware", "retry",
+                 "operating_system",
                  "resolvers", "resolvers_origin", "nics_file", "dry_run", "diff", "backend",
                  "audit_check")
 
@@ -39,7 +49,8 @@ class Options:
         rootfs: Union[str, os.PathLike[str]],
         *,
         metadata_file: Optional[str] = None,
-        metadata_url: str = source.DEFAULT_URL,
+        metadata_url: str = "",
+        hardware: Optional[bytes] = None,
         retry: Optional[source.Retry] = None,
         operating_system: Optional[str] = None,
         resolvers: Optional[str] = None,
@@ -52,6 +63,7 @@ class Options:
     ) -> None:
         self.rootfs = rootfs
         self.metadata_file, self.metadata_url = metadata_file, metadata_url
+        self.hardware = hardware
         self.retry = retry or source.Retry()
         self.operating_system = operating_system
         self.resolvers, self.resolvers_origin = resolvers, resolvers_origin
@@ -78,12 +90,23 @@ def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] =
     root = os.fspath(options.rootfs)
     _not_empty(root)
     transaction = Transaction(root, log, before_op)
+    try:
+        return _run(options, log, transaction, root, started)
+    finally:
+        # Its descriptors go now, not when the garbage collector gets to them: the
+        # action unmounts the rootfs next, and an open directory would hold it busy.
+        transaction.close()
+
+
+def _run(
+    options: Options, log: Log, transaction: Transaction, root: str, started: float
+) -> Result:
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
     document = _load_metadata(options, log)
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
-    host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
+    host_nics = _host_nics(options.nics_file, document, log)
     plan = build_plan(document, host_nics, _resolvers(options, document, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
@@ -156,14 +179,49 @@ def _log_selection(chosen: selection.Selection, log: Log) -> None:
 
 
 def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
+    """The first source given: -M, then --metadata-url, then ``HARDWARE``."""
     if options.metadata_file:
-        log.debug("metadata from file; --metadata-url ignored", file=options.metadata_file)
+        log.debug("metadata from file; --metadata-url and HARDWARE ignored",
+                  file=options.metadata_file)
         body = source.read_file(options.metadata_file)
-    else:
+    elif options.metadata_url:
+        log.debug("metadata from the URL; HARDWARE ignored", url=options.metadata_url)
         body = source.fetch(options.metadata_url, options.retry, log)
+    elif options.hardware is not None:
+        log.debug("metadata from the environment", variable=source.HARDWARE,
+                  bytes=len(options.hardware))
+        body = options.hardware
+    else:
+        raise NoMetadataSource(source.NO_SOURCE)
+    return load_document(body)
+
+
+def load_document(body: bytes) -> metadata.Metadata:
+    """One document's bytes, whichever way they came (a file, stdin, a URL, ``HARDWARE``):
+    the one place a document is turned into the Metadata model."""
     if len(body) > source.MAX_BYTES:
         raise InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
     return metadata.parse(body)
+
+
+def _host_nics(
+    nics_file: Optional[str], document: metadata.Metadata, log: Log
+) -> tuple[nics.HostNic, ...]:
+    """--nics, else the host's own; when none is visible (an action's container has no
+    NIC but ``lo``), the document's interfaces stand in for them, each named as
+    ``nics.from_document`` says, and the audit log says so."""
+    if nics_file:
+        return nics.load(nics_file)
+    found = nics.discover()
+    if found:
+        return found
+    found = nics.from_document(document.interfaces)
+    log.info(
+        "nics from document",
+        reason="no host NIC is visible",
+        nics={nic.name: nic.mac for nic in found},
+    )
+    return found
 
 
 def _warn_ignored(document: metadata.Metadata, log: Log) -> None:
@@ -202,13 +260,7 @@ def _resolvers(
 ) -> tuple[IPAddress, ...]:
     """--resolvers (or PACKET_RESOLVERS), else the document's own, else the host's."""
     if options.resolvers is not None:
-        values = [v.strip(" ") for v in options.resolvers.split(",") if v.strip(" ")]
-        if not values:  # "," or " ": a list given on purpose, with nothing in it
-            raise InvalidOption(options.resolvers_origin, options.resolvers, "names no resolver")
-        try:
-            return metadata.parse_resolvers(values, options.resolvers_origin)
-        except InvalidMetadata as exc:  # the operator's input, not the metadata's
-            raise InvalidOption(exc.field, exc.value, exc.reason) from None
+        return resolver_list(options.resolvers, options.resolvers_origin)
     if document.resolvers:
         return document.resolvers
     values = source.resolvers_from_host()
@@ -216,6 +268,17 @@ def _resolvers(
         log.info("no resolvers given or found on this host; using Equinix Metal's")
         values = list(FALLBACK_RESOLVERS)
     return metadata.parse_resolvers(values, "/etc/resolv.conf")
+
+
+def resolver_list(text: str, origin: str) -> tuple[IPAddress, ...]:
+    """A resolver list the operator gave ("a,b"), checked; errors name ``origin``."""
+    values = [v.strip(" ") for v in text.split(",") if v.strip(" ")]
+    if not values:  # "," or " ": a list given on purpose, with nothing in it
+        raise InvalidOption(origin, text, "names no resolver")
+    try:
+        return metadata.parse_resolvers(values, origin)
+    except InvalidMetadata as exc:  # the operator's input, not the metadata's
+        raise InvalidOption(exc.field, exc.value, exc.reason) from None
 
 
 def _print_diffs(changes: list[Change]) -> None:

@@ -1,4 +1,5 @@
-"""Where the metadata comes from: a file, stdin, or the metadata service.
+"""Where the metadata comes from: a file, stdin, the ``HARDWARE`` variable (a Tinkerbell
+action's), or a metadata service.
 
 The service is retried with capped exponential backoff. Each attempt (with requests)
 has one deadline for connecting, the headers and the whole body, since a socket timeout
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import sys
 import time
 import urllib.parse
+from collections.abc import Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Optional
 
 from . import __version__
 from .errors import FetchFailed, NoMetadataSource
@@ -23,7 +26,14 @@ from .errors import FetchFailed, NoMetadataSource
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger as Log
 
-DEFAULT_URL = "http://metadata.packet.net/metadata"
+# The variable a Tinkerbell Template fills with the document (docs/tinkerbell.md). There
+# is no default URL: Equinix Metal's service (metadata.packet.net) is gone since 2026-06-30,
+# and ten attempts at a dead host only delay the one line that says what to pass.
+HARDWARE = "HARDWARE"
+NO_SOURCE = (
+    "no metadata source: pass -M FILE (- for stdin) or --metadata-url URL, "
+    f"or set {HARDWARE} to the document"
+)
 MAX_BYTES = 4 * 2**20  # real documents are ~10 KiB; ssh keys and userdata stay well under
 MAX_REDIRECTS = 5
 
@@ -52,10 +62,18 @@ def read_file(path: str) -> bytes:
         raise NoMetadataSource(f"--metadata-file {path!r}: {exc.strerror}") from None
 
 
+def from_environment(environ: Optional[Mapping[bytes, bytes]] = None) -> Optional[bytes]:
+    """The document in ``HARDWARE``, as bytes (the text a Template rendered into it), or
+    None when it is unset or empty (an empty value is no document: a Template whose
+    expression rendered nothing)."""
+    environ = os.environb if environ is None else environ
+    return environ.get(HARDWARE.encode()) or None
+
+
 def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = time.sleep) -> bytes:
     """GET the metadata document, retrying; ``FetchFailed`` with the last error."""
     if not url:
-        raise NoMetadataSource("no metadata source: pass -M FILE or --metadata-url URL")
+        raise NoMetadataSource(NO_SOURCE)
     import requests  # ~60 ms to import: only runs that fetch from a URL pay for it
 
     last_error = "no attempt made"
