@@ -107,6 +107,7 @@ class Transaction:
         mode = task.mode if isinstance(task, (Write, EnsureLine)) else CONFIG
         if before.exists and (mode == CONFIG or getattr(task, "keep_mode", False)):
             mode = before.mode  # keep a user's mode on plain config files
+        _ordinary(before, mode, where.rel)
         label = None
         if content is not None and not before.exists:
             label = labels.file(rel)
@@ -199,6 +200,17 @@ def _reason(exc: Exception) -> str:
         text = printable(exc.strerror or str(exc))
         return f"{printable(exc.filename)}: {text}" if exc.filename else text
     return str(exc)
+
+
+def _ordinary(before: State, mode: int, rel: str) -> None:
+    """Refuse to replace or delete a set-user-ID, set-group-ID or sticky file, or one
+    with file capabilities, and to make one: the journal would have to keep such a mode
+    for the rollback, and a journal that asks for one is then always a forged one."""
+    why = rootfs.special(before.mode, before.xattrs) if before.exists else None
+    if why is None:
+        why = rootfs.special(mode, {})
+    if why is not None:
+        raise WriteFailed(f"/{printable(rel)}: {why}; this tool does not write such a file")
 
 
 def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:

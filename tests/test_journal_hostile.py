@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,10 @@ def _entry(**fields) -> dict:
              "mode": 0o644, "uid": 0, "gid": 0, "link": None, "xattrs": {}}  # fmt: skip
     entry.update(fields)
     return entry
+
+
+# A version 2 file capability blob (effective, permitted CAP_SETUID): `setcap cap_setuid+ep`.
+CAP_SETUID = struct.pack("<5I", 0x02000001, 1 << 7, 0, 0, 0)
 
 
 def _doc(*entries: dict, dirs: list | None = None, version: int = 3) -> bytes:
@@ -56,6 +61,13 @@ HOSTILE: dict[str, bytes] = {
     "xattr name without a namespace": _doc(_entry(xattrs={"selinux": "eA=="})),
     "xattr not base64": _doc(_entry(xattrs={"user.x": "%%"})),
     "NUL in a link": _doc(_entry(link="/x\0y")),
+    # Modes and attributes this tool never writes: a recovery would make a set-id file.
+    "setuid mode": _doc(_entry(mode=0o4755)),
+    "setgid mode": _doc(_entry(mode=0o2755)),
+    "sticky mode": _doc(_entry(mode=0o1644)),
+    "setuid mode on a file that did not exist": _doc(_entry(existed=False, mode=0o4755)),
+    "file capabilities": _doc(_entry(xattrs={"security.capability": base64.b64encode(
+        CAP_SETUID).decode()})),  # fmt: skip
     "a JSON array": b"[]",
     "not JSON": b"\xff\xfe{",
 }
