@@ -19,7 +19,7 @@ import structlog
 EventDict = dict[str, Any]  # what structlog hands each processor
 
 AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
-                "untested version"}
+                "untested version", "signal after the commit"}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 

@@ -91,8 +91,8 @@ EXIT_CODES = {
     85: "configured as asked, but the audit log could not be completed",
     90: "the zipapp needs Python 3.9 or later (checked by its bootstrap)",
     91: "the zipapp cannot extract its dependencies to SHIV_ROOT (its bootstrap)",
-    130: "interrupted by SIGINT; every change was rolled back",
-    143: "interrupted by SIGTERM; every change was rolled back",
+    130: "interrupted by SIGINT; every change was rolled back (after the commit: exit 0)",
+    143: "interrupted by SIGTERM; every change was rolled back (after the commit: exit 0)",
 }
 
 

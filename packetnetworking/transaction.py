@@ -13,9 +13,11 @@ Three phases, so that a crash at any instant can be undone:
    wholly new) and remove what is deleted. Removing the journal is the commit.
 
 A failure before the commit undoes everything, and so do SIGINT and SIGTERM (exit 130
-and 143, see ``interrupts``). If the process dies, the next run finds the journal and
-restores the prior state before doing anything else (``recover``). Only one run at a
-time: ``recover`` and ``apply`` take a lock on the rootfs directory (exit 75 if busy).
+and 143, see ``interrupts``); one that arrives during the commit waits for it and then
+changes nothing: the run is configured, and reported so. If the process dies, the next
+run finds the journal and restores the prior state before doing anything else
+(``recover``). Only one run at a time: ``recover`` and ``apply`` take a lock on the
+rootfs directory (exit 75 if busy).
 
 Every path is resolved once, in ``prepare``, through directory descriptors
 (``rootfs.Root``), and every later call uses those descriptors: what we read is what we
@@ -115,29 +117,36 @@ class Transaction:
             self._dir_labels[directory] = labels.directory(directory)
         return Change(task, where, self.root, before, content, mode, dirs, label)
 
-    def apply(self, changes: list[Change]) -> None:
-        """Make every change or none; log one audit event per change."""
+    def apply(self, changes: list[Change], window: Optional[interrupts.Window] = None) -> None:
+        """Make every change or none; log one audit event per change. ``window``: the
+        caller's, already entered, when what follows (``run complete``) must be covered
+        too; else the transaction has one of its own."""
+        if window is None:
+            with interrupts.Window() as own:
+                self.apply(changes, own)
+            return
         todo = [c for c in _last_change_per_path(changes) if c.action != "unchanged"]
         if todo:
             fs = self._open()
             fs.lock()
             journal = Journal(fs, self._before_op)
-            with interrupts.Window() as window:
-                try:
-                    journal.begin(todo)
-                    for change in todo:
-                        self._stage(fs, change)
-                    for change in todo:
-                        self._switch(fs, change)
-                    for directory in {c.dir for c in todo}:
-                        os.fsync(fs.dir_fd(directory))
-                    window.defer()  # the commit is one unlink: let it finish
-                    journal.commit()
-                except (OSError, WriteFailed, Interrupted) as exc:
-                    window.defer()
-                    raise self._undo(journal, exc) from None
-                finally:
-                    self.close()
+            window.arm()
+            try:
+                journal.begin(todo)
+                for change in todo:
+                    self._stage(fs, change)
+                for change in todo:
+                    self._switch(fs, change)
+                for directory in {c.dir for c in todo}:
+                    os.fsync(fs.dir_fd(directory))
+                window.defer()  # the commit is one unlink: let it finish
+                journal.commit()
+                window.committed()  # configured: no signal turns this into a rollback now
+            except (OSError, WriteFailed, Interrupted) as exc:
+                window.defer()
+                raise self._undo(journal, exc) from None
+            finally:
+                self.close()
         for change in changes:
             self.log.info("task", **event_fields(change))
 
