@@ -104,6 +104,17 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def describe(exc: Exception) -> str:
+    """A failure for a one-line message. An OSError names its file only when it was named
+    as the target sees it (``/etc/network/.interfaces.pn-new``): a bare name relative to
+    some directory descriptor would name nothing the operator can find."""
+    if isinstance(exc, OSError):
+        text = printable(exc.strerror or str(exc))
+        shown = exc.filename if isinstance(exc.filename, str) else ""
+        return f"{printable(shown)}: {text}" if shown.startswith("/") else text
+    return str(exc)
+
+
 def _show(value: object, limit: int = 80) -> str:
     """repr() a value for a one-line message: escapes newlines, cuts long ones."""
     text = repr(value)

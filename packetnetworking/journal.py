@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import rootfs
 from .changes import Change
-from .errors import WriteFailed, printable
+from .errors import WriteFailed, describe, printable
 from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
 
 if TYPE_CHECKING:
@@ -170,19 +170,13 @@ def restore(root: Root, record: dict[str, Any], op: Op, from_disk: bool) -> list
         try:
             _restore_file(root, entry, op, from_disk)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{printable(entry['path'])}: {_why(exc)}")
+            failures.append(f"/{printable(entry['path'])}: {describe(exc)}")
     for rel in reversed(record["dirs"]):
         try:
             _remove_dir(root, rel, op, from_disk)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{printable(rel)}: {_why(exc)}")
+            failures.append(f"/{printable(rel)}: {describe(exc)}")
     return failures
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return printable(exc.strerror or str(exc))
-    return str(exc)
 
 
 def _restore_file(root: Root, entry: dict[str, Any], op: Op, from_disk: bool) -> None:
@@ -321,6 +315,9 @@ def _put_back(fd: int, name: str, entry: dict[str, Any], op: Op, shown_dir: str)
         return
     # A symlink is put back atomically too: made aside, renamed over.
     op(f"symlink {rootfs.join(shown_dir, temp)}")
-    os.symlink(entry["link"], temp, dir_fd=fd)
+    try:
+        os.symlink(entry["link"], temp, dir_fd=fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, rootfs.join(shown_dir, temp)) from None
     op(f"rename {rootfs.join(shown_dir, temp)}")
-    rootfs.rename_in(fd, temp, name)
+    rootfs.rename_in(fd, temp, name, shown_dir)

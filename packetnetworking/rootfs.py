@@ -211,7 +211,10 @@ class Root:
         umask (the target's daemons read it), and keep its descriptor."""
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dirs[parent]
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except OSError as exc:  # named as the target sees it, not by its last part
+            raise OSError(exc.errno, exc.strerror, f"/{rel}") from None
         fd = _open_dir(parent_fd, name, rel)
         if fd is None:
             raise WriteFailed(f"/{printable(rel)}: vanished as it was made")
@@ -496,8 +499,13 @@ def write_temp(
     return temp
 
 
-def rename_in(dir_fd: int, source: str, name: str) -> None:
-    os.rename(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+def rename_in(dir_fd: int, source: str, name: str, shown_dir: str) -> None:
+    """Rename within one directory; an error names ``source`` as the target sees it
+    (``/etc/network/.interfaces.pn-new``), the file a failed run may leave behind."""
+    try:
+        os.rename(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, source)) from None
 
 
 def atomic_write(
@@ -513,7 +521,7 @@ def atomic_write(
     """Temp file in the same directory, fsync, rename over, fsync the directory."""
     temp = write_temp(dir_fd, name, content, mode, owner, attributes, before_op, shown_dir)
     before_op(f"rename {join(shown_dir, temp)}")
-    rename_in(dir_fd, temp, name)
+    rename_in(dir_fd, temp, name, shown_dir)
     os.fsync(dir_fd)
 
 
@@ -530,7 +538,10 @@ def unlink_in(dir_fd: int, name: str, before_op: Op, shown_dir: str) -> bool:
     if not lexists(dir_fd, name):
         return False
     before_op(f"unlink {join(shown_dir, name)}")
-    os.unlink(name, dir_fd=dir_fd)
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as exc:  # EPERM in an append-only directory: name what is left there
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, name)) from None
     return True
 
 

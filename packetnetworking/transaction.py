@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from . import interrupts, rootfs, selinux
 from .changes import Change, State, event_fields
-from .errors import Interrupted, PacketNetworkingError, WriteFailed, printable
+from .errors import Interrupted, PacketNetworkingError, WriteFailed, describe, printable
 from .journal import JOURNAL, Journal
 from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
@@ -166,14 +166,13 @@ class Transaction:
     def _switch(self, fs: Root, change: Change) -> None:
         fd = fs.dir_fd(change.dir)
         if change.content is None:
-            self._before_op(f"unlink {change.display}")
-            os.unlink(change.name, dir_fd=fd)
+            rootfs.unlink_in(fd, change.name, self._before_op, f"/{change.dir}")
         else:
             self._before_op(f"rename /{temp_path(change.rel)}")
-            rootfs.rename_in(fd, temp_path(change.name), change.name)
+            rootfs.rename_in(fd, temp_path(change.name), change.name, f"/{change.dir}")
 
     def _undo(self, journal: Journal, exc: Exception) -> PacketNetworkingError:
-        reason = _reason(exc)
+        reason = describe(exc)
         failures = journal.rollback(self.log)
         for line in failures:  # one line each, then the one-line error
             self.log.error("could not restore", path=line)
@@ -194,7 +193,7 @@ class Transaction:
         try:
             failures = Journal(fs, self._before_op).recover(self.log)
         except OSError as exc:
-            raise WriteFailed(f"recovering an interrupted run failed: {_reason(exc)}") from None
+            raise WriteFailed(f"recovering an interrupted run failed: {describe(exc)}") from None
         for line in failures:
             self.log.error("could not restore", path=line)
         if failures:
@@ -202,13 +201,6 @@ class Transaction:
                 f"recovering an interrupted run failed for {len(failures)} path(s), listed"
                 f" above; /{JOURNAL} stays for the next run"
             )
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        text = printable(exc.strerror or str(exc))
-        return f"{printable(exc.filename)}: {text}" if exc.filename else text
-    return str(exc)
 
 
 def _ordinary(before: State, mode: int, rel: str) -> None:
