@@ -19,7 +19,7 @@ import structlog
 EventDict = dict[str, Any]  # what structlog hands each processor
 
 AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
-                "untested version", "signal after the commit"}
+                "untested version", "signal after the commit", "journal present"}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 

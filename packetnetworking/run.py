@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Union
 from . import interrupts, metadata, nics, registry, selection, source
 from .changes import Change, event_fields
 from .errors import InvalidMetadata, InvalidOption, MalformedOS, NothingToDo, UsageError
+from .journal import JOURNAL
 from .metadata import IPAddress
 from .plan import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
@@ -107,6 +108,13 @@ def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] =
     if options.diff:
         _print_diffs(changes)
     if options.dry_run:
+        if transaction.journal_present():
+            log.warning(
+                "journal present",
+                journal=f"/{JOURNAL}",
+                why="a run is under way or died half-way; a real run restores the prior state "
+                "first, this dry run reports against the tree as it stands",
+            )
         for change in changes:
             log.info("task", dry_run=True, **event_fields(change))
         return _complete(changes, builder.id, str(target), plan.mode, options, started, log)

@@ -69,6 +69,12 @@ class Transaction:
             self._fs.close()
             self._fs = None
 
+    def journal_present(self) -> bool:
+        """Whether a run's journal is there: one is under way, or died half-way. Only
+        looks: a dry run takes no lock (it must never make a real run fail with exit
+        75) and recovers nothing (that would be a change)."""
+        return rootfs.lexists(self._open().fd, JOURNAL)
+
     def prepare(self, tasks: list[Task]) -> list[Change]:
         """Work out each task's new content against the rootfs as it is (and as earlier
         tasks in the list leave it). Reads only; raises ``WriteFailed`` on a bad path."""

@@ -307,6 +307,48 @@ def test_a_second_run_is_refused_while_one_holds_the_rootfs(scene):
     assert snapshot(root) == reference
 
 
+def test_a_dry_run_takes_no_lock(scene):
+    """A dry run changes nothing, so it takes no lock, not even a shared one: it can
+    never make a real run fail with exit 75. Proved against a holder of the exclusive
+    lock (this process, as a running ``apply`` holds it): the dry run goes through, a
+    real run is refused."""
+    import fcntl
+
+    pristine, old, new, reference, root, argv = scene
+    _fresh(pristine, root)
+    before = snapshot(root)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        dry = safety.cli_subprocess([*argv, "--dry-run"], timeout=30)
+        real = safety.cli_subprocess(argv, timeout=30)
+    finally:
+        os.close(fd)
+    assert dry.returncode == 0, dry.stderr
+    assert real.returncode == 75, real.stderr
+    assert snapshot(root) == before
+
+
+def test_a_dry_run_says_when_a_journal_is_there(scene, tmp_path: Path):
+    """Without the lock a dry run may look at a tree a run is changing, or one a dead
+    run left half done (which it does not recover: that would be a change). When the
+    journal is there it says so, on the console and in the audit log, and leaves it."""
+    pristine, old, new, reference, root, argv = scene
+    _fresh(pristine, root)
+    ops = _changes(root)
+    _fresh(pristine, root)
+    assert _kill(argv, len(ops))  # killed at the commit: every file new, the journal there
+    before = snapshot(root)
+    audit = tmp_path / "dry.jsonl"
+    dry = safety.cli_subprocess([*argv, "--dry-run", "--audit-log", str(audit)])
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(root) == before and (root / JOURNAL).exists()
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    seen = [e for e in events if e["event"] == "journal present"]
+    assert len(seen) == 1 and seen[0]["level"] == "warning", events
+    assert seen[0]["journal"] == f"/{JOURNAL}"
+
+
 PYZ = safety.REPO / "packet-networking.pyz"
 DELAY_S = 10  # how long strace holds the chosen rename: time to send the signal
 ATTEMPTS = 3
