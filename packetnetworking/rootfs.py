@@ -30,6 +30,10 @@ from typing import Callable, Optional, Union
 from .errors import WriteFailed, printable
 
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
+# The deepest directory a path may reach. No config file sits anywhere near it, and a
+# crafted path thousands of parts deep (a journal's 4096 of them) would otherwise cost
+# minutes of walking before it is refused.
+MAX_DEPTH = 64
 TEMP_SUFFIX = ".pn-new"
 # The largest file this tool reads or edits (the configs it touches are a few KiB): a
 # bigger one is refused, so a crafted or sparse file cannot cost the run its memory.
@@ -166,6 +170,9 @@ class Root:
         count, followed = 0, False
         while pending:
             part = pending.pop()
+            if len(names) >= MAX_DEPTH and part != "..":
+                shown = printable(relpath[:60]) + ("..." if len(relpath) > 60 else "")
+                raise WriteFailed(f"/{shown}: more than {MAX_DEPTH} directories deep")
             if part == "..":
                 if not names:
                     raise WriteFailed(f"/{printable(relpath)}: a symlink climbs out of the rootfs")

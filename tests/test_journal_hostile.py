@@ -15,7 +15,8 @@ import pytest
 import safety
 from treehash import snapshot
 
-from packetnetworking.journal import MAX_JOURNAL
+from packetnetworking.journal import MAX_ENTRIES, MAX_JOURNAL
+from packetnetworking.rootfs import MAX_DEPTH
 from packetnetworking.transaction import JOURNAL
 
 
@@ -125,3 +126,27 @@ def test_a_well_formed_journal_is_recovered(scene, version: int):
     info = os.stat(motd)
     assert (info.st_mode & 0o7777, info.st_uid, info.st_gid) == (0o640, 2**32 - 2, 12345)
     assert not (root / JOURNAL).exists()
+
+
+@pytest.mark.parametrize("depth", [63, 2040])
+def test_a_journal_of_the_most_entries_at_any_depth_is_dealt_with_at_once(scene, depth: int):
+    """4096 entries (the most a journal may have), each a path ``depth`` directories
+    deep: at 2040 (a 4 KiB path) the code before spent minutes building each path's
+    list of missing directories, quadratic in its depth, before it recovered anything.
+    Past ``MAX_DEPTH`` (64) a path is refused, at once and whole; at 63 the journal is
+    recovered (its files were never made: nothing to undo). Both well inside the CLI's
+    timeout, which is what fails here, not a measured time."""
+    root, argv = scene
+    deep = "/".join(["a"] * depth)
+    entries = [_entry(path=f"{deep}/f{i}", existed=False) for i in range(MAX_ENTRIES)]
+    (root / JOURNAL).write_bytes(_doc(*entries))
+    before = snapshot(root)
+    proc = safety.cli_subprocess(argv, timeout=60)
+    if depth > MAX_DEPTH:
+        assert proc.returncode == 80, proc.stderr
+        line = safety.one_line(proc.stderr)
+        assert "unreadable journal" in line and f"more than {MAX_DEPTH} directories" in line
+        assert snapshot(root) == before
+    else:
+        assert proc.returncode == 0, proc.stderr
+        assert not (root / JOURNAL).exists()
