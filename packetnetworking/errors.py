@@ -91,6 +91,7 @@ EXIT_CODES = {
     85: "configured as asked, but the audit log could not be completed",
     90: "the zipapp needs Python 3.9 or later (checked by its bootstrap)",
     91: "the zipapp cannot extract its dependencies to SHIV_ROOT (its bootstrap)",
+    129: "interrupted by SIGHUP; every change was rolled back (after the commit: exit 0)",
     130: "interrupted by SIGINT; every change was rolled back (after the commit: exit 0)",
     143: "interrupted by SIGTERM; every change was rolled back (after the commit: exit 0)",
 }
@@ -128,10 +129,11 @@ class Busy(PacketNetworkingError):
 
 
 class Interrupted(PacketNetworkingError):
-    """SIGINT or SIGTERM arrived while the rootfs was being changed. Raised by the
+    """SIGINT, SIGTERM or SIGHUP arrived while the rootfs was being changed. Raised by the
     transaction's handlers; by the time it leaves ``Transaction.apply`` every change has
     been rolled back (the message says so, or says what the next run must recover). The
-    exit code is the shell's for a death by that signal: 130 (SIGINT), 143 (SIGTERM)."""
+    exit code is the shell's for a death by that signal: 130 (SIGINT), 143 (SIGTERM),
+    129 (SIGHUP)."""
 
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum

@@ -1,7 +1,8 @@
-"""SIGINT and SIGTERM while the rootfs is being changed: roll back, then exit.
+"""SIGINT, SIGTERM and SIGHUP while the rootfs is being changed: roll back, then exit.
 
-Python's default turns SIGINT into KeyboardInterrupt anywhere and SIGTERM into an
-immediate death, both of which would leave a half-switched tree. Inside the window the
+Python's default turns SIGINT into KeyboardInterrupt anywhere and SIGTERM and SIGHUP (the
+installer's ssh session or terminal gone) into an immediate death, each of which would
+leave a half-switched tree. Inside the window the
 first of them raises ``Interrupted`` where the transaction stands, so its ordinary
 failure path rolls back; from then on (and while committing or rolling back) a signal
 is only remembered, never acted on half-way through a restore.
@@ -20,7 +21,10 @@ from typing import Any, Optional
 
 from .errors import Interrupted
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_NAMES: dict[int, str] = {
+    signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP",
+}
 
 
 class Window:
@@ -65,7 +69,7 @@ class Window:
         that came since the window opened stops the run now, with nothing changed."""
         if self.pending is not None:
             signum, self.pending = self.pending, None
-            raise Interrupted(signum, f"interrupted by {_name(signum)}; nothing was changed")
+            raise Interrupted(signum, f"interrupted by {signal_name(signum)}; nothing was changed")
         if self._old:  # the handlers are ours (the main thread)
             self.armed = self._was_armed = True
 
@@ -79,7 +83,7 @@ class Window:
     @property
     def after_commit(self) -> Optional[str]:
         """The name of a signal that arrived during the commit or since, if any."""
-        return _name(self.pending) if self._committed and self.pending is not None else None
+        return signal_name(self.pending) if self._committed and self.pending is not None else None
 
     def __exit__(self, exc_type: object, *_rest: object) -> None:
         self.armed = False
@@ -91,5 +95,5 @@ class Window:
             signal.raise_signal(self.pending)  # the signal does what it would have
 
 
-def _name(signum: int) -> str:
-    return "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+def signal_name(signum: int) -> str:
+    return _NAMES.get(signum, f"signal {signum}")

@@ -61,7 +61,7 @@ class Options:
         self.dry_run, self.diff, self.backend = dry_run, diff, backend
         # Raises if the audit log can no longer be written: called before the first change.
         self.audit_check = audit_check
-        # After the commit, SIGINT and SIGTERM are only remembered, to the end of the
+        # After the commit, SIGINT, SIGTERM and SIGHUP are only remembered, to the end of the
         # process: the CLI's exit code must say the rootfs is configured. A library
         # caller (False) gets the signal delivered once the run is complete.
         self.hold_signals = hold_signals

@@ -12,8 +12,8 @@ Three phases, so that a crash at any instant can be undone:
 3. switch: rename each temp file over its destination (a file is always wholly old or
    wholly new) and remove what is deleted. Removing the journal is the commit.
 
-A failure before the commit undoes everything, and so do SIGINT and SIGTERM (exit 130
-and 143, see ``interrupts``); one that arrives during the commit waits for it and then
+A failure before the commit undoes everything, and so do SIGINT, SIGTERM and SIGHUP
+(exit 130, 143, 129, see ``interrupts``); one that arrives during the commit waits for it and then
 changes nothing: the run is configured, and reported so. If the process dies, the next
 run finds the journal and restores the prior state before doing anything else
 (``recover``). Only one run at a time: ``recover`` and ``apply`` take a lock on the
@@ -188,7 +188,7 @@ class Transaction:
                 f" listed above; the next run restores the prior state from /{JOURNAL}"
             )
         if isinstance(exc, Interrupted):
-            name = "SIGINT" if exc.exit_code == 130 else "SIGTERM"
+            name = interrupts.signal_name(exc.signum)
             return Interrupted(exc.signum, f"interrupted by {name}; every change rolled back")
         return WriteFailed(f"writing failed, every change rolled back: {reason}")
 
