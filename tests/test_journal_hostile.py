@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -150,3 +151,26 @@ def test_a_journal_of_the_most_entries_at_any_depth_is_dealt_with_at_once(scene,
     else:
         assert proc.returncode == 0, proc.stderr
         assert not (root / JOURNAL).exists()
+
+
+def test_recovery_replaces_a_hardlink_fifo_or_device_never_writing_through(scene, tmp_path):
+    """A guard (the code before held it too): a journal naming a hard link to a file
+    outside the rootfs, a FIFO and a device node gets each replaced by a new file
+    (renamed over: never opened for writing, so nothing blocks and nothing reaches the
+    other file or the device), and the file outside keeps its content."""
+    safety.require("root", "mknod")
+    root, argv = scene
+    outside = tmp_path / "outside"
+    outside.write_text("the host's own\n")
+    os.link(outside, root / "etc/hardlink")
+    os.mkfifo(root / "etc/fifo")
+    os.mknod(root / "etc/null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    paths = ("etc/hardlink", "etc/fifo", "etc/null")
+    (root / JOURNAL).write_bytes(_doc(*(_entry(path=p) for p in paths)))
+    proc = safety.cli_subprocess(argv, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert outside.read_text() == "the host's own\n"
+    for rel in paths:
+        info = os.lstat(root / rel)
+        assert stat.S_ISREG(info.st_mode) and info.st_nlink == 1, rel
+        assert (root / rel).read_bytes() == b"prior\n", rel
