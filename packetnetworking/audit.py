@@ -19,7 +19,8 @@ import structlog
 EventDict = dict[str, Any]  # what structlog hands each processor
 
 AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
-                "untested version", "nics from document", "target mounted", "target unmounted"}
+                "untested version", "signal after the commit", "journal present",
+                "nics from document", "target mounted", "target unmounted"}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 

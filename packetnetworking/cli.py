@@ -248,6 +248,7 @@ def _run(
             backend=args.backend,
             audit_check=(functools.partial(_audit_intact, sink, args.audit_log,
                                            origins["audit_log"]) if sink else None),
+            hold_signals=True,  # this process's exit code says what is on disk
         )
         run.run(options, log, before_op)
         if sink is not None and sink.error is not None:

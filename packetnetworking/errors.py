@@ -106,8 +106,9 @@ EXIT_CODES = {
     85: "configured as asked, but the audit log could not be completed",
     90: "the zipapp needs Python 3.9 or later (checked by its bootstrap)",
     91: "the zipapp cannot extract its dependencies to SHIV_ROOT (its bootstrap)",
-    130: "interrupted by SIGINT; every change was rolled back",
-    143: "interrupted by SIGTERM; every change was rolled back",
+    129: "interrupted by SIGHUP; every change was rolled back (after the commit: exit 0)",
+    130: "interrupted by SIGINT; every change was rolled back (after the commit: exit 0)",
+    143: "interrupted by SIGTERM; every change was rolled back (after the commit: exit 0)",
 }
 
 
@@ -117,6 +118,17 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def describe(exc: Exception) -> str:
+    """A failure for a one-line message. An OSError names its file only when it was named
+    as the target sees it (``/etc/network/.interfaces.pn-new``): a bare name relative to
+    some directory descriptor would name nothing the operator can find."""
+    if isinstance(exc, OSError):
+        text = printable(exc.strerror or str(exc))
+        shown = exc.filename if isinstance(exc.filename, str) else ""
+        return f"{printable(shown)}: {text}" if shown.startswith("/") else text
+    return str(exc)
 
 
 def _show(value: object, limit: int = 80) -> str:
@@ -132,10 +144,11 @@ class Busy(PacketNetworkingError):
 
 
 class Interrupted(PacketNetworkingError):
-    """SIGINT or SIGTERM arrived while the rootfs was being changed. Raised by the
+    """SIGINT, SIGTERM or SIGHUP arrived while the rootfs was being changed. Raised by the
     transaction's handlers; by the time it leaves ``Transaction.apply`` every change has
     been rolled back (the message says so, or says what the next run must recover). The
-    exit code is the shell's for a death by that signal: 130 (SIGINT), 143 (SIGTERM)."""
+    exit code is the shell's for a death by that signal: 130 (SIGINT), 143 (SIGTERM),
+    129 (SIGHUP)."""
 
     def __init__(self, signum: int, message: str = "") -> None:
         self.signum = signum

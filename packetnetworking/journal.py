@@ -10,7 +10,10 @@ The file lives in a customer's image, so it is checked like any other input befo
 is acted on, and before anything changes: its size, its depth, every field's type and
 range (mode within 0o7777, owner within 32 bits, contents and attributes within the
 sizes this tool writes), and every path plain, relative and leading through no symlink,
-so a crafted journal cannot reach outside the rootfs or make a file we never wrote.
+so a crafted journal cannot reach outside the rootfs or make a file we never wrote. Its
+paths are the image's choice, so one on another mount than the rootfs's own (an
+installer's bind mount, symlink or not) is refused, as is a mode with set-user-ID,
+set-group-ID or sticky bits or a file capability: this tool never writes such a file.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from . import rootfs
 from .changes import Change
-from .errors import WriteFailed, printable
+from .errors import WriteFailed, describe, printable
 from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
 
 if TYPE_CHECKING:
@@ -82,7 +85,7 @@ class Journal:
         restored, one line each (then the journal stays, for the next run)."""
         if self._record is None:
             return []
-        failures = restore(self.root, self._record, no_op)
+        failures = restore(self.root, self._record, no_op, from_disk=False)
         if not failures:
             _remove_journal(self.root, no_op)
             # Debug level: the console already gets the one-line error; the audit log too.
@@ -99,7 +102,7 @@ class Journal:
             rootfs.unlink_in(fd, temp_path(JOURNAL), self._op, "/")
             return []
         record = self._load()
-        failures = restore(self.root, record, self._op)
+        failures = restore(self.root, record, self._op, from_disk=True)
         if failures:
             return failures
         _remove_journal(self.root, self._op)
@@ -154,31 +157,31 @@ def _remove_journal(root: Root, op: Op) -> None:
     os.fsync(root.fd)
 
 
-def restore(root: Root, record: dict[str, Any], op: Op) -> list[str]:
+def restore(root: Root, record: dict[str, Any], op: Op, from_disk: bool) -> list[str]:
     """Put every journalled path back as it was, then remove the directories we made.
-    Every one is attempted; returns one line per path that could not be restored."""
+    Every one is attempted; returns one line per path that could not be restored.
+
+    ``from_disk``: the record was read back from the image (a recovery), so its paths are
+    the image's choice and each one goes through the image's mount rule again where it
+    is used (``check`` refused the journal whole before; this holds it at every change).
+    A rollback's record is this process's own, its paths checked as it planned them."""
     failures = []
     for entry in reversed(record["files"]):
         try:
-            _restore_file(root, entry, op)
+            _restore_file(root, entry, op, from_disk)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{printable(entry['path'])}: {_why(exc)}")
+            failures.append(f"/{printable(entry['path'])}: {describe(exc)}")
     for rel in reversed(record["dirs"]):
         try:
-            _remove_dir(root, rel, op)
+            _remove_dir(root, rel, op, from_disk)
         except (OSError, WriteFailed) as exc:
-            failures.append(f"/{printable(rel)}: {_why(exc)}")
+            failures.append(f"/{printable(rel)}: {describe(exc)}")
     return failures
 
 
-def _why(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return printable(exc.strerror or str(exc))
-    return str(exc)
-
-
-def _restore_file(root: Root, entry: dict[str, Any], op: Op) -> None:
+def _restore_file(root: Root, entry: dict[str, Any], op: Op, from_disk: bool) -> None:
     where = root.locate(entry["path"], follow=False, links=False)
+    root.mount_check(where, entry["path"], chosen_by_image=from_disk)
     if where.missing:  # its directory is gone, or was never made: nothing of ours is in it
         if entry["existed"]:
             raise WriteFailed("its directory is missing")
@@ -191,8 +194,9 @@ def _restore_file(root: Root, entry: dict[str, Any], op: Op) -> None:
         _put_back(fd, name, entry, op, shown_dir)
 
 
-def _remove_dir(root: Root, rel: str, op: Op) -> None:
+def _remove_dir(root: Root, rel: str, op: Op, from_disk: bool) -> None:
     where = root.locate(rel, follow=False, links=False)
+    root.mount_check(where, rel, chosen_by_image=from_disk)
     if where.missing:
         return
     parent = root.dir_fd(where.dir)
@@ -226,6 +230,9 @@ def check(root: Root, record: object) -> None:
         _check_path(root, rel)
     for entry in files:
         _check_entry(root, entry)
+        why = rootfs.special(entry["mode"], entry["xattrs"])
+        if why is not None:
+            raise ValueError(f"{_short(entry['path'])}: {why}, which this tool never writes")
 
 
 def _check_entry(root: Root, entry: object) -> None:
@@ -277,9 +284,9 @@ def _check_path(root: Root, rel: object) -> None:
         raise ValueError(f"bad path {_short(rel)}")
     if any(part in ("", ".", "..") for part in rel.split("/")):
         raise ValueError(f"bad path {_short(rel)}")
-    parent = rel.rpartition("/")[0]
-    if parent:
-        root.directory(parent, links=False)  # WriteFailed: leads through a symlink
+    # WriteFailed: it leads through a symlink, or onto another mount than the rootfs's
+    # (the image chose this path: an installer's bind mount is never its to name).
+    root.mount_check(root.locate(rel, follow=False, links=False), rel, chosen_by_image=True)
 
 
 def _differs(fd: int, name: str, entry: dict[str, Any]) -> bool:
@@ -308,6 +315,9 @@ def _put_back(fd: int, name: str, entry: dict[str, Any], op: Op, shown_dir: str)
         return
     # A symlink is put back atomically too: made aside, renamed over.
     op(f"symlink {rootfs.join(shown_dir, temp)}")
-    os.symlink(entry["link"], temp, dir_fd=fd)
+    try:
+        os.symlink(entry["link"], temp, dir_fd=fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, rootfs.join(shown_dir, temp)) from None
     op(f"rename {rootfs.join(shown_dir, temp)}")
-    rootfs.rename_in(fd, temp, name)
+    rootfs.rename_in(fd, temp, name, shown_dir)

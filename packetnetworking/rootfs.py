@@ -30,15 +30,26 @@ from typing import Callable, Optional, Union
 from .errors import WriteFailed, printable
 
 MAX_LINKS = 40  # the kernel's own limit on symlinks in one lookup
+# The deepest directory a path may reach. No config file sits anywhere near it, and a
+# crafted path thousands of parts deep (a journal's 4096 of them) would otherwise cost
+# minutes of walking before it is refused.
+MAX_DEPTH = 64
 TEMP_SUFFIX = ".pn-new"
 # The largest file this tool reads or edits (the configs it touches are a few KiB): a
 # bigger one is refused, so a crafted or sparse file cannot cost the run its memory.
 MAX_FILE = 1 << 20
 # Extended attributes of one file we keep, at most: the kernel's own limit per value.
 MAX_XATTR = 1 << 16
+# What lets a file run with more than its caller's rights (set-user-ID, set-group-ID, and
+# file capabilities), and the sticky bit: this tool writes config files and scripts, never
+# such a file, and replaces or deletes none, so a journal that asks for one is forged.
+SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX
+CAPABILITY = "security.capability"
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# Only names the entry (opens no device, FIFO or file for reading): for asking its mount.
+_PATH_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 Op = Callable[[str], None]  # called before each filesystem change: the tests' fault hook
 StrPath = Union[str, "os.PathLike[str]"]  # what --rootfs may be given as
@@ -159,6 +170,9 @@ class Root:
         count, followed = 0, False
         while pending:
             part = pending.pop()
+            if len(names) >= MAX_DEPTH and part != "..":
+                shown = printable(relpath[:60]) + ("..." if len(relpath) > 60 else "")
+                raise WriteFailed(f"/{shown}: more than {MAX_DEPTH} directories deep")
             if part == "..":
                 if not names:
                     raise WriteFailed(f"/{printable(relpath)}: a symlink climbs out of the rootfs")
@@ -204,7 +218,10 @@ class Root:
         umask (the target's daemons read it), and keep its descriptor."""
         parent, _, name = rel.rpartition("/")
         parent_fd = self._dirs[parent]
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
+        try:
+            os.mkdir(name, 0o700, dir_fd=parent_fd)
+        except OSError as exc:  # named as the target sees it, not by its last part
+            raise OSError(exc.errno, exc.strerror, f"/{rel}") from None
         fd = _open_dir(parent_fd, name, rel)
         if fd is None:
             raise WriteFailed(f"/{printable(rel)}: vanished as it was made")
@@ -218,21 +235,49 @@ class Root:
         if fd is not None:
             os.close(fd)
 
-    def mount_check(self, where: Where, relpath: str) -> None:
-        """Refuse a place reached through a symlink that lies on another mount than the
-        rootfs's own directory: an installer's bind mount (``/dev``, ``/run``) inside the
-        target is the installer's, not the image's. Mount IDs, not ``st_dev``: a bind
-        mount of the same filesystem has the same device."""
-        if not where.followed:
+    def mount_check(self, where: Where, relpath: str, chosen_by_image: bool = False) -> None:
+        """Refuse a place on another mount than the rootfs's own directory: an installer's
+        bind mount (``/dev``, ``/run``, a ``resolv.conf``) inside the target is the
+        installer's, not the image's. Mount IDs, not ``st_dev``: a bind mount of the same
+        filesystem has the same device.
+
+        A path the operator's task names is refused only when a symlink led there: a
+        mount reached without one is the operator's choice. A path the image itself
+        chose (``chosen_by_image``: the journal's) is refused on any other mount, with
+        or without a symlink, and so is an entry that is itself a mount point."""
+        if not where.followed and not chosen_by_image:
             return
         existing = where.missing[0].rpartition("/")[0] if where.missing else where.dir
+        if mount_id(self._dirs[existing]) != self._own_mount():
+            shown, mount = printable(relpath), printable(existing)
+            if chosen_by_image:
+                raise WriteFailed(f"/{shown}: on another mount (/{mount}) than the rootfs's;"
+                                  " refusing to write there")  # fmt: skip
+            raise WriteFailed(
+                f"/{shown}: a symlink leads onto another mount (/{mount}); refusing to write there"
+            )
+        if chosen_by_image and not where.missing:
+            own = self._entry_mount(where)
+            if own is not None and own != self._own_mount():
+                raise WriteFailed(f"/{printable(relpath)}: a mount point, on another mount than"
+                                  " the rootfs's; refusing to write there")  # fmt: skip
+
+    def _own_mount(self) -> int:
         if self._mount is None:
             self._mount = mount_id(self.fd)
-        if mount_id(self._dirs[existing]) != self._mount:
-            raise WriteFailed(
-                f"/{printable(relpath)}: a symlink leads onto another mount "
-                f"(/{printable(existing)}); refusing to write there"
-            )
+        return self._mount
+
+    def _entry_mount(self, where: Where) -> Optional[int]:
+        """The mount an entry itself is on (a file or directory bind-mounted over it is
+        on its own), never following a symlink; None when there is no such entry."""
+        try:
+            fd = os.open(where.name, _PATH_FLAGS, dir_fd=self._dirs[where.dir])
+        except FileNotFoundError:
+            return None
+        try:
+            return mount_id(fd)
+        finally:
+            os.close(fd)
 
     def lock(self) -> None:
         """One run at a time on a rootfs: an exclusive flock on the rootfs directory's own
@@ -304,6 +349,16 @@ def _statx_mount_id(fd: int) -> int:
     if not mask & statx_mnt_id:
         raise WriteFailed("cannot tell which mount a directory is on (statx has no mount ID)")
     return int.from_bytes(buf.raw[0x90:0x98], "little")
+
+
+def special(mode: int, attributes: dict[str, bytes]) -> Optional[str]:
+    """Why a file of this mode and these attributes is one this tool never writes
+    (set-user-ID, set-group-ID, sticky, file capabilities), or None."""
+    if mode & SPECIAL_BITS:
+        return f"mode {mode:04o} carries set-user-ID, set-group-ID or sticky bits"
+    if CAPABILITY in attributes:
+        return f"it has file capabilities ({CAPABILITY})"
+    return None
 
 
 def join(directory: str, name: str) -> str:
@@ -424,6 +479,9 @@ def write_temp(
     Order matters: chown first (it clears set-id bits and ``security.capability``), then
     chmod, then the attributes (a POSIX ACL sets the group bits from its mask)."""
     temp = temp_path(name)
+    why = special(mode, attributes or {})
+    if why is not None:  # the last guard: whoever asked, no such file is made
+        raise WriteFailed(f"{printable(join(shown_dir, name))}: {why}; this tool never writes one")
     before_op(f"write {join(shown_dir, temp)}")
     # O_EXCL and O_NOFOLLOW: never write through something planted under our temp name.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -448,8 +506,13 @@ def write_temp(
     return temp
 
 
-def rename_in(dir_fd: int, source: str, name: str) -> None:
-    os.rename(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+def rename_in(dir_fd: int, source: str, name: str, shown_dir: str) -> None:
+    """Rename within one directory; an error names ``source`` as the target sees it
+    (``/etc/network/.interfaces.pn-new``), the file a failed run may leave behind."""
+    try:
+        os.rename(source, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, source)) from None
 
 
 def atomic_write(
@@ -465,7 +528,7 @@ def atomic_write(
     """Temp file in the same directory, fsync, rename over, fsync the directory."""
     temp = write_temp(dir_fd, name, content, mode, owner, attributes, before_op, shown_dir)
     before_op(f"rename {join(shown_dir, temp)}")
-    rename_in(dir_fd, temp, name)
+    rename_in(dir_fd, temp, name, shown_dir)
     os.fsync(dir_fd)
 
 
@@ -482,7 +545,10 @@ def unlink_in(dir_fd: int, name: str, before_op: Op, shown_dir: str) -> bool:
     if not lexists(dir_fd, name):
         return False
     before_op(f"unlink {join(shown_dir, name)}")
-    os.unlink(name, dir_fd=dir_fd)
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError as exc:  # EPERM in an append-only directory: name what is left there
+        raise OSError(exc.errno, exc.strerror, join(shown_dir, name)) from None
     return True
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import metadata, nics, registry, selection, source
+from . import interrupts, metadata, nics, registry, selection, source
 from .changes import Change, event_fields
 from .errors import (
     InvalidMetadata,
@@ -21,6 +21,7 @@ from .errors import (
     NothingToDo,
     UsageError,
 )
+from .journal import JOURNAL
 from .metadata import IPAddress
 from .plan import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
@@ -42,7 +43,7 @@ class Options:
     __slots__ = ("rootfs", "metadata_file", "metadata_url", "hardware", "retry",
                  "operating_system",
                  "resolvers", "resolvers_origin", "nics_file", "dry_run", "diff", "backend",
-                 "audit_check")
+                 "audit_check", "hold_signals")
 
     def __init__(
         self,
@@ -60,6 +61,7 @@ class Options:
         diff: bool = False,
         backend: Optional[str] = None,
         audit_check: Optional[Callable[[], None]] = None,
+        hold_signals: bool = False,
     ) -> None:
         self.rootfs = rootfs
         self.metadata_file, self.metadata_url = metadata_file, metadata_url
@@ -71,6 +73,10 @@ class Options:
         self.dry_run, self.diff, self.backend = dry_run, diff, backend
         # Raises if the audit log can no longer be written: called before the first change.
         self.audit_check = audit_check
+        # After the commit, SIGINT, SIGTERM and SIGHUP are only remembered, to the end of the
+        # process: the CLI's exit code must say the rootfs is configured. A library
+        # caller (False) gets the signal delivered once the run is complete.
+        self.hold_signals = hold_signals
 
 
 class Result:
@@ -125,18 +131,41 @@ def _run(
     if options.diff:
         _print_diffs(changes)
     if options.dry_run:
+        if transaction.journal_present():
+            log.warning(
+                "journal present",
+                journal=f"/{JOURNAL}",
+                why="a run is under way or died half-way; a real run restores the prior state "
+                "first, this dry run reports against the tree as it stands",
+            )
         for change in changes:
             log.info("task", dry_run=True, **event_fields(change))
-    else:
-        if options.audit_check is not None:
-            options.audit_check()
-        transaction.apply(changes)
-    result = Result(tuple(changes), builder.id, str(target), time.monotonic() - started)
+        return _complete(changes, builder.id, str(target), plan.mode, options, started, log)
+    if options.audit_check is not None:
+        options.audit_check()
+    # The window covers the report too: a signal during the commit or after it waits
+    # until the audit log says what is on disk (see ``interrupts``).
+    with interrupts.Window(hold=options.hold_signals) as window:
+        transaction.apply(changes, window)
+        if window.after_commit is not None:
+            log.warning(
+                "signal after the commit",
+                signal=window.after_commit,
+                outcome="the rootfs is configured; the run completes",
+            )
+        return _complete(changes, builder.id, str(target), plan.mode, options, started, log)
+
+
+def _complete(
+    changes: list[Change], builder: str, target: str, mode: str, options: Options,
+    started: float, log: Log,
+) -> Result:
+    result = Result(tuple(changes), builder, target, time.monotonic() - started)
     log.info(
         "run complete",
         target=result.target,
         builder=result.builder,
-        mode=plan.mode,
+        mode=mode,
         dry_run=options.dry_run,
         tasks=len(changes),
         written=result.count("write") + result.count("append"),

@@ -12,10 +12,12 @@ Three phases, so that a crash at any instant can be undone:
 3. switch: rename each temp file over its destination (a file is always wholly old or
    wholly new) and remove what is deleted. Removing the journal is the commit.
 
-A failure before the commit undoes everything, and so do SIGINT and SIGTERM (exit 130
-and 143, see ``interrupts``). If the process dies, the next run finds the journal and
-restores the prior state before doing anything else (``recover``). Only one run at a
-time: ``recover`` and ``apply`` take a lock on the rootfs directory (exit 75 if busy).
+A failure before the commit undoes everything, and so do SIGINT, SIGTERM and SIGHUP
+(exit 130, 143, 129, see ``interrupts``); one that arrives during the commit waits for it and then
+changes nothing: the run is configured, and reported so. If the process dies, the next
+run finds the journal and restores the prior state before doing anything else
+(``recover``). Only one run at a time: ``recover`` and ``apply`` take a lock on the
+rootfs directory (exit 75 if busy).
 
 Every path is resolved once, in ``prepare``, through directory descriptors
 (``rootfs.Root``), and every later call uses those descriptors: what we read is what we
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from . import interrupts, rootfs, selinux
 from .changes import Change, State, event_fields
-from .errors import Interrupted, PacketNetworkingError, WriteFailed, printable
+from .errors import Interrupted, PacketNetworkingError, WriteFailed, describe, printable
 from .journal import JOURNAL, Journal
 from .rootfs import Root, StrPath, Where, temp_path
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
@@ -66,6 +68,12 @@ class Transaction:
         if self._fs is not None:
             self._fs.close()
             self._fs = None
+
+    def journal_present(self) -> bool:
+        """Whether a run's journal is there: one is under way, or died half-way. Only
+        looks: a dry run takes no lock (it must never make a real run fail with exit
+        75) and recovers nothing (that would be a change)."""
+        return rootfs.lexists(self._open().fd, JOURNAL)
 
     def prepare(self, tasks: list[Task]) -> list[Change]:
         """Work out each task's new content against the rootfs as it is (and as earlier
@@ -107,6 +115,7 @@ class Transaction:
         mode = task.mode if isinstance(task, (Write, EnsureLine)) else CONFIG
         if before.exists and (mode == CONFIG or getattr(task, "keep_mode", False)):
             mode = before.mode  # keep a user's mode on plain config files
+        _ordinary(before, mode, where.rel)
         label = None
         if content is not None and not before.exists:
             label = labels.file(rel)
@@ -114,29 +123,36 @@ class Transaction:
             self._dir_labels[directory] = labels.directory(directory)
         return Change(task, where, self.root, before, content, mode, dirs, label)
 
-    def apply(self, changes: list[Change]) -> None:
-        """Make every change or none; log one audit event per change."""
+    def apply(self, changes: list[Change], window: Optional[interrupts.Window] = None) -> None:
+        """Make every change or none; log one audit event per change. ``window``: the
+        caller's, already entered, when what follows (``run complete``) must be covered
+        too; else the transaction has one of its own."""
+        if window is None:
+            with interrupts.Window() as own:
+                self.apply(changes, own)
+            return
         todo = [c for c in _last_change_per_path(changes) if c.action != "unchanged"]
         if todo:
             fs = self._open()
             fs.lock()
             journal = Journal(fs, self._before_op)
-            with interrupts.Window() as window:
-                try:
-                    journal.begin(todo)
-                    for change in todo:
-                        self._stage(fs, change)
-                    for change in todo:
-                        self._switch(fs, change)
-                    for directory in {c.dir for c in todo}:
-                        os.fsync(fs.dir_fd(directory))
-                    window.defer()  # the commit is one unlink: let it finish
-                    journal.commit()
-                except (OSError, WriteFailed, Interrupted) as exc:
-                    window.defer()
-                    raise self._undo(journal, exc) from None
-                finally:
-                    self.close()
+            window.arm()
+            try:
+                journal.begin(todo)
+                for change in todo:
+                    self._stage(fs, change)
+                for change in todo:
+                    self._switch(fs, change)
+                for directory in {c.dir for c in todo}:
+                    os.fsync(fs.dir_fd(directory))
+                window.defer()  # the commit is one unlink: let it finish
+                journal.commit()
+                window.committed()  # configured: no signal turns this into a rollback now
+            except (OSError, WriteFailed, Interrupted) as exc:
+                window.defer()
+                raise self._undo(journal, exc) from None
+            finally:
+                self.close()
         for change in changes:
             self.log.info("task", **event_fields(change))
 
@@ -156,14 +172,13 @@ class Transaction:
     def _switch(self, fs: Root, change: Change) -> None:
         fd = fs.dir_fd(change.dir)
         if change.content is None:
-            self._before_op(f"unlink {change.display}")
-            os.unlink(change.name, dir_fd=fd)
+            rootfs.unlink_in(fd, change.name, self._before_op, f"/{change.dir}")
         else:
             self._before_op(f"rename /{temp_path(change.rel)}")
-            rootfs.rename_in(fd, temp_path(change.name), change.name)
+            rootfs.rename_in(fd, temp_path(change.name), change.name, f"/{change.dir}")
 
     def _undo(self, journal: Journal, exc: Exception) -> PacketNetworkingError:
-        reason = _reason(exc)
+        reason = describe(exc)
         failures = journal.rollback(self.log)
         for line in failures:  # one line each, then the one-line error
             self.log.error("could not restore", path=line)
@@ -173,7 +188,7 @@ class Transaction:
                 f" listed above; the next run restores the prior state from /{JOURNAL}"
             )
         if isinstance(exc, Interrupted):
-            name = "SIGINT" if exc.exit_code == 130 else "SIGTERM"
+            name = interrupts.signal_name(exc.signum)
             return Interrupted(exc.signum, f"interrupted by {name}; every change rolled back")
         return WriteFailed(f"writing failed, every change rolled back: {reason}")
 
@@ -184,7 +199,7 @@ class Transaction:
         try:
             failures = Journal(fs, self._before_op).recover(self.log)
         except OSError as exc:
-            raise WriteFailed(f"recovering an interrupted run failed: {_reason(exc)}") from None
+            raise WriteFailed(f"recovering an interrupted run failed: {describe(exc)}") from None
         for line in failures:
             self.log.error("could not restore", path=line)
         if failures:
@@ -194,11 +209,15 @@ class Transaction:
             )
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        text = printable(exc.strerror or str(exc))
-        return f"{printable(exc.filename)}: {text}" if exc.filename else text
-    return str(exc)
+def _ordinary(before: State, mode: int, rel: str) -> None:
+    """Refuse to replace or delete a set-user-ID, set-group-ID or sticky file, or one
+    with file capabilities, and to make one: the journal would have to keep such a mode
+    for the rollback, and a journal that asks for one is then always a forged one."""
+    why = rootfs.special(before.mode, before.xattrs) if before.exists else None
+    if why is None:
+        why = rootfs.special(mode, {})
+    if why is not None:
+        raise WriteFailed(f"/{printable(rel)}: {why}; this tool does not write such a file")
 
 
 def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:

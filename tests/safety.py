@@ -133,11 +133,11 @@ def old_rootfs(root: Path) -> dict[str, bytes]:
 PAUSE_RUNNER = REPO / "tests" / "pause_runner.py"
 
 
-def paused_cli(argv: list[str], pause_at: int) -> subprocess.Popen:
+def paused_cli(argv: list[str], pause_at: int, seconds: float = 60) -> subprocess.Popen:
     """The CLI in its own process, stopped before its ``pause_at``-th filesystem change
-    (``tests/pause_runner.py``); returns once it has paused."""
+    for at most ``seconds`` (``tests/pause_runner.py``); returns once it has paused."""
     environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                   "PN_PAUSE_AT": str(pause_at)}  # fmt: skip
+                   "PN_PAUSE_AT": str(pause_at), "PN_PAUSE_SECONDS": str(seconds)}  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, str(PAUSE_RUNNER), *argv],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment, cwd="/",

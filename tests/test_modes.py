@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from pathlib import Path
 
 import factories as f
@@ -18,6 +19,7 @@ import pytest
 import safety
 import structlog
 from structlog.testing import capture_logs
+from treehash import snapshot
 
 from packetnetworking.tasks import CONFIG, SCRIPT, SECRET, Write
 from packetnetworking.transaction import Transaction
@@ -125,3 +127,53 @@ def test_journal_is_private_while_it_exists(tmp_path: Path):
         transaction = Transaction(tmp_path, structlog.get_logger(), look)
         transaction.apply(transaction.prepare([Write("etc/x", "1\n", mode=SECRET)]))
     assert seen and set(seen) == {0o600}
+
+
+# A version 2 file capability blob (effective, permitted CAP_SETUID): `setcap cap_setuid+ep`.
+CAP_SETUID = struct.pack("<5I", 0x02000001, 1 << 7, 0, 0, 0)
+
+
+@pytest.mark.parametrize("special", ["setuid", "setgid", "sticky", "file capabilities"])
+def test_a_special_file_is_never_replaced(tmp_path: Path, special: str):
+    """The tool keeps a config file's mode and attributes, so replacing an ``etc/hosts``
+    that is set-id (or sticky, or has file capabilities) would write one such file of
+    its own, and a journal would have to keep that mode: refused, exit 80, one line,
+    nothing changed (the real CLI)."""
+    safety.require("root", "file capabilities and set-id files owned by root")
+    root = tmp_path / "root"
+    hosts = root / "etc/hosts"
+    hosts.parent.mkdir(parents=True)
+    hosts.write_text("127.0.0.1 localhost\n")
+    modes = {"setuid": 0o4644, "setgid": 0o2644, "sticky": 0o1644}
+    hosts.chmod(modes.get(special, 0o644))
+    if special == "file capabilities":
+        os.setxattr(hosts, "security.capability", CAP_SETUID)
+    before = snapshot(root)
+    meta, nics = safety.inputs(tmp_path)
+    proc = safety.cli_subprocess(safety.default_args(meta, nics, root))
+    assert proc.returncode == 80, proc.stderr
+    line = safety.one_line(proc.stderr, progress=True)
+    assert line.startswith("packet-networking: /etc/hosts: "), line
+    assert "this tool does not write such a file" in line, line
+    assert snapshot(root) == before
+    assert os.listxattr(hosts) == (["security.capability"] if special == "file capabilities"
+                                   else [])  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", [0o4755, 0o2755, 0o1755], ids=lambda m: f"{m:04o}")
+def test_a_task_asking_for_a_special_mode_is_refused(tmp_path: Path, mode: int):
+    """A builder or hook that asks for a set-id file: refused before anything is written,
+    and ``rootfs.write_temp`` (every file the tool makes) refuses it again."""
+    from packetnetworking import rootfs
+    from packetnetworking.errors import WriteFailed
+
+    with pytest.raises(WriteFailed, match="this tool does not write such a file"):
+        _apply(tmp_path, Write("etc/ok", "x\n"), Write("usr/local/bin/x", "#!/bin/sh\n", mode=mode))
+    assert list(tmp_path.iterdir()) == []
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with pytest.raises(WriteFailed, match="never writes one"):
+            rootfs.write_temp(fd, "x", b"#!/bin/sh\n", mode, None, None, rootfs.no_op, "/")
+    finally:
+        os.close(fd)
+    assert list(tmp_path.iterdir()) == []

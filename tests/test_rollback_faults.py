@@ -64,8 +64,11 @@ def test_rollback_keeps_going_and_the_next_run_recovers(tmp_path: Path, ext4):
     assert first.returncode == 80, first.stderr
     errors = [json.loads(x) for x in first.stderr.splitlines() if x.startswith("{")]
     failed = [e["path"] for e in errors if e.get("event") == "could not restore"]
-    assert failed == ["/etc/network/interfaces: Operation not permitted"], first.stderr
+    # The leftover temp file is named whole, as the target sees it, never by its basename.
+    temp = "/etc/network/.interfaces.pn-new"
+    assert failed == [f"/etc/network/interfaces: {temp}: Operation not permitted"], first.stderr
     last = first.stderr.splitlines()[-1]
+    assert f"writing failed ({temp}: Operation not permitted)" in last, last
     assert "and so did restoring 1 path(s)" in last and f"/{JOURNAL}" in last, last
     assert (view / "root" / JOURNAL).exists(), "the journal must stay for the next run"
     for rel, content in old.items():  # every other file is back as it was
@@ -75,6 +78,7 @@ def test_rollback_keeps_going_and_the_next_run_recovers(tmp_path: Path, ext4):
     again = safety.cli_subprocess(argv, prefix=inside)
     assert again.returncode == 80, again.stderr
     assert "recovering an interrupted run failed for 1 path(s)" in again.stderr.splitlines()[-1]
+    assert f'"path": "/etc/network/interfaces: {temp}: Operation not permitted"' in again.stderr
 
     subprocess.run(["chattr", "-a", str(view / "root/etc/network")], check=True)
     audit = tmp_path / "audit.jsonl"
