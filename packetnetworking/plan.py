@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 import attrs
 
-from .errors import NoMatchingNic
+from .errors import InvalidMetadata, NoMatchingNic
 from .metadata import IP as IP
 from .metadata import Address, IPAddress, Metadata, selected
 from .nics import HostNic
@@ -42,6 +42,31 @@ class Nic:
     kernel_name: Optional[str] = None
     bond: Optional[str] = None
     dhcp: bool = False
+    vlan: Optional[int] = None  # the 802.1Q id the metadata gives this NIC
+    address: Optional[IP] = None  # a static address of its own (not the link's)
+
+
+# The kernel's limit on a device name: IFNAMSIZ (16) less the terminating NUL.
+IFNAME_MAX = 15
+
+
+@attrs.frozen
+class Vlan:
+    """An 802.1Q device over ``parent`` (the bond or NIC the link rides on): it carries
+    the link's addresses, routes and gateways; the parent carries none."""
+
+    name: str
+    id: int
+    parent: str
+
+
+def vlan_name(parent: str, vlan_id: int) -> str:
+    """``PARENT.ID`` (bond0.100), the name ifupdown, ifupdown-ng, wicked and initscripts
+    derive the parent and id from; ``vlanID`` (vlan4094) when that is longer than the
+    kernel allows (enp65s0f0np0.4094 is 17 bytes), with the parent named beside it in
+    every format (vlan-raw-device, PHYSDEV, ETHERDEVICE, link, parent)."""
+    dotted = f"{parent}.{vlan_id}"
+    return dotted if len(dotted) <= IFNAME_MAX else f"vlan{vlan_id}"
 
 
 # Each bond option once, with every format's spelling of it beside it, in the columns
@@ -146,7 +171,7 @@ class Plan:
     mode: str  # BONDED, INDIVIDUAL or DHCP
     nics: tuple[Nic, ...]  # in metadata order (eth0 first)
     bonds: tuple[Bond, ...]  # sorted by name
-    link: Optional[str]  # the bond or NIC that carries the addresses
+    link: Optional[str]  # the device that carries the addresses: the VLAN's, if any
     public4: Optional[IP]
     public6: Optional[IP]
     private4: Optional[IP]
@@ -159,6 +184,13 @@ class Plan:
     # Host NICs the plan leaves alone: absent from the metadata, or dropped by a hook.
     # networkd says so in a file of its own, or an image's catch-all takes them.
     spare_nics: tuple[HostNic, ...] = ()
+    # The VLAN the addresses ride on (its name is ``link``); None: untagged.
+    vlan: Optional[Vlan] = None
+
+    @property
+    def carrier(self) -> Optional[str]:
+        """The bond or NIC under the link: the VLAN's parent, else the link itself."""
+        return self.vlan.parent if self.vlan else self.link
 
     @property
     def primary4(self) -> Optional[IP]:
@@ -197,9 +229,11 @@ class Plan:
             for n in self.nics
             if n.mac not in kept
         )
+        carrier = _link(self.mode, bonds, nics)
+        vlan = _vlan(carrier, self.vlan.id) if self.vlan and carrier else None
         return attrs.evolve(
-            self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics),
-            spare_nics=self.spare_nics + dropped,
+            self, nics=nics, bonds=bonds, link=vlan.name if vlan else carrier,
+            spare_nics=self.spare_nics + dropped, vlan=vlan,
         )  # fmt: skip
 
 
@@ -220,12 +254,16 @@ def build(
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway
         routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
+    carrier = _link(mode, bonds, nics)
+    vlan_id = _vlan_id(mode, carrier, bonds, nics)
+    vlan = _vlan(carrier, vlan_id) if carrier and vlan_id else None
     return Plan(
         hostname=metadata.hostname,
         mode=mode,
         nics=nics,
         bonds=bonds,
-        link=_link(mode, bonds, nics),
+        link=vlan.name if vlan else carrier,
+        vlan=vlan,
         public4=public4,
         public6=public6,
         private4=private4,
@@ -253,6 +291,8 @@ def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...
                 kernel_name=host.kernel_name or host.name,
                 bond=iface.bond,
                 dhcp=iface.dhcp,
+                vlan=iface.vlan,
+                address=iface.address,
             )
         )
     if not matched:
@@ -300,6 +340,37 @@ def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional
         return nics[0].name
     names = [b.name for b in bonds]
     return "bond0" if "bond0" in names else names[0]
+
+
+def _vlan(parent: str, vlan_id: int) -> Vlan:
+    return Vlan(name=vlan_name(parent, vlan_id), id=vlan_id, parent=parent)
+
+
+def _vlan_id(
+    mode: str, carrier: Optional[str], bonds: tuple[Bond, ...], nics: tuple[Nic, ...]
+) -> Optional[int]:
+    """The VLAN id the link's addresses ride on: its NIC's, or the one all its bond's
+    members agree on (a bond is one port to the switch: one tagging for all)."""
+    if mode == DHCP:
+        # A DHCP client on a tagged NIC would ask untagged: refused, never dropped.
+        for nic in nics:
+            if nic.vlan is not None and nic.dhcp:
+                raise InvalidMetadata(
+                    f"interfaces[{nic.metadata_name}].vlan", nic.vlan,
+                    "DHCP over a VLAN is not supported: configure static addresses",
+                )  # fmt: skip
+        return None
+    if mode == INDIVIDUAL:
+        return next((n.vlan for n in nics if n.name == carrier), None)
+    members = next((b.members for b in bonds if b.name == carrier), ())
+    ids = {n.metadata_name: n.vlan for n in nics if n.name in members}
+    if len(set(ids.values())) > 1:
+        listed = ", ".join(f"{name}: {vid}" for name, vid in sorted(ids.items()))
+        raise InvalidMetadata(
+            f"interfaces[].vlan of {carrier}'s members", listed,
+            "the members of a bond must all have the same VLAN id (or none)",
+        )  # fmt: skip
+    return next(iter(ids.values()), None)
 
 
 def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:

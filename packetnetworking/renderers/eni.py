@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..plan import INDIVIDUAL, IP, Bond, Plan
+from ..plan import INDIVIDUAL, IP, Bond, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
 
@@ -84,11 +84,24 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
         result.append(_bond(plan, bond, dialect))
         if bond.name == plan.link:
             result += _extras(plan, bond.name, dialect)
-    if plan.mode == INDIVIDUAL and plan.link:
+    if plan.mode == INDIVIDUAL and plan.carrier and plan.vlan:
+        result.append(Stanza(plan.carrier, "inet", "manual"))
+    elif plan.mode == INDIVIDUAL and plan.link:
         result.append(_link(plan, plan.link, (), dialect))
         result += _extras(plan, plan.link, dialect)
+    if plan.vlan:
+        result.append(_link(plan, plan.vlan.name, _vlan(plan.vlan), dialect))
+        result += _extras(plan, plan.vlan.name, dialect)
     result += [Stanza(nic.name, "inet", "dhcp") for nic in plan.dhcp_nics]
     return result
+
+
+def _vlan(vlan: Vlan) -> tuple[tuple[str, str], ...]:
+    """The raw device, named even where the name says it (bond0.100): ifupdown derives
+    both from a dotted name, but a ``vlanID`` name (too long a parent) needs it, read
+    there by the ``vlan`` package's if-pre-up.d script and by ifupdown-ng's vlan
+    executor, which also takes ``vlan-id``."""
+    return (("vlan-raw-device", vlan.parent), ("vlan-id", str(vlan.id)))
 
 
 def _delay(plan: Plan, member: str) -> tuple[tuple[str, str], ...]:

@@ -38,15 +38,18 @@ class Device:
     accept_ra: Optional[bool] = None  # False on the statically addressed link
     routes: common.Pairs = ()  # (to, via)
     nameservers: tuple[str, ...] = ()
+    vlan_id: Optional[int] = None  # vlans: id
+    link: Optional[str] = None  # vlans: the bond or ethernet it rides on
 
 
 def tasks(plan: Plan, legacy_routes: bool = False) -> list[Task]:
     """``legacy_routes``: write default routes as ``0.0.0.0/0`` and ``::/0``, for netplan
     before 0.103 (Ubuntu 18.04 and 20.04 as released), which has no ``to: default``."""
     ethernets, bonds = devices(plan, legacy_routes)
-    for device in ethernets + bonds:
+    vlans = [_vlan(plan, legacy_routes)] if plan.vlan else []
+    for device in ethernets + bonds + vlans:
         _check(device)
-    content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds)
+    content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds, vlans=vlans)
     return [Write(PATH, content, mode=SECRET)]
 
 
@@ -58,7 +61,8 @@ def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]
             _bond(plan, bond, legacy_routes),
         ],
         individual=lambda nic: [
-            attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
+            _ethernet(nic) if plan.vlan
+            else attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
         ],
         dhcp=lambda nic: [attrs.evolve(_ethernet(nic), dhcp4=True)],
     )
@@ -84,6 +88,15 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
     )
 
 
+def _vlan(plan: Plan, legacy_routes: bool) -> Device:
+    """The link when it is a VLAN: under ``vlans``, with its ``id`` and ``link``."""
+    assert plan.vlan is not None
+    vlan = plan.vlan
+    return Device(
+        name=vlan.name, vlan_id=vlan.id, link=vlan.parent, **_addressing(plan, legacy_routes)
+    )
+
+
 def _addressing(plan: Plan, legacy_routes: bool) -> dict[str, Any]:
     routes = []
     for gateway in common.default_gateways(plan):
@@ -106,6 +119,7 @@ def _check(device: Device) -> None:
     """The template puts every value inside double quotes: none may hold a quote, a
     backslash or a line break, whatever reached the Plan."""
     values = [device.name, device.mac or "", device.macaddress or "", *device.interfaces]
+    values += [device.link or "", str(device.vlan_id or "")]
     values += [*device.addresses, *device.nameservers]
     values += [v for pair in (*device.parameters, *device.routes) for v in pair]
     for value in values:

@@ -36,8 +36,15 @@ def interfaces(plan: Plan) -> list[Task]:
     for bond in plan.bonds:
         configs += [_port(member) for member in bond.members]
         configs.append(_bond(plan, bond))
-    if plan.mode == INDIVIDUAL and plan.link:
+    if plan.mode == INDIVIDUAL and plan.carrier and plan.vlan:
+        configs.append(Ifcfg(plan.carrier, _UNADDRESSED))
+    elif plan.mode == INDIVIDUAL and plan.link:
         configs.append(_addressed(plan, plan.link, ()))
+    if plan.vlan:
+        # ifcfg-vlan(5): the parent in ETHERDEVICE, the tag in VLAN_ID (else taken from
+        # a dotted name); written for every name.
+        vlan = (("ETHERDEVICE", plan.vlan.parent), ("VLAN_ID", str(plan.vlan.id)))
+        configs.append(_addressed(plan, plan.vlan.name, vlan))
     configs += [
         Ifcfg(nic.name, (("STARTMODE", "auto"), ("BOOTPROTO", "dhcp"))) for nic in plan.dhcp_nics
     ]
@@ -91,8 +98,12 @@ def _bond(plan: Plan, bond: Bond) -> Ifcfg:
     variables += [("BONDING_MODULE_OPTS", options), ("LLADDR", bond.mac)]
     if bond.name == plan.link:
         return _addressed(plan, bond.name, tuple(variables))
-    # ifcfg(5): "static" with no address, not "none", for an interface without IP.
-    return Ifcfg(bond.name, (("STARTMODE", "auto"), ("BOOTPROTO", "static"), *variables))
+    return Ifcfg(bond.name, (*_UNADDRESSED, *variables))
+
+
+# ifcfg(5): "static" with no address, not "none", for an interface without IP: a second
+# bond, or the bond or NIC under the VLAN.
+_UNADDRESSED = (("STARTMODE", "auto"), ("BOOTPROTO", "static"))
 
 
 def _addressed(plan: Plan, name: str, extra: Variables) -> Ifcfg:
