@@ -60,13 +60,20 @@ class Vlan:
     parent: str
 
 
+# The private alias's label (ENI, ifcfg, wicked): the link's name and this suffix, which
+# the kernel holds to the same limit as a name.
+ALIAS_SUFFIX = ":0"
+
+
 def vlan_name(parent: str, vlan_id: int) -> str:
     """``PARENT.ID`` (bond0.100), the name ifupdown, ifupdown-ng, wicked and initscripts
-    derive the parent and id from; ``vlanID`` (vlan4094) when that is longer than the
-    kernel allows (enp65s0f0np0.4094 is 17 bytes), with the parent named beside it in
-    every format (vlan-raw-device, PHYSDEV, ETHERDEVICE, link, parent)."""
+    derive the parent and id from; ``vlanID`` (vlan4094) when that, with room for the
+    alias label's ``:0``, is longer than the kernel allows (enp65s0f0np0.4094 is 17
+    bytes), the parent then named beside it in every format (vlan-raw-device, PHYSDEV,
+    ETHERDEVICE, link, parent). Every format names the parent whatever the name."""
     dotted = f"{parent}.{vlan_id}"
-    return dotted if len(dotted) <= IFNAME_MAX else f"vlan{vlan_id}"
+    fits = len(dotted) + len(ALIAS_SUFFIX) <= IFNAME_MAX
+    return dotted if fits else f"vlan{vlan_id}"
 
 
 # Each bond option once, with every format's spelling of it beside it, in the columns

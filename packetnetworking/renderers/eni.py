@@ -97,10 +97,10 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
 
 
 def _vlan(vlan: Vlan) -> tuple[tuple[str, str], ...]:
-    """The raw device, named even where the name says it (bond0.100): ifupdown derives
-    both from a dotted name, but a ``vlanID`` name (too long a parent) needs it, read
-    there by the ``vlan`` package's if-pre-up.d script and by ifupdown-ng's vlan
-    executor, which also takes ``vlan-id``."""
+    """The raw device and the id, written even where the name says them (bond0.100):
+    ifupdown 0.8 creates a dotted name itself, but a ``vlanID`` name (too long a parent)
+    needs Debian's ``vlan`` package, whose if-pre-up.d script reads vlan-raw-device (and
+    the id from the name); ifupdown-ng's link executor and ifupdown2 read both."""
     return (("vlan-raw-device", vlan.parent), ("vlan-id", str(vlan.id)))
 
 

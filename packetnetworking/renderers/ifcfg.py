@@ -153,7 +153,6 @@ def _vlan(vlan: Vlan) -> Pairs:
     them all. Both are written, so the name is never the only source."""
     return (
         ("VLAN", "yes"),
-        ("TYPE", "Vlan"),
         ("PHYSDEV", vlan.parent),
         ("VLAN_ID", str(vlan.id)),
         ("ONBOOT", "yes"),

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Optional
 
-from packetnetworking.plan import IP, Bond, Nic, Plan
+from packetnetworking.plan import INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 
 from .nm_run import Connection, Parsed, split_list
 
@@ -77,6 +77,11 @@ def differences(plan: Plan, connections: Iterable[Connection]) -> list[str]:
     if plan.link in nics and plan.link in by_id:
         conn = by_id[plan.link]
         out += _ethernet(nics[plan.link], conn) + _no_master(conn) + _addresses(plan, conn)
+    if plan.vlan and plan.vlan.name in by_id:
+        out += _vlan(plan, plan.vlan, by_id[plan.vlan.name])
+    if plan.vlan and plan.mode == INDIVIDUAL and plan.vlan.parent in by_id:
+        conn = by_id[plan.vlan.parent]
+        out += _ethernet(nics[plan.vlan.parent], conn) + _no_master(conn) + _unaddressed(conn)
     for nic in plan.dhcp_nics:
         if nic.name in by_id:
             conn = by_id[nic.name]
@@ -109,8 +114,7 @@ def file_problems(connections: Iterable[Connection], files: Mapping[str, str]) -
 def _expected_ids(plan: Plan) -> set[str]:
     ids = {b.name for b in plan.bonds} | {m for b in plan.bonds for m in b.members}
     ids |= {n.name for n in plan.dhcp_nics}
-    if plan.link:
-        ids.add(plan.link)
+    ids |= {name for name in (plan.link, plan.carrier) if name}
     return ids
 
 
@@ -134,7 +138,23 @@ def _bond(plan: Plan, bond: Bond, conn: Connection) -> list[str]:
     out += _no_master(conn)
     if bond.name == plan.link:
         return out + _addresses(plan, conn)
-    return out + _equal(conn, {"ipv4.method": "disabled"}) + _no_ipv6(conn)
+    return out + _unaddressed(conn)
+
+
+def _unaddressed(conn: Connection) -> list[str]:
+    """A second bond, or the bond or NIC under the VLAN: up, with no address."""
+    return _equal(conn, {"ipv4.method": "disabled"}) + _no_ipv6(conn)
+
+
+def _vlan(plan: Plan, vlan: Vlan, conn: Connection) -> list[str]:
+    """The VLAN: its id and parent as NetworkManager parsed them, and the link's addressing."""
+    out = _equal(conn, {
+        "connection.type": "vlan",
+        "connection.interface-name": vlan.name,
+        "vlan.id": str(vlan.id),
+        "vlan.parent": vlan.parent,
+    })  # fmt: skip
+    return out + _no_master(conn) + _addresses(plan, conn)
 
 
 def _port(nic: Nic, bond: Bond, conn: Connection) -> list[str]:
