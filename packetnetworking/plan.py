@@ -43,7 +43,9 @@ class Nic:
     bond: Optional[str] = None
     dhcp: bool = False
     vlan: Optional[int] = None  # the 802.1Q id the metadata gives this NIC
-    address: Optional[IP] = None  # a static address of its own (not the link's)
+    # A static address of its own, on a NIC that is no bond member and not under the
+    # link; its gateway only where it is the plan's one default route of its family.
+    address: Optional[IP] = None
 
 
 # The kernel's limit on a device name: IFNAMSIZ (16) less the terminating NUL.
@@ -227,6 +229,11 @@ class Plan:
     def dhcp_nics(self) -> tuple[Nic, ...]:
         return tuple(n for n in self.nics if n.dhcp)
 
+    @property
+    def static_nics(self) -> tuple[Nic, ...]:
+        """NICs with a static address of their own, in metadata order."""
+        return tuple(n for n in self.nics if n.address)
+
     def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
         """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
         bonds = _bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
@@ -264,6 +271,10 @@ def build(
     carrier = _link(mode, bonds, nics)
     vlan_id = _vlan_id(mode, carrier, bonds, nics)
     vlan = _vlan(carrier, vlan_id) if carrier and vlan_id else None
+    link_ips = tuple(ip for ip in (public4, public6, private4) if ip)
+    # The families the link already has a default route in (Plan.primary4, public6).
+    defaults = {ip.version for ip in (public4 or private4, public6) if ip and ip.gateway}
+    nics = _own_addresses(nics, carrier, bonds, link_ips, defaults)
     return Plan(
         hostname=metadata.hostname,
         mode=mode,
@@ -378,6 +389,46 @@ def _vlan_id(
             "the members of a bond must all have the same VLAN id (or none)",
         )  # fmt: skip
     return next(iter(ids.values()), None)
+
+
+def _own_addresses(
+    nics: tuple[Nic, ...], carrier: Optional[str], bonds: tuple[Bond, ...],
+    link_ips: tuple[IP, ...], taken: set[int],
+) -> tuple[Nic, ...]:
+    """Each NIC's own static address, checked against its place in the plan.
+
+    Refused on a bond member or the link's NIC (their addresses are the link's), unless
+    it is one of the link's addresses already (an input format may list it twice). Left
+    out on a DHCP NIC: the DHCP server hands it its address (a Tinkerbell ``dhcp.ip`` is
+    that very lease). A gateway becomes a default route only where no other is of its
+    family: not beside the link's, nor beside an earlier NIC's (two default routes of
+    one family would race); elsewhere the address is kept, the gateway dropped.
+    """
+    members = {m for bond in bonds for m in bond.members}
+    result = []
+    for nic in nics:
+        ip = nic.address
+        if ip is None:
+            result.append(nic)
+            continue
+        if nic.name == carrier and ip.interface in {own.interface for own in link_ips}:
+            result.append(attrs.evolve(nic, address=None))
+            continue
+        if nic.name in members or nic.name == carrier:
+            role = "a bond member" if nic.name in members else "the NIC that carries the link"
+            raise InvalidMetadata(
+                f"interfaces[{nic.metadata_name}].address", ip.cidr,
+                f"{nic.name} is {role}: its addresses are the link's",
+            )  # fmt: skip
+        if nic.dhcp:
+            result.append(attrs.evolve(nic, address=None))
+            continue
+        if ip.gateway and ip.version in taken:
+            ip = IP(ip.interface, None)
+        elif ip.gateway:
+            taken = taken | {ip.version}
+        result.append(attrs.evolve(nic, address=ip))
+    return tuple(result)
 
 
 def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:

@@ -92,8 +92,16 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
     if plan.vlan:
         result.append(_link(plan, plan.vlan.name, _vlan(plan.vlan), dialect))
         result += _extras(plan, plan.vlan.name, dialect)
+    result += [_own(nic.name, ip, dialect) for nic in plan.static_nics if (ip := nic.address)]
     result += [Stanza(nic.name, "inet", "dhcp") for nic in plan.dhcp_nics]
     return result
+
+
+def _own(name: str, ip: IP, dialect: Dialect) -> Stanza:
+    """A NIC's own static address (not the link's); its gateway only where the Plan
+    kept it, as the one default route of its family."""
+    family, netmask = ("inet", None) if ip.version == 4 else ("inet6", str(ip.prefix))
+    return Stanza(name, family, "static", _static(ip, dialect, netmask))
 
 
 def _vlan(vlan: Vlan) -> tuple[tuple[str, str], ...]:

@@ -66,6 +66,11 @@ def interfaces(plan: Plan) -> list[Task]:
     if plan.link and plan.alias4:
         result += _alias(plan, plan.link, plan.alias4)
     result += [
+        keyfile(f"{SCRIPTS}/ifcfg-{nic.name}", _device(nic.name) + _ethernet(nic) + _own(ip))
+        for nic in plan.static_nics
+        if (ip := nic.address)
+    ]
+    result += [
         keyfile(
             f"{SCRIPTS}/ifcfg-{nic.name}",
             _device(nic.name) + _ethernet(nic) + (("BOOTPROTO", "dhcp"),),
@@ -178,6 +183,18 @@ def _static(plan: Plan) -> Pairs:
     pairs += _ipv6(plan.public6)
     pairs += [(f"DNS{i}", str(r)) for i, r in enumerate(plan.resolvers, start=1)]
     return tuple(pairs)
+
+
+def _own(ip: IP) -> Pairs:
+    """A NIC's own static address. No GATEWAY unless the Plan kept it as the one default
+    route of its family; DEFROUTE=no otherwise, so neither initscripts nor NetworkManager
+    makes this NIC a default route from the network file's GATEWAY."""
+    pairs: list[tuple[str, str]] = [("BOOTPROTO", "none")]
+    if ip.version == 4:
+        pairs += [("IPADDR", str(ip.address)), ("PREFIX", str(ip.prefix))]
+        pairs += [("GATEWAY", str(ip.gateway))] if ip.gateway else [("DEFROUTE", "no")]
+        return (*pairs, *_ipv6(None))
+    return (*pairs, *_ipv6(ip))
 
 
 def _ipv6(ip6: Optional[IP]) -> Pairs:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ..plan import Bond, Nic, Plan
+from ..plan import IP, Bond, Nic, Plan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
@@ -66,6 +66,7 @@ def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]
         ],
         dhcp=lambda nic: [attrs.evolve(_ethernet(nic), dhcp4=True)],
     )
+    every += [_own(nic, ip, legacy_routes) for nic in plan.static_nics if (ip := nic.address)]
     bond_names = {bond.name for bond in plan.bonds}
     # The YAML has two maps: the bonds, and every other device (members first).
     ethernets = [d for d in every if d.name not in bond_names]
@@ -85,6 +86,17 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
         macaddress=bond.mac,
         parameters=tuple(parameters),
         **addressing,
+    )
+
+
+def _own(nic: Nic, ip: IP, legacy_routes: bool) -> Device:
+    """A NIC's own static address; a default route only where the Plan kept its gateway."""
+    routes: common.Pairs = ()
+    if ip.gateway:
+        legacy = "0.0.0.0/0" if ip.version == 4 else "::/0"
+        routes = ((legacy if legacy_routes else "default", str(ip.gateway)),)
+    return attrs.evolve(
+        _ethernet(nic), addresses=(ip.cidr,), accept_ra=False, routes=routes
     )
 
 

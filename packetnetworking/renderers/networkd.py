@@ -19,7 +19,7 @@ networkd uses the first matching file by name.
 
 from __future__ import annotations
 
-from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan, Vlan
+from ..plan import BONDED, INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
 from . import common
@@ -46,6 +46,8 @@ def tasks(plan: Plan) -> list[Task]:
             _file(f"{nic.name}.network", [_match(nic), ("Network", (("DHCP", "ipv4"),))])
         ],
     )
+    own = [(nic, ip) for nic in plan.static_nics if (ip := nic.address)]
+    result += [_file(f"{nic.name}.network", _own(nic, ip)) for nic, ip in own]
     if plan.vlan:
         result += [
             _file(f"{plan.vlan.name}.netdev", _vlan_netdev(plan.vlan)),
@@ -68,6 +70,7 @@ def _left_alone(plan: Plan) -> list[tuple[str, str]]:
         configured = {plan.carrier} if plan.carrier else set()
     else:
         configured = {nic.name for nic in plan.dhcp_nics}
+    configured |= {nic.name for nic in plan.static_nics}
     unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
     return unused + [(n.name, n.mac) for n in plan.spare_nics]
 
@@ -120,6 +123,18 @@ def _bond_network(plan: Plan, bond: Bond) -> list[common.Section]:
     if bond.name != plan.link:  # a second bond: up, with no addresses (ENI's "manual")
         return [match, _OTHER_BOND_ONLINE, ("Network", (("LinkLocalAddressing", "ipv6"),))]
     return [match, _LINK_BOND_ONLINE, *_addressing(plan)]
+
+
+def _own(nic: Nic, ip: IP) -> list[common.Section]:
+    """A NIC's own static address. wait-online waits for it only when it carries a
+    default route (the Plan kept its gateway): else a NIC without carrier would hold
+    the boot to its timeout for an address nothing online depends on."""
+    network: list[tuple[str, str]] = [("Address", ip.cidr)]
+    if ip.gateway:
+        network.append(("Gateway", str(ip.gateway)))
+    network.append(("IPv6AcceptRA", "no"))
+    online = _LINK_BOND_ONLINE if ip.gateway else _OTHER_BOND_ONLINE
+    return [_match(nic), online, ("Network", tuple(network))]
 
 
 def _vlan_netdev(vlan: Vlan) -> list[common.Section]:

@@ -53,9 +53,20 @@ def tasks(plan: Plan) -> list[Task]:
         individual=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_nic_addressing(plan)])],
         dhcp=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_DHCP])],
     )
+    result += [_profile(n.name, _own(n, ip)) for n in plan.static_nics if (ip := n.address)]
     if plan.vlan:
         result.append(_profile(plan.vlan.name, _vlan(plan, plan.vlan)))
     return result
+
+
+def _own(nic: Nic, ip: IP) -> list[common.Section]:
+    """A NIC's own static address, its gateway the default route where the Plan kept it."""
+    v4, v6 = ([ip], []) if ip.version == 4 else ([], [ip])
+    return [
+        *_ethernet(nic),
+        ("ipv4", _family(v4, [], "", "disabled")),
+        ("ipv6", _family(v6, [], "", "ignore")),
+    ]
 
 
 def profile_uuid(name: str, mac: str) -> str:

@@ -45,12 +45,18 @@ def interfaces(plan: Plan) -> list[Task]:
         # a dotted name); written for every name.
         vlan = (("ETHERDEVICE", plan.vlan.parent), ("VLAN_ID", str(plan.vlan.id)))
         configs.append(_addressed(plan, plan.vlan.name, vlan))
+    own = [(nic.name, ip) for nic in plan.static_nics if (ip := nic.address)]
+    configs += [Ifcfg(name, (*_UNADDRESSED, ("IPADDR", ip.cidr))) for name, ip in own]
     configs += [
         Ifcfg(nic.name, (("STARTMODE", "auto"), ("BOOTPROTO", "dhcp"))) for nic in plan.dhcp_nics
     ]
     tasks: list[Task] = [_write_ifcfg(config) for config in configs]
     route = ifroute(plan)
-    return tasks + [route] if route else tasks
+    tasks += [route] if route else []
+    # A NIC's own default route, where the Plan kept its gateway (ifroute(5), as above).
+    return tasks + [
+        _ifroute(name, [("default", str(ip.gateway))]) for name, ip in own if ip.gateway
+    ]
 
 
 def resolvers(plan: Plan) -> list[Task]:
@@ -80,8 +86,12 @@ def ifroute(plan: Plan) -> Optional[Task]:
     rows += [(str(route.destination), str(route.gateway)) for route in plan.routes]
     if not rows:
         return None
-    content = render("wicked-ifroute.j2", name=plan.link, routes=rows)
-    return Write(f"{DIR}/ifroute-{plan.link}", content)
+    return _ifroute(plan.link, rows)
+
+
+def _ifroute(name: str, rows: list[tuple[str, str]]) -> Task:
+    content = render("wicked-ifroute.j2", name=name, routes=rows)
+    return Write(f"{DIR}/ifroute-{name}", content)
 
 
 def _port(name: str) -> Ifcfg:
