@@ -272,8 +272,10 @@ def build(
     vlan_id = _vlan_id(mode, carrier, bonds, nics)
     vlan = _vlan(carrier, vlan_id) if carrier and vlan_id else None
     link_ips = tuple(ip for ip in (public4, public6, private4) if ip)
-    # The families the link already has a default route in (Plan.primary4, public6).
+    # The families that already have a default route: the link's (Plan.primary4,
+    # public6), and IPv4 where a NIC asks DHCP (its lease brings one).
     defaults = {ip.version for ip in (public4 or private4, public6) if ip and ip.gateway}
+    defaults |= {4} if any(n.dhcp for n in nics) else set()
     nics = _own_addresses(nics, carrier, bonds, link_ips, defaults)
     return Plan(
         hostname=metadata.hostname,

@@ -1,4 +1,5 @@
-"""Plans whose addresses ride an 802.1Q VLAN, and what each distro writes for them.
+"""Plans whose addresses ride an 802.1Q VLAN, or NICs with addresses of their own, and
+what each distro writes for them.
 
 The Equinix metadata has no VLAN field; the Tinkerbell Hardware has (``dhcp.vlan_id``),
 and both end in the one Metadata model: so these cases take a factories document and
@@ -10,10 +11,20 @@ set ``Interface.vlan`` on the parsed Metadata, as an input format module would.
   4094: ``enp65s0f0np0.4094`` is 17 bytes, over IFNAMSIZ, so the device is ``vlan4094``
   with its raw device named beside it.
 * ``vlan-nic-short``: individual, a short NIC name: ``enp1s0f0.7``.
+
+OWN_CASES: NICs with a static address of their own (``Interface.address``, a Tinkerbell
+Hardware's per-interface ``dhcp.ip``), in individual mode, three NICs:
+
+* ``own-beside-link``: the link has the usual addresses and default routes; enp1s0f1
+  has 192.168.50.10/24 and enp1s0f2 2001:db8:5::10/64, each with a gateway that the
+  plan drops (the link's default route of that family is the one).
+* ``own-no-link-gateway``: the link has only IPv6; enp1s0f1's gateway becomes the IPv4
+  default route, enp1s0f2's (a second IPv4 one) is dropped.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Optional
 
@@ -50,6 +61,40 @@ CASES = {
 GOLDEN_CASES = ("vlan-bond", "vlan-nic")
 
 
+def _ip(cidr: str, gateway: str) -> md.IP:
+    return md.IP(ipaddress.ip_interface(cidr), ipaddress.ip_address(gateway))
+
+
+@attrs.frozen
+class OwnCase:
+    doc: dict
+    addresses: tuple[Optional[md.IP], ...]  # per metadata interface
+    resolvers: tuple[str, ...] = f.RESOLVERS
+
+
+OWN_CASES = {
+    "own-beside-link": OwnCase(
+        f.metadata(nics=3, aggregation="individual"),
+        (None, _ip("192.168.50.10/24", "192.168.50.1"), _ip("2001:db8:5::10/64", "2001:db8:5::1")),
+    ),
+    "own-no-link-gateway": OwnCase(
+        f.metadata(nics=3, aggregation="individual", public4=False, private4=False),
+        (None, _ip("192.168.50.10/24", "192.168.50.1"), _ip("192.168.60.10/24", "192.168.60.1")),
+        # An IPv6 resolver: the link, IPv6 only, is where the formats put resolvers.
+        resolvers=("2001:4860:4860::8888",),
+    ),  # fmt: skip
+}
+
+
+def addressed(doc: dict, addresses: tuple[Optional[md.IP], ...]) -> md.Metadata:
+    """The document's Metadata with ``addresses[i]`` as its i-th interface's own."""
+    metadata = md.from_dict(doc)
+    interfaces = tuple(
+        attrs.evolve(iface, address=ip) for iface, ip in zip(metadata.interfaces, addresses)
+    )
+    return attrs.evolve(metadata, interfaces=interfaces)
+
+
 def tagged(doc: dict, vlans: tuple[Optional[int], ...]) -> md.Metadata:
     """The document's Metadata with ``vlans[i]`` on its i-th interface."""
     metadata = md.from_dict(doc)
@@ -60,9 +105,15 @@ def tagged(doc: dict, vlans: tuple[Optional[int], ...]) -> md.Metadata:
 
 
 def plan_of(case: str) -> plan_module.Plan:
-    c = CASES[case]
     resolvers = md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
-    plan = plan_module.build(tagged(c.doc, c.vlans), c.nics, resolvers)
+    if case in OWN_CASES:
+        own = OWN_CASES[case]
+        metadata = addressed(own.doc, own.addresses)
+        resolvers = md.parse_resolvers(list(own.resolvers), "--resolvers")
+        plan = plan_module.build(metadata, f.host_nics(len(own.addresses)), resolvers)
+    else:
+        c = CASES[case]
+        plan = plan_module.build(tagged(c.doc, c.vlans), c.nics, resolvers)
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
     return plan

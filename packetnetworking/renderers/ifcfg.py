@@ -186,13 +186,14 @@ def _static(plan: Plan) -> Pairs:
 
 
 def _own(ip: IP) -> Pairs:
-    """A NIC's own static address. No GATEWAY unless the Plan kept it as the one default
-    route of its family; DEFROUTE=no otherwise, so neither initscripts nor NetworkManager
-    makes this NIC a default route from the network file's GATEWAY."""
+    """A NIC's own static address; GATEWAY only where the Plan kept it as the one default
+    route of its family. The network file's GATEWAY stays the link's: its GATEWAYDEV
+    names the link (a DEFROUTE=no here would only make ifcfg-rh warn that it ignores
+    that GATEWAY)."""
     pairs: list[tuple[str, str]] = [("BOOTPROTO", "none")]
     if ip.version == 4:
         pairs += [("IPADDR", str(ip.address)), ("PREFIX", str(ip.prefix))]
-        pairs += [("GATEWAY", str(ip.gateway))] if ip.gateway else [("DEFROUTE", "no")]
+        pairs += [("GATEWAY", str(ip.gateway))] if ip.gateway else []
         return (*pairs, *_ipv6(None))
     return (*pairs, *_ipv6(ip))
 
