@@ -15,12 +15,14 @@ from pathlib import Path
 
 import attrs
 import factories as f
+import golden
 import pytest
 import readback
 import vlan_cases as v
 from support import networkmanager, nm_check, nm_run
 from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture)
 from test_suse import _check_documented, sourced, spelled_out
+from test_vlans import GOLDEN_FORMATS, network_files
 
 from packetnetworking import plan as plan_module
 from packetnetworking.errors import InvalidMetadata
@@ -223,3 +225,12 @@ def test_wicked_files_as_bash_reads_them(case, tmp_path: Path):
         assert (route is not None) is bool(gateway)
         if gateway:
             assert f"default {gateway} - {nic}\n" in route
+
+
+# ---------------------------------------------------------------------------- goldens
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("fmt", GOLDEN_FORMATS)
+def test_golden(fmt, case):
+    golden.check_all(f"{fmt}/{case}", network_files(fmt, case))

@@ -39,7 +39,7 @@ GOLDEN_FORMATS = {
 }
 
 
-def _network_files(fmt: str, case: str) -> dict[str, str]:
+def network_files(fmt: str, case: str) -> dict[str, str]:
     """The format's network files for the case (udev's .link files and SUSE's netconfig
     file are the same with or without a VLAN, and covered by the other goldens)."""
     os_name, directory, backend = GOLDEN_FORMATS[fmt]
@@ -136,7 +136,7 @@ def test_a_value_that_is_not_a_vlan_id_is_refused():
 @pytest.mark.parametrize("case", v.GOLDEN_CASES)
 @pytest.mark.parametrize("fmt", GOLDEN_FORMATS)
 def test_golden(fmt, case):
-    golden.check_all(f"{fmt}/{case}", _network_files(fmt, case))
+    golden.check_all(f"{fmt}/{case}", network_files(fmt, case))
 
 
 # ---------------------------------------------------------------------------- ENI: ifupdown
@@ -292,7 +292,7 @@ def test_netplan_catches_a_vlan_without_its_link():
 
 def _networkd_conf(case: str, directory: Path, replace: tuple[str, str] = ("", "")) -> Path:
     directory.mkdir()
-    for name, text in _network_files("networkd", case).items():
+    for name, text in network_files("networkd", case).items():
         (directory / name).write_text(text.replace(*replace) if replace[0] else text)
     return directory
 
@@ -325,7 +325,7 @@ def test_libnm_reads_the_vlan_profile(case):
     readback.require_libnm()
     plan = v.plan_of(case)
     vlan = plan.vlan
-    read = {Path(r["path"]).name: r for r in readback.nm_read(_network_files("nm", case))}
+    read = {Path(r["path"]).name: r for r in readback.nm_read(network_files("nm", case))}
     profile = read[f"{vlan.name}.nmconnection"]
     assert (profile["type"], profile["interface_name"]) == ("vlan", vlan.name)
     assert profile["vlan"] == {"id": vlan.id, "parent": vlan.parent}
@@ -345,7 +345,7 @@ def test_wicked_files_as_bash_reads_them(case, tmp_path: Path):
     the keys are those ifcfg(5) and ifcfg-vlan(5) document."""
     plan = v.plan_of(case)
     vlan = plan.vlan
-    files = _network_files("suse", case)
+    files = network_files("suse", case)
     for name, text in files.items():
         if name.startswith("ifcfg-"):
             path = tmp_path / name
@@ -363,5 +363,5 @@ def test_wicked_files_as_bash_reads_them(case, tmp_path: Path):
 def test_no_file_names_a_device_that_is_too_long():
     for case in v.CASES:
         for fmt in GOLDEN_FORMATS:
-            for text in _network_files(fmt, case).values():
+            for text in network_files(fmt, case).values():
                 assert "enp65s0f0np0.4094" not in text, (fmt, case)
