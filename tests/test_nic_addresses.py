@@ -19,7 +19,8 @@ import golden
 import pytest
 import readback
 import vlan_cases as v
-from support import networkmanager, nm_check, nm_run
+from support import images, networkmanager, nm_check, nm_run
+from support.netns import apply_in_netns
 from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture)
 from test_suse import _check_documented, sourced, spelled_out
 from test_vlans import GOLDEN_FORMATS, network_files
@@ -234,3 +235,42 @@ def test_wicked_files_as_bash_reads_them(case, tmp_path: Path):
 @pytest.mark.parametrize("fmt", GOLDEN_FORMATS)
 def test_golden(fmt, case):
     golden.check_all(f"{fmt}/{case}", network_files(fmt, case))
+
+
+# ---------------------------------------------------------------------------- applied
+
+
+# (image, -o, up, down): the real ifup of each ENI dialect, on veths named like the NICs.
+_APPLY = {
+    "ifupdown": ("bookworm-ifupdown", "debian 12", ["ifup", "-a"], ["ifdown", "-a"]),
+    "ifupdown-ng": ("trixie-ifupdown-ng", "alpine 3.20", ["ifup-ng", "-a"], ["ifdown-ng", "-a"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("tool", _APPLY)
+def test_applied_for_real(tool, case, tmp_path: Path):
+    """Unbonded and untagged, so it can be brought up here: each NIC gets its own address,
+    and there is one default route per family, the one the plan kept."""
+    images.require_root_tools()
+    image, os_name, up_cmd, down_cmd = _APPLY[tool]
+    plan = v.plan_of(case)
+    root = images.fresh_copy(image, tmp_path / "root")
+    (root / "etc/network/interfaces").write_text(
+        _files(os_name, "etc/network", case)["interfaces"])
+    res = apply_in_netns(root, [n.name for n in plan.nics], up_cmd, down_cmd)
+    assert res.up.returncode == 0, res.up.stderr
+    up = res.after_up
+    for nic, (cidr, _) in OWN[case].items():
+        assert up.cidrs(nic) == {cidr}, up.addresses(nic)
+    link = {ip.cidr for ip in plan.addresses}
+    assert up.cidrs(plan.link) == link
+    for routes, version in ((up.route4, 4), (up.route6, 6)):
+        defaults = [(r.get("gateway"), r.get("dev")) for r in routes if r["dst"] == "default"]
+        wanted = [(str(ip.gateway), plan.link) for ip in (plan.primary4, plan.public6)
+                  if ip and ip.gateway and ip.version == version]
+        wanted += [(gw, nic) for nic, (cidr, gw) in OWN[case].items()
+                   if gw and ipaddress.ip_interface(cidr).version == version]  # fmt: skip
+        assert defaults == wanted, (version, routes)
+    assert res.down.returncode == 0
+    assert res.after_down.cidrs() == set()
