@@ -365,3 +365,15 @@ def test_no_file_names_a_device_that_is_too_long():
         for fmt in GOLDEN_FORMATS:
             for text in network_files(fmt, case).values():
                 assert "enp65s0f0np0.4094" not in text, (fmt, case)
+
+
+def test_a_vlan_name_that_could_break_a_file_is_refused():
+    """Renderers check every value, a hook's change included (renderers/values.py)."""
+    from packetnetworking.renderers import eni, netplan, networkd, networkmanager
+
+    plan = v.plan_of("vlan-bond")
+    bad = attrs.evolve(plan, vlan=attrs.evolve(plan.vlan, name="bond0.100\nauto x"),
+                       link="bond0.100\nauto x")  # fmt: skip
+    for render in (eni.interfaces, netplan.tasks, networkd.tasks, networkmanager.tasks):
+        with pytest.raises(ValueError, match="unsafe value"):
+            render(bad)

@@ -12,6 +12,7 @@ from typing import Optional
 from ..plan import INDIVIDUAL, IP, Bond, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
+from . import values
 
 
 class Dialect:
@@ -73,7 +74,18 @@ class Stanza:
 
 
 def interfaces(plan: Plan, dialect: Dialect = IFUPDOWN) -> Task:
-    return Write("etc/network/interfaces", render("interfaces.j2", stanzas=stanzas(plan, dialect)))
+    checked = [_checked(stanza) for stanza in stanzas(plan, dialect)]
+    return Write("etc/network/interfaces", render("interfaces.j2", stanzas=checked))
+
+
+def _checked(stanza: Stanza) -> Stanza:
+    """A line per option, words split on blanks: no value may start a line of its own,
+    and a name or a key (one word each) may hold no blank either."""
+    values.checked(stanza.name, "an ENI interface name", " ")
+    for key, value in stanza.options:
+        values.checked(key, f"ENI {stanza.name} option", " ")
+        values.checked(value, f"ENI {stanza.name} {key}")
+    return stanza
 
 
 def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
