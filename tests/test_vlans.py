@@ -26,6 +26,7 @@ from test_suse import _check_documented, sourced, spelled_out
 from packetnetworking import plan as plan_module
 from packetnetworking.errors import InvalidMetadata
 from packetnetworking.plan import Vlan, vlan_name
+from packetnetworking.renderers import eni, ifcfg, netplan, networkd, networkmanager, wicked
 
 GOLDEN_FORMATS = {
     # golden directory: (-o, directory the files are under, --backend)
@@ -369,11 +370,11 @@ def test_no_file_names_a_device_that_is_too_long():
 
 def test_a_vlan_name_that_could_break_a_file_is_refused():
     """Renderers check every value, a hook's change included (renderers/values.py)."""
-    from packetnetworking.renderers import eni, netplan, networkd, networkmanager
-
     plan = v.plan_of("vlan-bond")
     bad = attrs.evolve(plan, vlan=attrs.evolve(plan.vlan, name="bond0.100\nauto x"),
                        link="bond0.100\nauto x")  # fmt: skip
-    for render in (eni.interfaces, netplan.tasks, networkd.tasks, networkmanager.tasks):
+    renderers = (eni.interfaces, netplan.tasks, networkd.tasks, networkmanager.tasks,
+                 ifcfg.interfaces, wicked.interfaces)  # fmt: skip
+    for render in renderers:
         with pytest.raises(ValueError, match="unsafe value"):
             render(bad)
