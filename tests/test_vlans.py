@@ -20,6 +20,7 @@ import pytest
 import readback
 import vlan_cases as v
 from conftest import require
+from support import images
 from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture)
 from test_suse import _check_documented, sourced, spelled_out
 
@@ -281,6 +282,24 @@ def test_netplan_generates_the_vlan(case, tmp_path: Path):
     assert not [line for line in complaints if "$container" not in line]  # (a namespace's)
 
 
+def test_trixie_netplan_and_networkd_read_the_vlan(tmp_path: Path):
+    """netplan 1.1 and systemd 257 of a trixie image (the releases Ubuntu 24.04+ ship
+    near): the VLAN generated, and networkd 257 says it loaded every file."""
+    images.require_root_tools()
+    vlan = v.plan_of("vlan-bond").vlan
+    with images.overlay_copy("trixie-netplan", tmp_path / "image") as root:
+        generated = readback.netplan_generate({"90-packet.yaml": _netplan("vlan-bond")}, root)
+        assert f"[VLAN]\nId={vlan.id}\n" in generated[f"10-netplan-{vlan.name}.netdev"]
+        conf = tmp_path / "generated"
+        conf.mkdir()
+        for name, text in generated.items():
+            if not name.endswith(".link"):
+                (conf / name).write_text(text)
+        loaded, complaints = readback.networkd_read(conf, image=root)
+    assert complaints == []
+    assert sorted(p.rsplit("/", 1)[1] for p in loaded) == sorted(p.name for p in conf.iterdir())
+
+
 def test_netplan_catches_a_vlan_without_its_link():
     readback.require_netplan()
     bad = _netplan("vlan-bond").replace('link: "bond0"', 'link: "bond9"')
@@ -307,6 +326,17 @@ def test_networkd_loads_the_vlan(case, tmp_path: Path):
     lines = readback.networkd_log(_networkd_conf(case, tmp_path / "conf"))
     assert f'{vlan.name}: loaded "vlan"' in lines
     assert [line for line in lines if "/etc/systemd/network/" in line] == []
+
+
+@pytest.mark.parametrize("case", v.GOLDEN_CASES)
+def test_networkd_257_loads_every_vlan_file(case, tmp_path: Path):
+    """Flatcar and Arch ship a recent systemd: trixie's 257 says what it loaded."""
+    images.require_root_tools()
+    conf = _networkd_conf(case, tmp_path / "conf")
+    with images.overlay_copy("trixie-netplan", tmp_path / "image") as root:
+        loaded, complaints = readback.networkd_read(conf, image=root)
+    assert complaints == []
+    assert sorted(p.rsplit("/", 1)[1] for p in loaded) == sorted(p.name for p in conf.iterdir())
 
 
 @pytest.mark.parametrize(
