@@ -425,6 +425,12 @@ def _own_addresses(
         if nic.dhcp:
             result.append(attrs.evolve(nic, address=None))
             continue
+        if nic.vlan is not None:
+            # Only the link rides a VLAN: written untagged, this address would be wrong.
+            raise InvalidMetadata(
+                f"interfaces[{nic.metadata_name}].vlan", nic.vlan,
+                "a VLAN under a NIC's own address is not supported (only under the link)",
+            )  # fmt: skip
         if ip.gateway and ip.version in taken:
             ip = IP(ip.interface, None)
         elif ip.gateway:

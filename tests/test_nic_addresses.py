@@ -84,6 +84,18 @@ def test_no_gateway_beside_dhcp():
     assert [(n.name, n.address.gateway) for n in plan.static_nics] == [("enp1s0f1", None)]
 
 
+def test_refused_on_a_tagged_nic():
+    """Only the link rides a VLAN; an own address written untagged would be wrong."""
+    metadata = v.addressed(f.metadata(aggregation="individual"),
+                           (None, v._ip("192.168.50.10/24", "192.168.50.1")))  # fmt: skip
+    metadata = attrs.evolve(metadata, interfaces=(
+        metadata.interfaces[0], attrs.evolve(metadata.interfaces[1], vlan=300)))
+    resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
+    with pytest.raises(InvalidMetadata) as err:
+        plan_module.build(metadata, f.host_nics(2), resolvers)
+    assert (err.value.field, err.value.value) == ("interfaces[eth1].vlan", 300)
+
+
 def test_dropped_on_a_dhcp_nic():
     plan = _build(f.metadata(aggregation="individual"),
                   (None, v._ip("192.168.50.10/24", "192.168.50.1")), eth1=True)  # fmt: skip
