@@ -71,8 +71,8 @@ def vlan_name(parent: str, vlan_id: int) -> str:
     """``PARENT.ID`` (bond0.100), the name ifupdown, ifupdown-ng, wicked and initscripts
     derive the parent and id from; ``vlanID`` (vlan4094) when that, with room for the
     alias label's ``:0``, is longer than the kernel allows (enp65s0f0np0.4094 is 17
-    bytes), the parent then named beside it in every format (vlan-raw-device, PHYSDEV,
-    ETHERDEVICE, link, parent). Every format names the parent whatever the name."""
+    bytes). Every format names the parent beside it either way (vlan-raw-device,
+    PHYSDEV, ETHERDEVICE, link, parent)."""
     dotted = f"{parent}.{vlan_id}"
     fits = len(dotted) + len(ALIAS_SUFFIX) <= IFNAME_MAX
     return dotted if fits else f"vlan{vlan_id}"

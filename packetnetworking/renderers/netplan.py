@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ..plan import IP, Bond, Nic, Plan
+from ..plan import IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
@@ -46,7 +46,7 @@ def tasks(plan: Plan, legacy_routes: bool = False) -> list[Task]:
     """``legacy_routes``: write default routes as ``0.0.0.0/0`` and ``::/0``, for netplan
     before 0.103 (Ubuntu 18.04 and 20.04 as released), which has no ``to: default``."""
     ethernets, bonds = devices(plan, legacy_routes)
-    vlans = [_vlan(plan, legacy_routes)] if plan.vlan else []
+    vlans = [_vlan(plan, plan.vlan, legacy_routes)] if plan.vlan else []
     for device in ethernets + bonds + vlans:
         _check(device)
     content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds, vlans=vlans)
@@ -100,10 +100,8 @@ def _own(nic: Nic, ip: IP, legacy_routes: bool) -> Device:
     )
 
 
-def _vlan(plan: Plan, legacy_routes: bool) -> Device:
+def _vlan(plan: Plan, vlan: Vlan, legacy_routes: bool) -> Device:
     """The link when it is a VLAN: under ``vlans``, with its ``id`` and ``link``."""
-    assert plan.vlan is not None
-    vlan = plan.vlan
     return Device(
         name=vlan.name, vlan_id=vlan.id, link=vlan.parent, **_addressing(plan, legacy_routes)
     )
