@@ -8,14 +8,14 @@ DEMO   := build/demo-rootfs
 DEMO_APT_PACKAGES := python3-venv
 # Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
 # for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
-# (unshare, nsenter, prlimit), procps for sysctl (ifupdown's inet6 method); acl (setfacl/getfacl),
+# (unshare, nsenter, prlimit), vlan (its if-pre-up.d script makes ENI's vlanN devices), procps for sysctl (ifupdown's inet6 method); acl (setfacl/getfacl),
 # selinux-policy-default and selinux-utils (a real file_contexts and libselinux's selabel_lookup),
 # e2fsprogs (mke2fs, chattr, dumpe2fs) for the attribute, label and rollback tests, the VM disks
 # and the action's partition (with fdisk's sfdisk, and util-linux's losetup and partx); strace
 # holds a syscall of the real zipapp for the signal test; the last two lines build NetworkManager with ifcfg-rh from Debian's source and run it
 # (tests/support/networkmanager.py). Every program a test runs comes from one of these:
 # tests/test_tool_packages.py checks it with dpkg -S.
-APT_PACKAGES := ifupdown ifenslave iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 fdisk \
+APT_PACKAGES := ifupdown ifenslave vlan iproute2 mmdebstrap netplan.io gir1.2-nm-1.0 fdisk \
                 python3-gi python3-venv udev systemd busybox \
                 podman runc nix-bin util-linux mount procps \
                 acl selinux-policy-default selinux-utils e2fsprogs strace \

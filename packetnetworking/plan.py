@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 import attrs
 
-from .errors import NoMatchingNic
+from .errors import InvalidMetadata, NoMatchingNic
 from .metadata import IP as IP
 from .metadata import Address, IPAddress, Metadata, selected
 from .nics import HostNic
@@ -42,6 +42,40 @@ class Nic:
     kernel_name: Optional[str] = None
     bond: Optional[str] = None
     dhcp: bool = False
+    vlan: Optional[int] = None  # the 802.1Q id the metadata gives this NIC
+    # A static address of its own, on a NIC that is no bond member and not under the
+    # link; its gateway only where it is the plan's one default route of its family.
+    address: Optional[IP] = None
+
+
+# The kernel's limit on a device name: IFNAMSIZ (16) less the terminating NUL.
+IFNAME_MAX = 15
+
+
+@attrs.frozen
+class Vlan:
+    """An 802.1Q device over ``parent`` (the bond or NIC the link rides on): it carries
+    the link's addresses, routes and gateways; the parent carries none."""
+
+    name: str
+    id: int
+    parent: str
+
+
+# The private alias's label (ENI, ifcfg, wicked): the link's name and this suffix, which
+# the kernel holds to the same limit as a name.
+ALIAS_SUFFIX = ":0"
+
+
+def vlan_name(parent: str, vlan_id: int) -> str:
+    """``PARENT.ID`` (bond0.100), the name ifupdown, ifupdown-ng, wicked and initscripts
+    derive the parent and id from; ``vlanID`` (vlan4094) when that, with room for the
+    alias label's ``:0``, is longer than the kernel allows (enp65s0f0np0.4094 is 17
+    bytes). Every format names the parent beside it either way (vlan-raw-device,
+    PHYSDEV, ETHERDEVICE, link, parent)."""
+    dotted = f"{parent}.{vlan_id}"
+    fits = len(dotted) + len(ALIAS_SUFFIX) <= IFNAME_MAX
+    return dotted if fits else f"vlan{vlan_id}"
 
 
 # Each bond option once, with every format's spelling of it beside it, in the columns
@@ -146,7 +180,7 @@ class Plan:
     mode: str  # BONDED, INDIVIDUAL or DHCP
     nics: tuple[Nic, ...]  # in metadata order (eth0 first)
     bonds: tuple[Bond, ...]  # sorted by name
-    link: Optional[str]  # the bond or NIC that carries the addresses
+    link: Optional[str]  # the device that carries the addresses: the VLAN's, if any
     public4: Optional[IP]
     public6: Optional[IP]
     private4: Optional[IP]
@@ -159,6 +193,13 @@ class Plan:
     # Host NICs the plan leaves alone: absent from the metadata, or dropped by a hook.
     # networkd says so in a file of its own, or an image's catch-all takes them.
     spare_nics: tuple[HostNic, ...] = ()
+    # The VLAN the addresses ride on (its name is ``link``); None: untagged.
+    vlan: Optional[Vlan] = None
+
+    @property
+    def carrier(self) -> Optional[str]:
+        """The bond or NIC under the link: the VLAN's parent, else the link itself."""
+        return self.vlan.parent if self.vlan else self.link
 
     @property
     def primary4(self) -> Optional[IP]:
@@ -188,6 +229,11 @@ class Plan:
     def dhcp_nics(self) -> tuple[Nic, ...]:
         return tuple(n for n in self.nics if n.dhcp)
 
+    @property
+    def static_nics(self) -> tuple[Nic, ...]:
+        """NICs with a static address of their own, in metadata order."""
+        return tuple(n for n in self.nics if n.address)
+
     def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
         """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
         bonds = _bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
@@ -197,9 +243,11 @@ class Plan:
             for n in self.nics
             if n.mac not in kept
         )
+        carrier = _link(self.mode, bonds, nics)
+        vlan = _vlan(carrier, self.vlan.id) if self.vlan and carrier else None
         return attrs.evolve(
-            self, nics=nics, bonds=bonds, link=_link(self.mode, bonds, nics),
-            spare_nics=self.spare_nics + dropped,
+            self, nics=nics, bonds=bonds, link=vlan.name if vlan else carrier,
+            spare_nics=self.spare_nics + dropped, vlan=vlan,
         )  # fmt: skip
 
 
@@ -220,12 +268,22 @@ def build(
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway
         routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
+    carrier = _link(mode, bonds, nics)
+    vlan_id = _vlan_id(mode, carrier, bonds, nics)
+    vlan = _vlan(carrier, vlan_id) if carrier and vlan_id else None
+    link_ips = tuple(ip for ip in (public4, public6, private4) if ip)
+    # The families that already have a default route: the link's (Plan.primary4,
+    # public6), and IPv4 where a NIC asks DHCP (its lease brings one).
+    defaults = {ip.version for ip in (public4 or private4, public6) if ip and ip.gateway}
+    defaults |= {4} if any(n.dhcp for n in nics) else set()
+    nics = _own_addresses(nics, carrier, bonds, link_ips, defaults)
     return Plan(
         hostname=metadata.hostname,
         mode=mode,
         nics=nics,
         bonds=bonds,
-        link=_link(mode, bonds, nics),
+        link=vlan.name if vlan else carrier,
+        vlan=vlan,
         public4=public4,
         public6=public6,
         private4=private4,
@@ -253,6 +311,8 @@ def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...
                 kernel_name=host.kernel_name or host.name,
                 bond=iface.bond,
                 dhcp=iface.dhcp,
+                vlan=iface.vlan,
+                address=iface.address,
             )
         )
     if not matched:
@@ -300,6 +360,83 @@ def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional
         return nics[0].name
     names = [b.name for b in bonds]
     return "bond0" if "bond0" in names else names[0]
+
+
+def _vlan(parent: str, vlan_id: int) -> Vlan:
+    return Vlan(name=vlan_name(parent, vlan_id), id=vlan_id, parent=parent)
+
+
+def _vlan_id(
+    mode: str, carrier: Optional[str], bonds: tuple[Bond, ...], nics: tuple[Nic, ...]
+) -> Optional[int]:
+    """The VLAN id the link's addresses ride on: its NIC's, or the one all its bond's
+    members agree on (a bond is one port to the switch: one tagging for all)."""
+    if mode == DHCP:
+        # A DHCP client on a tagged NIC would ask untagged: refused, never dropped.
+        for nic in nics:
+            if nic.vlan is not None and nic.dhcp:
+                raise InvalidMetadata(
+                    f"interfaces[{nic.metadata_name}].vlan", nic.vlan,
+                    "DHCP over a VLAN is not supported: configure static addresses",
+                )  # fmt: skip
+        return None
+    if mode == INDIVIDUAL:
+        return next((n.vlan for n in nics if n.name == carrier), None)
+    members = next((b.members for b in bonds if b.name == carrier), ())
+    ids = {n.metadata_name: n.vlan for n in nics if n.name in members}
+    if len(set(ids.values())) > 1:
+        listed = ", ".join(f"{name}: {vid}" for name, vid in sorted(ids.items()))
+        raise InvalidMetadata(
+            f"interfaces[].vlan of {carrier}'s members", listed,
+            "the members of a bond must all have the same VLAN id (or none)",
+        )  # fmt: skip
+    return next(iter(ids.values()), None)
+
+
+def _own_addresses(
+    nics: tuple[Nic, ...], carrier: Optional[str], bonds: tuple[Bond, ...],
+    link_ips: tuple[IP, ...], taken: set[int],
+) -> tuple[Nic, ...]:
+    """Each NIC's own static address, checked against its place in the plan.
+
+    Refused on a bond member or the link's NIC (their addresses are the link's), unless
+    it is one of the link's addresses already (an input format may list it twice). Left
+    out on a DHCP NIC: the DHCP server hands it its address (a Tinkerbell ``dhcp.ip`` is
+    that very lease). A gateway becomes a default route only where no other is of its
+    family: not beside the link's, nor beside an earlier NIC's (two default routes of
+    one family would race); elsewhere the address is kept, the gateway dropped.
+    """
+    members = {m for bond in bonds for m in bond.members}
+    result = []
+    for nic in nics:
+        ip = nic.address
+        if ip is None:
+            result.append(nic)
+            continue
+        if nic.name == carrier and ip.interface in {own.interface for own in link_ips}:
+            result.append(attrs.evolve(nic, address=None))
+            continue
+        if nic.name in members or nic.name == carrier:
+            role = "a bond member" if nic.name in members else "the NIC that carries the link"
+            raise InvalidMetadata(
+                f"interfaces[{nic.metadata_name}].address", ip.cidr,
+                f"{nic.name} is {role}: its addresses are the link's",
+            )  # fmt: skip
+        if nic.dhcp:
+            result.append(attrs.evolve(nic, address=None))
+            continue
+        if nic.vlan is not None:
+            # Only the link rides a VLAN: written untagged, this address would be wrong.
+            raise InvalidMetadata(
+                f"interfaces[{nic.metadata_name}].vlan", nic.vlan,
+                "a VLAN under a NIC's own address is not supported (only under the link)",
+            )  # fmt: skip
+        if ip.gateway and ip.version in taken:
+            ip = IP(ip.interface, None)
+        elif ip.gateway:
+            taken = taken | {ip.version}
+        result.append(attrs.evolve(nic, address=ip))
+    return tuple(result)
 
 
 def _first(addresses: tuple[Address, ...], family: int, public: bool) -> Optional[IP]:

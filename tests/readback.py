@@ -138,15 +138,7 @@ def networkd_read(conf: Path, image: Optional[Path] = None) -> tuple[list[str], 
     ignoring``, ``Failed to parse ...``) except systemd 257's "Successfully loaded."
     (252 does not say what it loaded, only what it skipped).
     """
-    root = str(image) if image else "/"
-    networkd = _networkd(root)
-    assert networkd, f"no systemd-networkd in {root}"
-    if image is not None:
-        (image / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
-    lines = _run_until(
-        ["unshare", "-n", "-m", "sh", "-c", _NETWORKD_SCRIPT, "sh", root, str(conf), networkd],
-        "Enumeration completed",
-    )
+    lines = networkd_log(conf, image)
     loaded = [line.split(":")[0] for line in lines if line.endswith(": Successfully loaded.")]
     complaints = [
         line
@@ -155,6 +147,20 @@ def networkd_read(conf: Path, image: Optional[Path] = None) -> tuple[list[str], 
         or "Failed to parse" in line
     ]
     return [path for path in loaded if path.startswith(_OURS)], complaints
+
+
+def networkd_log(conf: Path, image: Optional[Path] = None) -> list[str]:
+    """Every line systemd-networkd logs (at debug level) until it has enumerated the
+    links, started on ``conf`` in a network namespace of its own."""
+    root = str(image) if image else "/"
+    networkd = _networkd(root)
+    assert networkd, f"no systemd-networkd in {root}"
+    if image is not None:
+        (image / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
+    return _run_until(
+        ["unshare", "-n", "-m", "sh", "-c", _NETWORKD_SCRIPT, "sh", root, str(conf), networkd],
+        "Enumeration completed",
+    )
 
 
 def _run_until(argv: list[str], marker: str) -> list[str]:

@@ -32,7 +32,7 @@ def default_gateways(plan: Plan) -> tuple[IPAddress, ...]:
 
 def link_nic(plan: Plan) -> Nic:
     """In individual mode, the NIC that carries the addresses."""
-    return next(nic for nic in plan.nics if nic.name == plan.link)
+    return next(nic for nic in plan.nics if nic.name == plan.carrier)
 
 
 T = TypeVar("T")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..plan import INDIVIDUAL, IP, Bond, Plan
+from ..plan import INDIVIDUAL, IP, Bond, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
+from . import values
 
 
 class Dialect:
@@ -73,7 +74,18 @@ class Stanza:
 
 
 def interfaces(plan: Plan, dialect: Dialect = IFUPDOWN) -> Task:
-    return Write("etc/network/interfaces", render("interfaces.j2", stanzas=stanzas(plan, dialect)))
+    checked = [_checked(stanza) for stanza in stanzas(plan, dialect)]
+    return Write("etc/network/interfaces", render("interfaces.j2", stanzas=checked))
+
+
+def _checked(stanza: Stanza) -> Stanza:
+    """A line per option, words split on blanks: no value may start a line of its own,
+    and a name or a key (one word each) may hold no blank either."""
+    values.checked(stanza.name, "an ENI interface name", " ")
+    for key, value in stanza.options:
+        values.checked(key, f"ENI {stanza.name} option", " ")
+        values.checked(value, f"ENI {stanza.name} {key}")
+    return stanza
 
 
 def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
@@ -84,11 +96,32 @@ def stanzas(plan: Plan, dialect: Dialect) -> list[Stanza]:
         result.append(_bond(plan, bond, dialect))
         if bond.name == plan.link:
             result += _extras(plan, bond.name, dialect)
-    if plan.mode == INDIVIDUAL and plan.link:
+    if plan.mode == INDIVIDUAL and plan.carrier and plan.vlan:
+        result.append(Stanza(plan.carrier, "inet", "manual"))
+    elif plan.mode == INDIVIDUAL and plan.link:
         result.append(_link(plan, plan.link, (), dialect))
         result += _extras(plan, plan.link, dialect)
+    if plan.vlan:
+        result.append(_link(plan, plan.vlan.name, _vlan(plan.vlan), dialect))
+        result += _extras(plan, plan.vlan.name, dialect)
+    result += [_own(nic.name, ip, dialect) for nic in plan.static_nics if (ip := nic.address)]
     result += [Stanza(nic.name, "inet", "dhcp") for nic in plan.dhcp_nics]
     return result
+
+
+def _own(name: str, ip: IP, dialect: Dialect) -> Stanza:
+    """A NIC's own static address (not the link's); its gateway only where the Plan
+    kept it, as the one default route of its family."""
+    family, netmask = ("inet", None) if ip.version == 4 else ("inet6", str(ip.prefix))
+    return Stanza(name, family, "static", _static(ip, dialect, netmask))
+
+
+def _vlan(vlan: Vlan) -> tuple[tuple[str, str], ...]:
+    """The raw device and the id, written even where the name says them (bond0.100):
+    ifupdown 0.8 creates a dotted name itself, but a ``vlanID`` name (too long a parent)
+    needs Debian's ``vlan`` package, whose if-pre-up.d script reads vlan-raw-device (and
+    the id from the name); ifupdown-ng's link executor and ifupdown2 read both."""
+    return (("vlan-raw-device", vlan.parent), ("vlan-id", str(vlan.id)))
 
 
 def _delay(plan: Plan, member: str) -> tuple[tuple[str, str], ...]:

@@ -14,7 +14,7 @@ import re
 import shlex
 from typing import Optional
 
-from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan
+from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import SCRIPT, Task, Write
 from . import values
@@ -55,12 +55,21 @@ def interfaces(plan: Plan) -> list[Task]:
             keyfile(f"{SCRIPTS}/ifcfg-{member}", _member(by_name[member], bond))
             for member in bond.members
         ]
-    if plan.mode == INDIVIDUAL and plan.link:
-        nic = by_name[plan.link]
-        pairs = _device(nic.name) + _ethernet(nic) + _static(plan)
+    if plan.mode == INDIVIDUAL and plan.carrier:
+        nic = by_name[plan.carrier]
+        addressing = _unaddressed() if plan.vlan else _static(plan)
+        pairs = _device(nic.name) + _ethernet(nic) + addressing
         result.append(keyfile(f"{SCRIPTS}/ifcfg-{nic.name}", pairs))
+    if plan.vlan:
+        pairs = _device(plan.vlan.name) + _vlan(plan.vlan) + _static(plan)
+        result.append(keyfile(f"{SCRIPTS}/ifcfg-{plan.vlan.name}", pairs))
     if plan.link and plan.alias4:
         result += _alias(plan, plan.link, plan.alias4)
+    result += [
+        keyfile(f"{SCRIPTS}/ifcfg-{nic.name}", _device(nic.name) + _ethernet(nic) + _own(ip))
+        for nic in plan.static_nics
+        if (ip := nic.address)
+    ]
     result += [
         keyfile(
             f"{SCRIPTS}/ifcfg-{nic.name}",
@@ -135,7 +144,24 @@ def _bond(plan: Plan, bond: Bond) -> Pairs:
     )
     if bond.name == plan.link:
         return pairs + _static(plan)
-    return pairs + (("BOOTPROTO", "none"), ("IPV6INIT", "no"))
+    return pairs + _unaddressed()
+
+
+def _unaddressed() -> Pairs:
+    """A second bond, or the bond or NIC under the VLAN: up, with no address."""
+    return (("BOOTPROTO", "none"), ("IPV6INIT", "no"))
+
+
+def _vlan(vlan: Vlan) -> Pairs:
+    """sysconfig.txt's VLAN keys: initscripts derives the parent and id from a dotted
+    DEVICE, and takes PHYSDEV and VLAN_ID for any other name (vlan4094); ifcfg-rh reads
+    them all. Both are written, so the name is never the only source."""
+    return (
+        ("VLAN", "yes"),
+        ("PHYSDEV", vlan.parent),
+        ("VLAN_ID", str(vlan.id)),
+        ("ONBOOT", "yes"),
+    )
 
 
 def _member(nic: Nic, bond: Bond) -> Pairs:
@@ -157,6 +183,19 @@ def _static(plan: Plan) -> Pairs:
     pairs += _ipv6(plan.public6)
     pairs += [(f"DNS{i}", str(r)) for i, r in enumerate(plan.resolvers, start=1)]
     return tuple(pairs)
+
+
+def _own(ip: IP) -> Pairs:
+    """A NIC's own static address; GATEWAY only where the Plan kept it as the one default
+    route of its family. The network file's GATEWAY stays the link's: its GATEWAYDEV
+    names the link (a DEFROUTE=no here would only make ifcfg-rh warn that it ignores
+    that GATEWAY)."""
+    pairs: list[tuple[str, str]] = [("BOOTPROTO", "none")]
+    if ip.version == 4:
+        pairs += [("IPADDR", str(ip.address)), ("PREFIX", str(ip.prefix))]
+        pairs += [("GATEWAY", str(ip.gateway))] if ip.gateway else []
+        return (*pairs, *_ipv6(None))
+    return (*pairs, *_ipv6(ip))
 
 
 def _ipv6(ip6: Optional[IP]) -> Pairs:

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ..plan import Bond, Nic, Plan
+from ..plan import IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
@@ -38,15 +38,18 @@ class Device:
     accept_ra: Optional[bool] = None  # False on the statically addressed link
     routes: common.Pairs = ()  # (to, via)
     nameservers: tuple[str, ...] = ()
+    vlan_id: Optional[int] = None  # vlans: id
+    link: Optional[str] = None  # vlans: the bond or ethernet it rides on
 
 
 def tasks(plan: Plan, legacy_routes: bool = False) -> list[Task]:
     """``legacy_routes``: write default routes as ``0.0.0.0/0`` and ``::/0``, for netplan
     before 0.103 (Ubuntu 18.04 and 20.04 as released), which has no ``to: default``."""
     ethernets, bonds = devices(plan, legacy_routes)
-    for device in ethernets + bonds:
+    vlans = [_vlan(plan, plan.vlan, legacy_routes)] if plan.vlan else []
+    for device in ethernets + bonds + vlans:
         _check(device)
-    content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds)
+    content = render("netplan.yaml.j2", ethernets=ethernets, bonds=bonds, vlans=vlans)
     return [Write(PATH, content, mode=SECRET)]
 
 
@@ -58,10 +61,12 @@ def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]
             _bond(plan, bond, legacy_routes),
         ],
         individual=lambda nic: [
-            attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
+            _ethernet(nic) if plan.vlan
+            else attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
         ],
         dhcp=lambda nic: [attrs.evolve(_ethernet(nic), dhcp4=True)],
     )
+    every += [_own(nic, ip, legacy_routes) for nic in plan.static_nics if (ip := nic.address)]
     bond_names = {bond.name for bond in plan.bonds}
     # The YAML has two maps: the bonds, and every other device (members first).
     ethernets = [d for d in every if d.name not in bond_names]
@@ -81,6 +86,24 @@ def _bond(plan: Plan, bond: Bond, legacy_routes: bool) -> Device:
         macaddress=bond.mac,
         parameters=tuple(parameters),
         **addressing,
+    )
+
+
+def _own(nic: Nic, ip: IP, legacy_routes: bool) -> Device:
+    """A NIC's own static address; a default route only where the Plan kept its gateway."""
+    routes: common.Pairs = ()
+    if ip.gateway:
+        legacy = "0.0.0.0/0" if ip.version == 4 else "::/0"
+        routes = ((legacy if legacy_routes else "default", str(ip.gateway)),)
+    return attrs.evolve(
+        _ethernet(nic), addresses=(ip.cidr,), accept_ra=False, routes=routes
+    )
+
+
+def _vlan(plan: Plan, vlan: Vlan, legacy_routes: bool) -> Device:
+    """The link when it is a VLAN: under ``vlans``, with its ``id`` and ``link``."""
+    return Device(
+        name=vlan.name, vlan_id=vlan.id, link=vlan.parent, **_addressing(plan, legacy_routes)
     )
 
 
@@ -106,6 +129,7 @@ def _check(device: Device) -> None:
     """The template puts every value inside double quotes: none may hold a quote, a
     backslash or a line break, whatever reached the Plan."""
     values = [device.name, device.mac or "", device.macaddress or "", *device.interfaces]
+    values += [device.link or "", str(device.vlan_id or "")]
     values += [*device.addresses, *device.nameservers]
     values += [v for pair in (*device.parameters, *device.routes) for v in pair]
     for value in values:

@@ -19,7 +19,7 @@ networkd uses the first matching file by name.
 
 from __future__ import annotations
 
-from ..plan import BONDED, INDIVIDUAL, Bond, Nic, Plan
+from ..plan import BONDED, INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
 from . import common
@@ -38,12 +38,21 @@ def tasks(plan: Plan) -> list[Task]:
             _file(f"{bond.name}.network", _bond_network(plan, bond)),
         ],
         individual=lambda nic: [
-            _file(f"{nic.name}.network", [_match(nic), *_addressing(plan)])
+            _file(f"{nic.name}.network", _vlan_parent(plan.vlan, [_match(nic)]))
+            if plan.vlan
+            else _file(f"{nic.name}.network", [_match(nic), *_addressing(plan)])
         ],
         dhcp=lambda nic: [
             _file(f"{nic.name}.network", [_match(nic), ("Network", (("DHCP", "ipv4"),))])
         ],
     )
+    own = [(nic, ip) for nic in plan.static_nics if (ip := nic.address)]
+    result += [_file(f"{nic.name}.network", _own(nic, ip)) for nic, ip in own]
+    if plan.vlan:
+        result += [
+            _file(f"{plan.vlan.name}.netdev", _vlan_netdev(plan.vlan)),
+            _file(f"{plan.vlan.name}.network", _vlan_network(plan, plan.vlan)),
+        ]
     result += [_file(f"{name}.network", _unmanaged(mac)) for name, mac in _left_alone(plan)]
     return result
 
@@ -58,9 +67,10 @@ def _left_alone(plan: Plan) -> list[tuple[str, str]]:
     if plan.mode == BONDED:
         configured = {m for bond in plan.bonds for m in bond.members}
     elif plan.mode == INDIVIDUAL:
-        configured = {plan.link} if plan.link else set()
+        configured = {plan.carrier} if plan.carrier else set()
     else:
         configured = {nic.name for nic in plan.dhcp_nics}
+    configured |= {nic.name for nic in plan.static_nics}
     unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
     return unused + [(n.name, n.mac) for n in plan.spare_nics]
 
@@ -108,9 +118,38 @@ _OTHER_BOND_ONLINE = ("Link", (("RequiredForOnline", "no"),))
 
 def _bond_network(plan: Plan, bond: Bond) -> list[common.Section]:
     match = ("Match", (("Name", bond.name),))
+    if plan.vlan and bond.name == plan.vlan.parent:
+        return _vlan_parent(plan.vlan, [match])
     if bond.name != plan.link:  # a second bond: up, with no addresses (ENI's "manual")
         return [match, _OTHER_BOND_ONLINE, ("Network", (("LinkLocalAddressing", "ipv6"),))]
     return [match, _LINK_BOND_ONLINE, *_addressing(plan)]
+
+
+def _own(nic: Nic, ip: IP) -> list[common.Section]:
+    """A NIC's own static address. wait-online waits for it only when it carries a
+    default route (the Plan kept its gateway): else a NIC without carrier would hold
+    the boot to its timeout for an address nothing online depends on."""
+    network: list[tuple[str, str]] = [("Address", ip.cidr)]
+    if ip.gateway:
+        network.append(("Gateway", str(ip.gateway)))
+    network.append(("IPv6AcceptRA", "no"))
+    online = _LINK_BOND_ONLINE if ip.gateway else _OTHER_BOND_ONLINE
+    return [_match(nic), online, ("Network", tuple(network))]
+
+
+def _vlan_netdev(vlan: Vlan) -> list[common.Section]:
+    return [("NetDev", (("Name", vlan.name), ("Kind", "vlan"))), ("VLAN", (("Id", str(vlan.id)),))]
+
+
+def _vlan_parent(vlan: Vlan, match: list[common.Section]) -> list[common.Section]:
+    """The bond or NIC under the VLAN: ``VLAN=`` creates the VLAN on it; it carries no
+    address of its own, and wait-online waits for the VLAN, which needs it up anyway."""
+    network = (("VLAN", vlan.name), ("LinkLocalAddressing", "no"))
+    return [*match, ("Link", (("RequiredForOnline", "no"),)), ("Network", network)]
+
+
+def _vlan_network(plan: Plan, vlan: Vlan) -> list[common.Section]:
+    return [("Match", (("Name", vlan.name),)), _LINK_BOND_ONLINE, *_addressing(plan)]
 
 
 def _addressing(plan: Plan) -> list[common.Section]:

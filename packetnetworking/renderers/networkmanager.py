@@ -22,7 +22,7 @@ from __future__ import annotations
 import uuid
 
 from ..metadata import IPAddress
-from ..plan import IP, Bond, Nic, Plan
+from ..plan import IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import SECRET, Task, Write
 from . import common
@@ -36,16 +36,37 @@ _NAMESPACE = uuid.UUID("5e0b8a4e-43a7-4c5c-9d55-0f3b7d6a2c11")
 _DHCP = [("ipv4", (("method", "auto"),)), ("ipv6", (("method", "auto"),))]
 
 
+# A device that carries no address itself: a second bond, a VLAN's parent.
+_NO_ADDRESS: list[common.Section] = [
+    ("ipv4", (("method", "disabled"),)),
+    ("ipv6", (("method", "ignore"),)),
+]
+
+
 def tasks(plan: Plan) -> list[Task]:
-    return common.by_mode(
+    result = common.by_mode(
         plan,
         bonded=lambda bond, members: [
             _profile(bond.name, _bond(plan, bond)),
             *(_profile(nic.name, _port(nic, bond)) for nic in members),
         ],
-        individual=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_addressing(plan)])],
+        individual=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_nic_addressing(plan)])],
         dhcp=lambda nic: [_profile(nic.name, [*_ethernet(nic), *_DHCP])],
     )
+    result += [_profile(n.name, _own(n, ip)) for n in plan.static_nics if (ip := n.address)]
+    if plan.vlan:
+        result.append(_profile(plan.vlan.name, _vlan(plan, plan.vlan)))
+    return result
+
+
+def _own(nic: Nic, ip: IP) -> list[common.Section]:
+    """A NIC's own static address, its gateway the default route where the Plan kept it."""
+    v4, v6 = ([ip], []) if ip.version == 4 else ([], [ip])
+    return [
+        *_ethernet(nic),
+        ("ipv4", _family(v4, [], "", "disabled")),
+        ("ipv6", _family(v6, [], "", "ignore")),
+    ]
 
 
 def profile_uuid(name: str, mac: str) -> str:
@@ -89,9 +110,23 @@ def _bond(plan: Plan, bond: Bond) -> list[common.Section]:
         ("ethernet", (("cloned-mac-address", bond.mac),)),
         ("bond", tuple(options)),
     ]
-    if bond.name != plan.link:  # a second bond: up, with no addresses (ENI's "manual")
-        return [*sections, ("ipv4", (("method", "disabled"),)), ("ipv6", (("method", "ignore"),))]
+    if bond.name != plan.link:  # a second bond or a VLAN's parent: up, with no addresses
+        return [*sections, *_NO_ADDRESS]
     return [*sections, *_addressing(plan)]
+
+
+def _nic_addressing(plan: Plan) -> list[common.Section]:
+    """The individual link's NIC: the addresses, or none when a VLAN on it has them."""
+    return _NO_ADDRESS if plan.vlan else _addressing(plan)
+
+
+def _vlan(plan: Plan, vlan: Vlan) -> list[common.Section]:
+    """``type=vlan`` over its parent's interface name (nm-settings: ``vlan.parent`` takes
+    a name or a UUID; the name holds whichever profile brings the parent up)."""
+    # No MAC of its own to derive the UUID from: the id stands in, unique on its parent.
+    connection = _connection(vlan.name, str(vlan.id), "vlan", ("interface-name", vlan.name))
+    vlan_section = ("vlan", (("id", str(vlan.id)), ("parent", vlan.parent)))
+    return [connection, vlan_section, *_addressing(plan)]
 
 
 def _addressing(plan: Plan) -> list[common.Section]:

@@ -36,14 +36,27 @@ def interfaces(plan: Plan) -> list[Task]:
     for bond in plan.bonds:
         configs += [_port(member) for member in bond.members]
         configs.append(_bond(plan, bond))
-    if plan.mode == INDIVIDUAL and plan.link:
+    if plan.mode == INDIVIDUAL and plan.carrier and plan.vlan:
+        configs.append(Ifcfg(plan.carrier, _UNADDRESSED))
+    elif plan.mode == INDIVIDUAL and plan.link:
         configs.append(_addressed(plan, plan.link, ()))
+    if plan.vlan:
+        # ifcfg-vlan(5): the parent in ETHERDEVICE, the tag in VLAN_ID (else taken from
+        # a dotted name); written for every name.
+        vlan = (("ETHERDEVICE", plan.vlan.parent), ("VLAN_ID", str(plan.vlan.id)))
+        configs.append(_addressed(plan, plan.vlan.name, vlan))
+    own = [(nic.name, ip) for nic in plan.static_nics if (ip := nic.address)]
+    configs += [Ifcfg(name, (*_UNADDRESSED, ("IPADDR", ip.cidr))) for name, ip in own]
     configs += [
         Ifcfg(nic.name, (("STARTMODE", "auto"), ("BOOTPROTO", "dhcp"))) for nic in plan.dhcp_nics
     ]
     tasks: list[Task] = [_write_ifcfg(config) for config in configs]
     route = ifroute(plan)
-    return tasks + [route] if route else tasks
+    tasks += [route] if route else []
+    # A NIC's own default route, where the Plan kept its gateway (ifroute(5), as above).
+    return tasks + [
+        _ifroute(name, [("default", str(ip.gateway))]) for name, ip in own if ip.gateway
+    ]
 
 
 def resolvers(plan: Plan) -> list[Task]:
@@ -73,8 +86,12 @@ def ifroute(plan: Plan) -> Optional[Task]:
     rows += [(str(route.destination), str(route.gateway)) for route in plan.routes]
     if not rows:
         return None
-    content = render("wicked-ifroute.j2", name=plan.link, routes=rows)
-    return Write(f"{DIR}/ifroute-{plan.link}", content)
+    return _ifroute(plan.link, rows)
+
+
+def _ifroute(name: str, rows: list[tuple[str, str]]) -> Task:
+    content = render("wicked-ifroute.j2", name=name, routes=rows)
+    return Write(f"{DIR}/ifroute-{name}", content)
 
 
 def _port(name: str) -> Ifcfg:
@@ -91,8 +108,12 @@ def _bond(plan: Plan, bond: Bond) -> Ifcfg:
     variables += [("BONDING_MODULE_OPTS", options), ("LLADDR", bond.mac)]
     if bond.name == plan.link:
         return _addressed(plan, bond.name, tuple(variables))
-    # ifcfg(5): "static" with no address, not "none", for an interface without IP.
-    return Ifcfg(bond.name, (("STARTMODE", "auto"), ("BOOTPROTO", "static"), *variables))
+    return Ifcfg(bond.name, (*_UNADDRESSED, *variables))
+
+
+# ifcfg(5): "static" with no address, not "none", for an interface without IP: a second
+# bond, or the bond or NIC under the VLAN.
+_UNADDRESSED = (("STARTMODE", "auto"), ("BOOTPROTO", "static"))
 
 
 def _addressed(plan: Plan, name: str, extra: Variables) -> Ifcfg:

@@ -67,6 +67,7 @@ def describe(connection):
     s_con = connection.get_setting_connection()
     wired = connection.get_setting_wired()
     bond = connection.get_setting_bond()
+    vlan = connection.get_setting_vlan()
     return {
         "id": s_con.get_id(),
         "uuid": s_con.get_uuid(),
@@ -83,6 +84,7 @@ def describe(connection):
         }
         if bond
         else None,
+        "vlan": {"id": vlan.get_id(), "parent": vlan.get_parent()} if vlan else None,
         "ipv4": ip_config(connection.get_setting_ip4_config()),
         "ipv6": ip_config(connection.get_setting_ip6_config()),
     }

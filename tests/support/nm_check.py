@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Optional
 
-from packetnetworking.plan import IP, Bond, Nic, Plan
+from packetnetworking.plan import INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 
 from .nm_run import Connection, Parsed, split_list
 
@@ -77,6 +77,15 @@ def differences(plan: Plan, connections: Iterable[Connection]) -> list[str]:
     if plan.link in nics and plan.link in by_id:
         conn = by_id[plan.link]
         out += _ethernet(nics[plan.link], conn) + _no_master(conn) + _addresses(plan, conn)
+    if plan.vlan and plan.vlan.name in by_id:
+        out += _vlan(plan, plan.vlan, by_id[plan.vlan.name])
+    if plan.vlan and plan.mode == INDIVIDUAL and plan.vlan.parent in by_id:
+        conn = by_id[plan.vlan.parent]
+        out += _ethernet(nics[plan.vlan.parent], conn) + _no_master(conn) + _unaddressed(conn)
+    for nic in plan.static_nics:
+        if nic.name in by_id:
+            out += _ethernet(nic, by_id[nic.name]) + _no_master(by_id[nic.name])
+            out += _own(nic, by_id[nic.name])
     for nic in plan.dhcp_nics:
         if nic.name in by_id:
             conn = by_id[nic.name]
@@ -108,9 +117,8 @@ def file_problems(connections: Iterable[Connection], files: Mapping[str, str]) -
 
 def _expected_ids(plan: Plan) -> set[str]:
     ids = {b.name for b in plan.bonds} | {m for b in plan.bonds for m in b.members}
-    ids |= {n.name for n in plan.dhcp_nics}
-    if plan.link:
-        ids.add(plan.link)
+    ids |= {n.name for n in plan.dhcp_nics} | {n.name for n in plan.static_nics}
+    ids |= {name for name in (plan.link, plan.carrier) if name}
     return ids
 
 
@@ -134,7 +142,23 @@ def _bond(plan: Plan, bond: Bond, conn: Connection) -> list[str]:
     out += _no_master(conn)
     if bond.name == plan.link:
         return out + _addresses(plan, conn)
-    return out + _equal(conn, {"ipv4.method": "disabled"}) + _no_ipv6(conn)
+    return out + _unaddressed(conn)
+
+
+def _unaddressed(conn: Connection) -> list[str]:
+    """A second bond, or the bond or NIC under the VLAN: up, with no address."""
+    return _equal(conn, {"ipv4.method": "disabled"}) + _no_ipv6(conn)
+
+
+def _vlan(plan: Plan, vlan: Vlan, conn: Connection) -> list[str]:
+    """The VLAN: its id and parent as NetworkManager parsed them, and the link's addressing."""
+    out = _equal(conn, {
+        "connection.type": "vlan",
+        "connection.interface-name": vlan.name,
+        "vlan.id": str(vlan.id),
+        "vlan.parent": vlan.parent,
+    })  # fmt: skip
+    return out + _no_master(conn) + _addresses(plan, conn)
 
 
 def _port(nic: Nic, bond: Bond, conn: Connection) -> list[str]:
@@ -167,7 +191,7 @@ def _addresses(plan: Plan, conn: Connection) -> list[str]:
     """The link: primary IPv4 and the private alias in one list, gateways, routes, DNS."""
     v4 = [ip for ip in (plan.primary4, plan.alias4) if ip]
     out = _equal(conn, {
-        "ipv4.method": "manual",
+        "ipv4.method": "manual" if v4 else "disabled",
         "ipv4.gateway": _gateway(plan.primary4),
         "ipv6.gateway": _gateway(plan.public6),
     })  # fmt: skip
@@ -175,10 +199,22 @@ def _addresses(plan: Plan, conn: Connection) -> list[str]:
     out += _same_set(conn, "ipv4.addresses", [ip.cidr for ip in v4])
     out += _same_set(conn, "ipv6.addresses", [plan.public6.cidr] if plan.public6 else [])
     out += _same_set(conn, "ipv4.routes", [f"{r.destination} {r.gateway}" for r in plan.routes])
-    dns = conn.values("ipv4.dns")
-    if dns != [str(r) for r in plan.resolvers]:
-        out.append(f"{conn.id}: ipv4.dns {dns} != {[str(r) for r in plan.resolvers]}")
+    for version in (4, 6):  # each family's resolvers in its own setting
+        dns, wanted = conn.values(f"ipv{version}.dns"), [
+            str(r) for r in plan.resolvers if r.version == version]
+        if dns != wanted:
+            out.append(f"{conn.id}: ipv{version}.dns {dns} != {wanted}")
     return out
+
+
+def _own(nic: Nic, conn: Connection) -> list[str]:
+    """A NIC's own address: exactly it, and a gateway only where the plan kept it."""
+    ip = nic.address
+    assert ip is not None
+    family, other = ("ipv4", "ipv6") if ip.version == 4 else ("ipv6", "ipv4")
+    out = _equal(conn, {f"{family}.method": "manual", f"{family}.gateway": _gateway(ip)})
+    out += _same_set(conn, f"{family}.addresses", [ip.cidr])
+    return out + _same_set(conn, f"{other}.addresses", [])
 
 
 def _no_ipv6(conn: Connection) -> list[str]:
