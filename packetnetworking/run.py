@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import metadata, nics, registry, selection, source
+from . import documents, metadata, nics, registry, selection, source
 from .changes import Change, event_fields
 from .errors import InvalidMetadata, InvalidOption, MalformedOS, NothingToDo, UsageError
 from .metadata import IPAddress
@@ -80,11 +80,13 @@ def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] =
     transaction = Transaction(root, log, before_op)
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
-    document = _load_metadata(options, log)
+    host_nics = _host_nics(options.nics_file)
+    # The host's NICs are looked at before the metadata only when a choice among several
+    # Hardware needs them; otherwise the order of the checks is as it always was.
+    document = _load_metadata(options, log, host_nics)
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
-    host_nics = nics.load(options.nics_file) if options.nics_file else nics.discover()
-    plan = build_plan(document, host_nics, _resolvers(options, document, log))
+    plan = build_plan(document, host_nics(), _resolvers(options, document, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
@@ -155,7 +157,21 @@ def _log_selection(chosen: selection.Selection, log: Log) -> None:
     )
 
 
-def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
+def _host_nics(nics_file: Optional[str]) -> Callable[[], tuple[nics.HostNic, ...]]:
+    """The host's NICs, found on first use and kept."""
+    found: list[tuple[nics.HostNic, ...]] = []
+
+    def get() -> tuple[nics.HostNic, ...]:
+        if not found:
+            found.append(nics.load(nics_file) if nics_file else nics.discover())
+        return found[0]
+
+    return get
+
+
+def _load_metadata(
+    options: Options, log: Log, host_nics: Callable[[], tuple[nics.HostNic, ...]]
+) -> metadata.Metadata:
     if options.metadata_file:
         log.debug("metadata from file; --metadata-url ignored", file=options.metadata_file)
         body = source.read_file(options.metadata_file)
@@ -163,7 +179,7 @@ def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
         body = source.fetch(options.metadata_url, options.retry, log)
     if len(body) > source.MAX_BYTES:
         raise InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
-    return metadata.parse(body)
+    return documents.parse(body, host_nics)
 
 
 def _warn_ignored(document: metadata.Metadata, log: Log) -> None:

@@ -2,9 +2,9 @@
 
 The service is retried with capped exponential backoff. Each attempt (with requests)
 has one deadline for connecting, the headers and the whole body, since a socket timeout
-only bounds each read. The body has a size limit, and an answer that is not a JSON
-object is a failed attempt too: a truncated or half-deployed answer is usually
-transient.
+only bounds each read. The body has a size limit, and an answer that is neither a JSON
+object nor a YAML resource (a Tinkerbell Hardware: documents.is_yaml_answer) is a failed
+attempt too: a truncated or half-deployed answer is usually transient.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = tim
         raise NoMetadataSource("no metadata source: pass -M FILE or --metadata-url URL")
     import requests  # ~60 ms to import: only runs that fetch from a URL pay for it
 
+    from . import documents
+
     last_error = "no attempt made"
     delay = min(retry.delay, retry.max_delay)
     for attempt in range(1, retry.attempts + 1):
@@ -68,7 +70,8 @@ def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = tim
                 # requests' own read timeout and our deadline are the same limit and race
                 # for a stalled server: report either the same way.
                 raise TimeoutError(f"no complete answer within {retry.timeout:g} s") from None
-            json_object_or_raise(body)
+            if not documents.is_yaml_answer(body):  # a Hardware may come as YAML
+                json_object_or_raise(body)
             log.debug("metadata fetched", url=url, attempt=attempt, bytes=len(body))
             return body
         except (OSError, ValueError, requests.RequestException) as exc:
