@@ -126,21 +126,26 @@ class _Loader(Reader, Scanner, Parser, Composer, SafeConstructor, _Resolver):
 
 def load_all(body: bytes) -> list[Any]:
     """Every document in the stream, or ``Refused`` (one line) for anything else."""
-    loader = _Loader(body)
     try:
-        documents = []
-        while loader.check_data():  # type: ignore[no-untyped-call]
-            documents.append(loader.get_data())
-        return documents
+        # The reader decodes the stream as it is made: bytes that are not UTF-8 (or a
+        # BOM's UTF-16) fail here already.
+        loader = _Loader(body)
+        try:
+            documents = []
+            while loader.check_data():  # type: ignore[no-untyped-call]
+                documents.append(loader.get_data())
+            return documents
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark else ""
         raise Refused(f"{exc.problem or exc.context}{where}") from None
+    except yaml.reader.ReaderError as exc:
+        raise Refused(f"{exc.reason} at byte {exc.position}") from None
     except yaml.YAMLError as exc:
         raise Refused(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     except RecursionError:  # a backstop: the depth limit comes first
         raise Refused("nests too deeply") from None
-    finally:
-        loader.dispose()
 
 
 def _mark(node: Node) -> str:
