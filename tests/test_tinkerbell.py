@@ -18,6 +18,7 @@ from typing import Optional
 
 import pytest
 import yaml
+from test_fetch import serve  # noqa: F401, F811  (the fixture)
 
 from packetnetworking import documents
 from packetnetworking.errors import InvalidMetadata, NoMatchingNic
@@ -427,3 +428,21 @@ def test_an_equinix_run_never_imports_yaml(tmp_path: Path):
                 "--rootfs", str(root), "-o", "debian 12", "-q"]  # fmt: skip
         proc = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=60)
         assert proc.stderr.strip().splitlines()[-1] == want, proc.stderr
+
+
+def test_a_hardware_in_yaml_is_an_answer(serve):  # noqa: F811
+    """From --metadata-url: a YAML resource is an answer; HTML and broken YAML are not."""
+    import structlog
+    from structlog.testing import capture_logs
+    from test_fetch import body
+
+    from packetnetworking import source
+
+    good = sample("eks-anywhere.yaml")
+    server = serve(body(b"<html>busy</html>"), body(b"kind: Hardware\nspec: [\n"), body(good))
+    retry = source.Retry(attempts=3, timeout=5, delay=0.01)
+    with capture_logs() as logs:
+        got = source.fetch(server.url, retry, structlog.get_logger(), sleep=lambda _s: None)
+    assert got == good
+    errors = [e["error"] for e in logs if e["event"] == "metadata fetch failed"]
+    assert len(errors) == 2 and "Expecting value" in errors[0], errors
