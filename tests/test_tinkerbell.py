@@ -446,3 +446,28 @@ def test_a_hardware_in_yaml_is_an_answer(serve):  # noqa: F811
     assert got == good
     errors = [e["error"] for e in logs if e["event"] == "metadata fetch failed"]
     assert len(errors) == 2 and "Expecting value" in errors[0], errors
+
+
+@pytest.mark.parametrize("macs, code, words", [
+    (["02:00:00:00:00:01"], 60, "no Hardware matches a host NIC"),
+    (["b8:59:9f:e0:4a:10", "b8:cb:29:98:cb:3a"], 50, "'node-1 (document 2)'"),
+    (["b8:59:9f:e0:4a:10"], 0, ""),
+])  # fmt: skip
+def test_several_hardware_through_the_cli(tmp_path: Path, capsys, macs, code, words):
+    import safety
+    from treehash import snapshot
+
+    stream = tmp_path / "hardware.yaml"
+    stream.write_bytes(dump(hardware("pr395-bond.yaml")) + b"---\n"
+                       + dump(hardware("capt-quickstart.yaml")))  # fmt: skip
+    nics_file = tmp_path / "nics.json"
+    nics_file.write_text(json.dumps([{"name": f"eno{i}", "mac": m} for i, m in enumerate(macs)]))
+    root = tmp_path / "root"
+    root.mkdir()
+    argv = safety.args(stream, nics_file, root, "-o", "debian 12", "--resolvers", "1.1.1.1")
+    got, stderr = safety.cli_inprocess(argv, capsys)
+    assert got == code, stderr
+    if code:
+        assert words in safety.one_line(stderr) and snapshot(root) == {}
+    else:
+        assert (root / "etc/hostname").read_text() == "node-1\n"
