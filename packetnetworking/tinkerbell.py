@@ -75,8 +75,9 @@ def _metadata(
             _address(item, f"{ips_path}[{i}]", flags=True)
             for i, item in enumerate(_list(raw_ips, ips_path))
         )
-    elif dhcp_ips.get(0) is not None:
-        addresses = tuple(a for a in dhcp_ips.values() if a is not None)[:1]
+    else:
+        first = dhcp_ips.get(0)
+        addresses = (first,) if first is not None else ()
         if not bonded:  # a bond member has no address of its own
             own = {k: _own(a) for k, a in dhcp_ips.items() if a is not None and k}
     for address in configured(addresses):

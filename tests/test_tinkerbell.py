@@ -176,6 +176,13 @@ def test_dhcp_ip_per_nic_without_instance_ips():
     first, second = meta.interfaces
     assert first.address is None
     assert (str(second.address.interface), second.address.gateway) == ("10.1.2.3/16", None)
+    # The first interface without one: no link address, the others keep their own.
+    doc["spec"]["interfaces"][0]["dhcp"].pop("ip")
+    meta = parse(dump(doc))
+    assert meta.addresses == () and str(meta.interfaces[1].address.interface) == "10.1.2.3/16"
+    doc["spec"]["interfaces"][0]["dhcp"]["ip"] = {"address": "147.75.84.131",
+                                                 "netmask": "255.255.255.128",
+                                                 "gateway": "147.75.84.129"}  # fmt: skip
     # With a bond: the first interface's dhcp.ip on bond0, the members have none.
     doc["spec"]["metadata"]["bonding_mode"] = 1
     meta = parse(dump(doc))
