@@ -17,7 +17,7 @@ import urllib.parse
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
-from . import __version__
+from . import __version__, documents
 from .errors import FetchFailed, NoMetadataSource
 
 if TYPE_CHECKING:
@@ -57,8 +57,6 @@ def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = tim
     if not url:
         raise NoMetadataSource("no metadata source: pass -M FILE or --metadata-url URL")
     import requests  # ~60 ms to import: only runs that fetch from a URL pay for it
-
-    from . import documents
 
     last_error = "no attempt made"
     delay = min(retry.delay, retry.max_delay)
