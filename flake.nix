@@ -57,8 +57,8 @@
       # What the test suite imports and runs; tests needing root, namespaces or distro
       # tools skip themselves outside CI.
       testPython = pkgs: pkgs.python3.withPackages (ps: with ps; [
-        attrs jinja2 requests structlog
-        pytest hypothesis packaging pyyaml
+        attrs jinja2 pyyaml requests structlog
+        pytest hypothesis packaging
         pip setuptools shiv
       ]);
     in

@@ -10,9 +10,12 @@ The interpreter running this needs the build tools: pip install --require-hashes
 directory (default build/pyz, wiped first):
 
 1. The locked dependencies (requirements.lock, hashes required) as pure wheels. MarkupSafe
-   publishes no pure wheel: its sdist is built with the C compiler disabled (CC=false),
-   so its setup.py takes its own plain-Python fallback. Compiled extensions would tie the
-   pyz to one libc and one Python version; installer images use musl and glibc alike.
+   and PyYAML publish no pure wheel: their sdists are built with the C compiler disabled
+   (CC=false), so MarkupSafe's setup.py takes its own plain-Python fallback, and with
+   PYYAML_FORCE_LIBYAML=0, so PyYAML's leaves its libyaml extension out and tags the
+   wheel py3-none-any (a failed optional build alone would still tag it for the
+   platform). Compiled extensions would tie the pyz to one libc and one Python version;
+   installer images use musl and glibc alike.
 2. This project, as a wheel built from a clean copy of its sources (no stale build/lib).
    Local wheels are installed by name from a find-links directory: installed by path,
    pip would record the build directory in direct_url.json.
@@ -53,7 +56,7 @@ INPUTS = ROOT / "packaging" / "pyz-inputs.json"
 ENTRY_POINT = "packetnetworking.cli:main"
 DEFAULT_SHEBANG = "/usr/bin/python3 -IS"
 # Packages that publish no pure-Python wheel: built from their sdist without a compiler.
-SDIST_ONLY = ("markupsafe",)
+SDIST_ONLY = ("markupsafe", "pyyaml")
 # Pure wheels only, whatever the running interpreter: the pyz runs on Python 3.9+.
 PURE = ("--only-binary", ":all:", "--platform", "any", "--implementation", "py",
         "--abi", "none", "--python-version", "3.9")
@@ -128,7 +131,7 @@ def stage(site: Path, work: Path) -> None:
     # --no-cache-dir: pip's wheel cache may hold a wheel built another way (with speedups).
     _pip("wheel", "--no-deps", "--require-hashes", "--no-binary", ":all:", "--no-build-isolation",
          "--no-cache-dir", "--wheel-dir", str(wheels), "-r", str(sdist),
-         extra_env={"CC": "false", "CXX": "false"})
+         extra_env={"CC": "false", "CXX": "false", "PYYAML_FORCE_LIBYAML": "0"})
     _pip("wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels),
          str(_copy_project(work / "src")))
     _install_local_wheels(wheels, site)

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import interrupts, metadata, nics, registry, selection, source
+from . import documents, interrupts, metadata, nics, registry, selection, source
 from .changes import Change, event_fields
 from .errors import (
     InvalidMetadata,
@@ -109,11 +109,14 @@ def _run(
 ) -> Result:
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
-    document = _load_metadata(options, log)
+    host_nics = _host_nics(options.nics_file)
+    # The host's NICs are looked at before the metadata only when a choice among several
+    # Hardware needs them; otherwise the order of the checks is as it always was.
+    document = _load_metadata(options, log, host_nics)
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
-    host_nics = _host_nics(options.nics_file, document, log)
-    plan = build_plan(document, host_nics, _resolvers(options, document, log))
+    plan_nics = _plan_nics(host_nics(), document, log)
+    plan = build_plan(document, plan_nics, _resolvers(options, document, log))
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
@@ -207,7 +210,21 @@ def _log_selection(chosen: selection.Selection, log: Log) -> None:
     )
 
 
-def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
+def _host_nics(nics_file: Optional[str]) -> Callable[[], tuple[nics.HostNic, ...]]:
+    """The host's NICs, found on first use and kept."""
+    found: list[tuple[nics.HostNic, ...]] = []
+
+    def get() -> tuple[nics.HostNic, ...]:
+        if not found:
+            found.append(nics.load(nics_file) if nics_file else nics.discover())
+        return found[0]
+
+    return get
+
+
+def _load_metadata(
+    options: Options, log: Log, host_nics: Callable[[], tuple[nics.HostNic, ...]]
+) -> metadata.Metadata:
     """The first source given: -M, then --metadata-url, then ``HARDWARE``."""
     if options.metadata_file:
         log.debug("metadata from file; --metadata-url and HARDWARE ignored",
@@ -222,26 +239,25 @@ def _load_metadata(options: Options, log: Log) -> metadata.Metadata:
         body = options.hardware
     else:
         raise NoMetadataSource(source.NO_SOURCE)
-    return load_document(body)
+    return load_document(body, host_nics)
 
 
-def load_document(body: bytes) -> metadata.Metadata:
+def load_document(
+    body: bytes, host_nics: Callable[[], tuple[nics.HostNic, ...]] = tuple
+) -> metadata.Metadata:
     """One document's bytes, whichever way they came (a file, stdin, a URL, ``HARDWARE``):
     the one place a document is turned into the Metadata model."""
     if len(body) > source.MAX_BYTES:
         raise InvalidMetadata("metadata", f"{len(body)} bytes", "is too large")
-    return metadata.parse(body)
+    return documents.parse(body, host_nics)
 
 
-def _host_nics(
-    nics_file: Optional[str], document: metadata.Metadata, log: Log
+def _plan_nics(
+    found: tuple[nics.HostNic, ...], document: metadata.Metadata, log: Log
 ) -> tuple[nics.HostNic, ...]:
-    """--nics, else the host's own; when none is visible (an action's container has no
-    NIC but ``lo``), the document's interfaces stand in for them, each named as
-    ``nics.from_document`` says, and the audit log says so."""
-    if nics_file:
-        return nics.load(nics_file)
-    found = nics.discover()
+    """The NICs the plan is made over: --nics, else the host's own; when none is visible
+    (an action's container has no NIC but ``lo``), the document's interfaces stand in for
+    them, each named as ``nics.from_document`` says, and the audit log says so."""
     if found:
         return found
     found = nics.from_document(document.interfaces)

@@ -3,9 +3,9 @@ action's), or a metadata service.
 
 The service is retried with capped exponential backoff. Each attempt (with requests)
 has one deadline for connecting, the headers and the whole body, since a socket timeout
-only bounds each read. The body has a size limit, and an answer that is not a JSON
-object is a failed attempt too: a truncated or half-deployed answer is usually
-transient.
+only bounds each read. The body has a size limit, and an answer that is neither a JSON
+object nor a YAML resource (a Tinkerbell Hardware: documents.is_yaml_answer) is a failed
+attempt too: a truncated or half-deployed answer is usually transient.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional
 
-from . import __version__
+from . import __version__, documents
 from .errors import FetchFailed, NoMetadataSource
 
 if TYPE_CHECKING:
@@ -86,7 +86,8 @@ def fetch(url: str, retry: Retry, log: Log, sleep: Callable[[float], None] = tim
                 # requests' own read timeout and our deadline are the same limit and race
                 # for a stalled server: report either the same way.
                 raise TimeoutError(f"no complete answer within {retry.timeout:g} s") from None
-            json_object_or_raise(body)
+            if not documents.is_yaml_answer(body):  # a Hardware may come as YAML
+                json_object_or_raise(body)
             log.debug("metadata fetched", url=url, attempt=attempt, bytes=len(body))
             return body
         except (OSError, ValueError, requests.RequestException) as exc:

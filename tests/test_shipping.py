@@ -97,7 +97,7 @@ STUB_NIXPKGS = """
             inherit name system; builder = "/bin/sh"; args = [ "-c" "exit 1" ];
           } // attrs);
           tool = name: drv name { };
-          pythonPackages = lib.genAttrs [ "attrs" "jinja2" "requests" "structlog" "pytest" "pyyaml"
+          pythonPackages = lib.genAttrs [ "attrs" "jinja2" "pyyaml" "requests" "structlog" "pytest"
             "hypothesis" "packaging" "pip" "setuptools" "shiv" ] tool;
           python3 = (tool "python3") // {
             interpreter = "/stub/bin/python3";
