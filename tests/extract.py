@@ -1,8 +1,8 @@
 """One model of "what network does this configure", from each consumer's reading.
 
 The cross-backend test compares these: whatever the format, the same metadata must
-come out as the same bonds (members by MAC, mode and options, MAC), the same link
-carrying the same addresses, default gateways, routes and resolvers, and the same
+come out as the same bonds (members by MAC, mode and options, MAC), the same VLAN (its
+id and parent: a bond by name, a NIC by MAC), the same link carrying the same addresses, default gateways, routes and resolvers, and the same
 DHCP NICs. Each ``from_*`` reads what a real consumer produced, never our own files'
 text: ifupdown's ifquery and ifup --no-act, netplan's generated networkd files,
 libnm's parsed profiles, and networkd files parsed as systemd parses them.
@@ -22,8 +22,12 @@ _LACP = {"1": "fast", "0": "slow", "fast": "fast", "slow": "slow"}
 
 
 def empty() -> Model:
-    return {"bonds": {}, "link": None, "addresses": [], "gateways": [], "routes": [],
-            "resolvers": [], "dhcp": []}
+    return {"bonds": {}, "vlan": None, "link": None, "addresses": [], "gateways": [],
+            "routes": [], "resolvers": [], "dhcp": []}
+
+
+def vlan(vid: object, parent: str) -> dict:
+    return {"id": int(str(vid)), "parent": parent}
 
 
 def bond(mode: str, miimon, updelay, downdelay, policy: str, lacp: Optional[str], mac: str) -> dict:
@@ -76,10 +80,14 @@ def from_networkd(files: dict[str, str]) -> Model:
     """From ``{file name: text}`` of .netdev/.network files (ours or netplan's)."""
     model = empty()
     networks = []
+    vlan_ids: dict[str, str] = {}
     for name, text in sorted(files.items()):
         sections = unit(text)
         if name.endswith(".netdev"):
             netdev = dict(next(p for s, p in sections if s == "NetDev"))
+            if netdev.get("Kind") == "vlan":
+                vlan_ids[netdev["Name"]] = dict(next(p for s, p in sections if s == "VLAN"))["Id"]
+                continue
             options = dict(next((p for s, p in sections if s == "Bond"), []))
             model["bonds"][netdev["Name"]] = bond(
                 options["Mode"], _ms(options.get("MIIMonitorSec", "0")),
@@ -90,11 +98,11 @@ def from_networkd(files: dict[str, str]) -> Model:
         elif name.endswith(".network"):
             networks.append(sections)
     for sections in networks:
-        _network(model, sections)
+        _network(model, sections, vlan_ids)
     return finish(model)
 
 
-def _network(model: Model, sections: list) -> None:
+def _network(model: Model, sections: list, vlan_ids: dict[str, str]) -> None:
     match = dict(next(p for s, p in sections if s == "Match"))
     device = (match.get("PermanentMACAddress") or match.get("MACAddress") or match["Name"]).lower()
     for section, pairs in sections:
@@ -102,6 +110,8 @@ def _network(model: Model, sections: list) -> None:
             for key, value in pairs:
                 if key == "Bond":
                     model["bonds"][value]["members"].append(device)
+                elif key == "VLAN":
+                    model["vlan"] = vlan(vlan_ids[value], device)
                 elif key == "Address":
                     model["link"] = device
                     model["addresses"].append(value)
@@ -137,6 +147,11 @@ def from_nm(profiles: list[dict]) -> Model:
         elif p["master"]:
             model["bonds"][p["master"]]["members"].append(p["mac"].lower())
             continue
+        elif p["type"] == "vlan":
+            device = p["interface_name"]
+            parent = p["vlan"]["parent"]
+            macs = {q["id"]: q["mac"].lower() for q in profiles if q["mac"]}
+            model["vlan"] = vlan(p["vlan"]["id"], macs.get(parent, parent))
         else:
             device = p["mac"].lower()
         for family in ("ipv4", "ipv6"):
@@ -178,6 +193,10 @@ def from_eni(options: dict[str, list[tuple[str, str]]], dhcp: list[str], udev_ru
             b["members"] = [macs[m] for m in o["bond-slaves"].split()]
             model["bonds"][iface] = b
     for iface, pairs in options.items():
+        o = dict(pairs)
+        if "vlan-raw-device" in o:
+            raw = o["vlan-raw-device"]
+            model["vlan"] = vlan(o["vlan-id"], macs.get(raw, raw))
         device = iface.split(":")[0]
         device = macs.get(device, device)
         _eni_addresses(model, device, pairs)

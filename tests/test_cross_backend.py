@@ -58,7 +58,10 @@ def expected(doc: dict) -> extract.Model:
         )
         model["bonds"][bond.name]["members"] = [macs[m] for m in bond.members]
     if plan.mode != DHCP:
-        model["link"] = plan.link if plan.mode == BONDED else macs[plan.link]
+        model["link"] = plan.link if plan.mode == BONDED or plan.vlan else macs[plan.link]
+        if plan.vlan:
+            parent = plan.vlan.parent
+            model["vlan"] = extract.vlan(plan.vlan.id, macs.get(parent, parent))
         model["addresses"] = [ip.cidr for ip in plan.addresses]
         model["gateways"] = [str(ip.gateway) for ip in (plan.primary4, plan.public6) if ip]
         model["routes"] = [[str(r.destination), str(r.gateway)] for r in plan.routes]

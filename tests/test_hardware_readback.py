@@ -101,7 +101,10 @@ def expected(plan: Plan) -> extract.Model:
         )
         model["bonds"][bond.name]["members"] = [macs[m] for m in bond.members]
     if plan.mode != DHCP:
-        model["link"] = plan.link if plan.mode == BONDED else macs[plan.link or ""]
+        model["link"] = plan.link if plan.mode == BONDED or plan.vlan else macs[plan.link]
+        if plan.vlan:
+            parent = plan.vlan.parent
+            model["vlan"] = extract.vlan(plan.vlan.id, macs.get(parent, parent))
         model["addresses"] = [ip.cidr for ip in plan.addresses]
         model["gateways"] = [str(ip.gateway) for ip in (plan.primary4, plan.public6)
                              if ip and ip.gateway]  # fmt: skip
@@ -125,6 +128,7 @@ PR395 = {
                         "mode": "802.3ad", "miimon": 100, "updelay": 200, "downdelay": 200,
                         "xmit_hash_policy": "layer3+4", "lacp_rate": "fast",
                         "mac": "b8:cb:29:98:cb:3a"}},
+    "vlan": None,
     "link": "bond0",
     "addresses": ["192.168.1.10/24", "2001:db8::10/64"],
     "gateways": ["192.168.1.1", "2001:db8::1"],
