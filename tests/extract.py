@@ -2,10 +2,11 @@
 
 The cross-backend test compares these: whatever the format, the same metadata must
 come out as the same bonds (members by MAC, mode and options, MAC), the same VLAN (its
-id and parent: a bond by name, a NIC by MAC), the same link carrying the same addresses, default gateways, routes and resolvers, and the same
-DHCP NICs. Each ``from_*`` reads what a real consumer produced, never our own files'
-text: ifupdown's ifquery and ifup --no-act, netplan's generated networkd files,
-libnm's parsed profiles, and networkd files parsed as systemd parses them.
+id and parent: a bond by name, a NIC by MAC), the same link carrying the same addresses,
+default gateways, routes and resolvers, and the same DHCP NICs. Each ``from_*`` reads
+what a real consumer produced, never our own files' text: ifupdown's ifquery and
+ifup --no-act, netplan's generated networkd files, libnm's parsed profiles, and networkd
+files parsed as systemd parses them.
 """
 
 from __future__ import annotations

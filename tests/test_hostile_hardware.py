@@ -37,7 +37,8 @@ def base() -> dict:
     first, second = (i["dhcp"] for i in doc["spec"]["interfaces"])
     first["ip"] = {"address": "192.168.1.10", "netmask": "255.255.255.0", "gateway": "192.168.1.1"}
     second["iface_name"] = "eno2"
-    second["vlan_id"] = "100"
+    # A bond's members agree on their VLAN (the Plan refuses a bond they split).
+    first["vlan_id"] = second["vlan_id"] = "100"
     return doc
 
 
