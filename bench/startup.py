@@ -10,7 +10,7 @@ Prints, in milliseconds (wall clock; CPU = user + system time of the child):
              and with default flags (site on) for comparison;
   warm       the pyz on a bonded four-NIC example, its extraction already in place:
              --dry-run (nothing written); with its writes into a fresh, empty rootfs each
-             run, as first provisioning does (6 files, 3 directories made, 12 fsyncs),
+             run, as first provisioning does (6 files, 4 directories made, 14 fsyncs),
              once on the ramdisk (--tmp: fsync costs nothing there) and once on a disk
              (--disk, default /var/tmp); and rerun on the same, already written rootfs
              (every file unchanged, so nothing is written, no journal, no fsync);
