@@ -143,7 +143,7 @@ class Transaction:
                     self._stage(fs, change)
                 for change in todo:
                     self._switch(fs, change)
-                for directory in {c.dir for c in todo}:
+                for directory in _durable_dirs(todo):
                     os.fsync(fs.dir_fd(directory))
                 window.defer()  # the commit is one unlink: let it finish
                 journal.commit()
@@ -218,6 +218,17 @@ def _ordinary(before: State, mode: int, rel: str) -> None:
         why = rootfs.special(mode, {})
     if why is not None:
         raise WriteFailed(f"/{printable(rel)}: {why}; this tool does not write such a file")
+
+
+def _durable_dirs(todo: list[Change]) -> set[str]:
+    """The directories to fsync before the commit: each one a file was renamed into or
+    removed from, and the parent of each one made (its entry there: without it a new
+    directory, and the files renamed into it, may be gone after a crash, with the
+    journal already removed)."""
+    dirs = {c.dir for c in todo}
+    dirs.update(d.rpartition("/")[0] for c in todo for d in c.created_dirs)
+    return dirs
+
 
 
 def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:

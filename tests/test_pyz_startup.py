@@ -1,7 +1,7 @@
 """What the build does so that the zipapp starts fast, and that it changes nothing: one
 extraction with the shipped bytecode, templates compiled to modules that render exactly
-as the sources do, the plugin index, the precompiled attrs methods, and the cycle
-collector off (README "Performance").
+as the sources do, the plugin index, attrs and gettext as they are, the cycle collector
+off, and the exit without the interpreter's teardown (README "Performance").
 """
 
 from __future__ import annotations
@@ -134,8 +134,14 @@ def test_plugin_index_names_every_registration(pyz, example, tmp_path):
 
 
 _PROBE = """\
-import gc, json, runpy, sys
+import atexit, gc, json, os, runpy, sys
 sys.argv = sys.argv[1:]
+seen = {"atexit_ran": False}
+atexit.register(lambda: seen.update(atexit_ran=True))
+def _exit(code):  # the pyz ends with os._exit: here it returns to the probe instead
+    seen.update(os_exit=code, atexit_before_exit=seen["atexit_ran"])
+    raise SystemExit(code)
+os._exit = _exit
 try:
     runpy.run_path(sys.argv[0], run_name="__main__")
 except SystemExit as exc:
@@ -143,7 +149,8 @@ except SystemExit as exc:
 import attr._make
 print(json.dumps({"collector": gc.isenabled(),
                   "attrs_patched": sorted({"compile"} & set(vars(attr._make))),
-                  "gettext_file": getattr(sys.modules.get("gettext"), "__file__", None)}))
+                  "gettext_file": getattr(sys.modules.get("gettext"), "__file__", None),
+                  **seen}))
 """
 
 
@@ -170,6 +177,28 @@ def test_start_up_patches_no_library(probed):
 def test_runs_with_the_cycle_collector_off(probed):
     """packaging/pyz_main.py turns the collector off for the short life of a run."""
     assert probed["collector"] is False, probed
+
+
+def test_ends_with_os_exit_after_the_atexit_callbacks(probed):
+    """After the entry point returns, packaging/pyz_main.py ends the process with
+    os._exit (no teardown of every object), having run the atexit callbacks first."""
+    assert probed.get("os_exit") == 0, probed
+    assert probed["atexit_before_exit"] is True, probed
+
+
+def test_output_is_flushed_at_exit_and_a_failed_flush_reported(pyz, example, tmp_path):
+    """The exit flushes what the run printed; stdout that cannot take it (a full device)
+    is reported as the interpreter's own exit reports it: its one line, exit 120."""
+    diff = run([str(pyz), *example, "--diff"], tmp_path)
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.startswith("--- /dev/null\n+++ b/etc/"), diff.stdout[:200]
+    assert diff.stdout.endswith("\n") and diff.stdout.count("+++ b/") == 6, diff.stdout
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([str(pyz), *example, "--diff"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120,
+                              env={"SHIV_ROOT": str(tmp_path)})
+    assert proc.returncode == 120, proc.stderr
+    assert "No space left on device" in proc.stderr, proc.stderr
 
 
 

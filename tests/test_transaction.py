@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import re
 from pathlib import Path
 
@@ -223,3 +224,54 @@ def test_a_file_past_the_limit_is_refused(tmp_path: Path):
     line = safety.one_line(proc.stderr, progress=True)
     assert f"/etc/hosts: {512 << 20} bytes, more than the {MAX_FILE} this tool reads" in line
     assert snapshot(root) == before
+
+
+def test_each_step_is_durable_before_the_next(tmp_path: Path, monkeypatch):
+    """The fsyncs crash safety rests on, in order: the journal before the first rename;
+    each staged file before its rename; each directory a file was renamed into, and the
+    parent of each directory made, after the renames and before the journal goes; the
+    rootfs after it goes (the commit). Seen by recording the calls of a real apply."""
+    root = _rootfs(tmp_path)
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_rename, real_unlink = os.fsync, os.rename, os.unlink
+
+    def fsync(fd):
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(src, dst, *, src_dir_fd=None, dst_dir_fd=None):
+        where = os.readlink(f"/proc/self/fd/{dst_dir_fd}")
+        calls.append(("rename", f"{where}/{dst}"))
+        real_rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+    def unlink(name, *, dir_fd=None):
+        calls.append(("unlink", f"{os.readlink(f'/proc/self/fd/{dir_fd}')}/{name}"))
+        real_unlink(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(os, "unlink", unlink)
+    changes = _apply(root)
+    monkeypatch.undo()
+
+    top = str(root.resolve())
+    journal = f"{top}/{JOURNAL}"
+    renames = [i for i, (op, path) in enumerate(calls) if op == "rename"]
+    assert calls[renames[0]] == ("rename", journal)  # the journal is put in place first
+    assert calls[renames[0] + 1] == ("fsync", top)  # ... and made durable there
+    first_file = renames[1]
+    committed = calls.index(("unlink", journal))
+    assert calls[committed + 1:] == [("fsync", top)]
+    synced_before_commit = {path for op, path in calls[renames[-1]:committed] if op == "fsync"}
+    made = {d for c in changes for d in c.created_dirs}
+    assert made  # the example makes directories (etc/new/dir, sbin)
+    written = [c for c in changes if c.action in ("write", "append")]
+    for change in written:
+        path = f"{top}/{change.rel}"
+        rename_at = calls.index(("rename", path))
+        staged = f"{path.rpartition('/')[0]}/.{change.name}.pn-new"
+        assert rename_at >= first_file and ("fsync", staged) in calls[:rename_at], change.rel
+        assert f"{top}/{change.dir}".rstrip("/") in synced_before_commit, change.rel
+    for directory in made:
+        parent = f"{top}/{directory}".rpartition("/")[0]
+        assert parent in synced_before_commit, directory
