@@ -230,7 +230,6 @@ def _durable_dirs(todo: list[Change]) -> set[str]:
     return dirs
 
 
-
 def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:
     if where.missing:
         return State(exists=False)
