@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -26,3 +27,15 @@ def require(tool: str, why: str = "", present: Optional[bool] = None) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {message}")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers():
+    """cli.main, the owner of a process's exit code, keeps its handler for SIGINT, SIGTERM
+    and SIGHUP after a commit until the process exits (packetnetworking/interrupts.py):
+    a test that calls it in-process must not hand that handler to the next test."""
+    signums = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = {signum: signal.getsignal(signum) for signum in signums}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)

@@ -23,7 +23,7 @@ import factories as f
 from conftest import require
 from pyz_build import copy_build_inputs
 from support import images, partition
-from test_shipping import CONTAINER_BASE, _podman, _register, tool
+from test_shipping import CONTAINER_BASE, _podman, tool
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/pn-action:test"
@@ -40,7 +40,7 @@ def test_the_action_image_as_tink_worker_starts_it(tmp_path):
     tool("podman")
     missing = partition.missing_tool()
     require(missing or "partition tools", "APT_PACKAGES", missing is None)
-    base_tree = images.build(_register(CONTAINER_BASE))
+    base_tree = images.build_spec(CONTAINER_BASE)
     debian = images.build("bookworm-ifupdown")
     context = copy_build_inputs(tmp_path / "context")
     for name in ("Containerfile", ".dockerignore"):

@@ -174,7 +174,7 @@ def test_container_image_builds_offline_and_runs_warm(tmp_path):
     mounted rootfs from a read-only root filesystem: no extraction is left to do."""
     images.require_root_tools()
     tool("podman")
-    base_tree = images.build(_register(CONTAINER_BASE))
+    base_tree = images.build_spec(CONTAINER_BASE)
     context = copy_build_inputs(tmp_path / "context")
     for name in ("Containerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
@@ -218,6 +218,3 @@ def _build_and_run(context: Path, base_tree: Path, conf: Path, storage: Path, wo
              "command -v udevadm && test ! -e /src && test ! -e /tmp/venv"], conf, storage, 120)
 
 
-def _register(spec: images.ImageSpec) -> str:
-    images.IMAGES.setdefault(spec.name, spec)
-    return spec.name
