@@ -226,7 +226,7 @@ def test_wait_online_times_out_without_the_unmanaged_file(tmp_path: Path):
 
 
 UNMANAGED = (
-    "# Written by packet-networking from the Equinix Metal metadata.\n\n"
+    "# Written by packet-networking from the server's metadata.\n\n"
     "[Match]\nPermanentMACAddress={mac}\n\n[Link]\nUnmanaged=yes\n"
 )
 
