@@ -61,6 +61,8 @@ def load(path: str) -> tuple[HostNic, ...]:
     found = tuple(_nic(item, f"--nics[{i}]") for i, item in enumerate(raw))
     named = ((f"--nics[{i}] {nic.name}", nic.mac) for i, nic in enumerate(found))
     unique_macs(named, InvalidOption)
+    by_mac = ((f"--nics[{i}]", nic.name, nic.mac) for i, nic in enumerate(found))
+    unique_names(by_mac, "name", InvalidOption)
     return found
 
 
@@ -106,6 +108,21 @@ def unique_macs(
         seen[mac] = where
 
 
+def unique_names(
+    named: Iterable[tuple[str, str, str]],
+    what: str,
+    error: type[Union[InvalidMetadata, InvalidOption]] = InvalidMetadata,
+) -> None:
+    """Refuse two NICs with one OS name: the udev rules would give both MACs that name,
+    a bond would enslave it twice and one ifcfg file would overwrite the other. Each
+    item is (where it came from, its name, what else tells it apart)."""
+    seen: dict[str, str] = {}
+    for where, name, other in named:
+        if name in seen:
+            raise error(f"{where}.name", name, f"is also the {what} of {seen[name]}")
+        seen[name] = f"{where} {other}" if other else where
+
+
 def _nic(item: object, path: str) -> HostNic:
     if not isinstance(item, dict):
         raise InvalidOption(path, item, "must be an object with name and mac")
@@ -149,6 +166,8 @@ def discover(
         driver = os.path.basename(os.readlink(driver_link)) if os.path.islink(driver_link) else None
         found.append(HostNic(name=_os_name(name), mac=mac, driver=driver, kernel_name=name))
     unique_macs((os.path.join(os.fspath(sysfs), str(n.kernel_name)), n.mac) for n in found)
+    where = (os.path.join(os.fspath(sysfs), str(n.kernel_name)) for n in found)
+    unique_names(((w, n.name, "") for w, n in zip(where, found)), "OS name")
     return tuple(found)
 
 

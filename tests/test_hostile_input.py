@@ -249,6 +249,8 @@ OPTION_CASES = [
     (["--nics", "{tmp}/bond.json"], 2, "--nics[1].name='bond0': is a virtual device's name"),
     (["--nics", "{tmp}/twice.json"], 2, "--nics[1] enp1s0f1.mac='b4:96:91:7a:01:10': is also "
                                          "the MAC of --nics[0] enp1s0f0"),
+    (["--nics", "{tmp}/samename.json"], 2, "--nics[1].name='enp1s0f0': is also the name of "
+                                            "--nics[0] b4:96:91:7a:01:10"),
     (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': No space left on device"),
     (["--audit-log", "{tmp}/missing/\nlog"], 2, "--audit-log '{tmp}/missing/\\nlog'"),
     (["--dry-run", "--rootfs", ""], 2, "--rootfs '': an empty path"),
@@ -260,7 +262,8 @@ def _option_inputs(tmp_path: Path) -> None:
     nic = {"name": "enp1s0f0", "mac": MAC0}
     for name, second in (("lo", {"name": "lo", "mac": f.mac(1)}),
                          ("bond", {"name": "bond0", "mac": f.mac(1)}),
-                         ("twice", {"name": "enp1s0f1", "mac": MAC0.upper()})):
+                         ("twice", {"name": "enp1s0f1", "mac": MAC0.upper()}),
+                         ("samename", {"name": "enp1s0f0", "mac": f.mac(1)})):
         (tmp_path / f"{name}.json").write_text(json.dumps([nic, second]))
 
 

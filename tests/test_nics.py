@@ -185,3 +185,34 @@ def test_ethtool_ioctl_on_veths_in_a_namespace(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result == {"veth": "000000000000", "missing": None, "mac": "02:00:00:00:00:0a"}
+
+
+def test_duplicate_names_in_the_nics_file_are_refused(tmp_path: Path):
+    """Issue 21: two entries with one name and different MACs were accepted (exit 0): the
+    udev rules gave both MACs one name and the bond enslaved it twice."""
+    path = tmp_path / "nics.json"
+    path.write_text(json.dumps([
+        {"name": "enp1s0f0", "mac": "b4:96:91:7a:01:10"},
+        {"name": "enp1s0f0", "mac": "b4:96:91:7a:01:11"},
+    ]))  # fmt: skip
+    with pytest.raises(InvalidOption) as caught:
+        nics.load(str(path))
+    assert str(caught.value) == (
+        "usage error: --nics[1].name='enp1s0f0': is also the name of --nics[0] "
+        "b4:96:91:7a:01:10"
+    )
+
+
+def test_duplicate_os_names_in_discovery_are_refused(tmp_path: Path, monkeypatch):
+    """Two host NICs that udev would give one OS name: exit 50, naming both."""
+    sysfs = tmp_path / "class" / "net"
+    _fake_nic(sysfs, "eth0", "02:00:00:00:00:01", device=True)
+    _fake_nic(sysfs, "eth1", "02:00:00:00:00:02", device=True)
+    monkeypatch.setattr(nics, "_os_name", lambda kernel: "enp1s0f0")
+    with pytest.raises(InvalidMetadata) as caught:
+        nics.discover(sysfs, _no_ethtool)
+    assert caught.value.exit_code == 50
+    assert str(caught.value) == (
+        f"invalid metadata: {sysfs}/eth1.name='enp1s0f0': is also the OS name of "
+        f"{sysfs}/eth0"
+    )
