@@ -278,12 +278,17 @@ def _audit_sink(
     if root is not None and _under(os.path.dirname(os.path.abspath(path)) or "/", root):
         raise UsageError(f"{origin} {path!r}: lies inside the rootfs {inside!r}, where the "
                          "run may replace it; write it outside; nothing was changed")
+    from .inputs import NotRegular, open_regular
+
     try:
-        stream = stack.enter_context(open(path, "ab", buffering=0))  # noqa: SIM115
+        stream = stack.enter_context(open(open_regular(path, append=True), "ab", buffering=0))  # noqa: SIM115
         if root is not None:
             _single_name(stream.fileno(), root, path, origin)
         sink = audit.AuditSink(stream)
         sink.write(audit.started_event(__version__, rootfs, dry_run))
+    except NotRegular as exc:
+        raise UsageError(f"{origin} {path!r}: is {exc.what}, not a file; nothing was "
+                         "changed") from None
     except OSError as exc:
         raise _unwritable(path, exc, origin) from None
     return sink

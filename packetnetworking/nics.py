@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import attrs
 
+from . import inputs
 from .errors import InvalidMetadata, InvalidOption, UsageError
 from .validators import IFNAME, MAC
 
@@ -45,11 +46,13 @@ class HostNic:
 def load(path: str) -> tuple[HostNic, ...]:
     """Read a ``--nics`` JSON list: ``[{"name": ..., "mac": ..., "driver": ...}]``."""
     try:
-        with open(path, "rb") as f:
-            body = f.read(MAX_NICS_BYTES + 1)  # /dev/zero must not eat the memory
+        with open(inputs.open_regular(path), "rb") as f:
+            body = f.read(MAX_NICS_BYTES + 1)  # a sparse file must not eat the memory
         if len(body) > MAX_NICS_BYTES:
             raise InvalidOption("--nics", path, f"is over {MAX_NICS_BYTES} bytes")
         raw = json.loads(body)
+    except inputs.NotRegular as exc:
+        raise UsageError(f"--nics {path!r}: is {exc.what}, not a file") from None
     except OSError as exc:
         raise UsageError(f"--nics {path!r}: {exc.strerror}") from None
     except RecursionError:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional
 
-from . import __version__, documents
+from . import __version__, documents, inputs
 from .errors import FetchFailed, NoMetadataSource
 
 if TYPE_CHECKING:
@@ -53,11 +53,20 @@ class Retry:
 
 
 def read_file(path: str) -> bytes:
+    """-M's document: ``-`` is stdin (not a terminal), anything else a regular file."""
     if path == "-":
-        return sys.stdin.buffer.read(MAX_BYTES + 1)
+        if sys.stdin.isatty():
+            raise NoMetadataSource("--metadata-file '-': stdin is a terminal; pipe the "
+                                   "document in or name a file")
+        try:
+            return sys.stdin.buffer.read(MAX_BYTES + 1)
+        except OSError as exc:  # stdin a directory: EISDIR
+            raise NoMetadataSource(f"--metadata-file '-': stdin: {exc.strerror}") from None
     try:
-        with open(path, "rb") as f:
+        with open(inputs.open_regular(path), "rb") as f:
             return f.read(MAX_BYTES + 1)
+    except inputs.NotRegular as exc:
+        raise NoMetadataSource(f"--metadata-file {path!r}: is {exc.what}, not a file") from None
     except OSError as exc:
         raise NoMetadataSource(f"--metadata-file {path!r}: {exc.strerror}") from None
 

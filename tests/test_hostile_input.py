@@ -241,9 +241,9 @@ OPTION_CASES = [
     (["--bogus\nforged line"], 2, "unrecognized arguments: --bogus\\nforged line"),
     (["--backend", "eni\nforged"], 2, "argument --backend: unknown backend"),
     (["-M", "{tmp}/missing\nGATEWAY=6.6.6.6"], 10, "--metadata-file '{tmp}/missing\\nGATEWAY"),
-    (["-M", "/dev/zero"], 50, "metadata='4194305 bytes': is too large"),
+    (["-M", "/dev/zero"], 10, "--metadata-file '/dev/zero': is a character device, not a file"),
     (["--nics", "{tmp}/deep.json"], 2, "--nics='{tmp}/deep.json': nests too deeply"),
-    (["--nics", "/dev/zero"], 2, "--nics='/dev/zero': is over 1048576 bytes"),
+    (["--nics", "/dev/zero"], 2, "--nics '/dev/zero': is a character device, not a file"),
     (["--nics", "{tmp}/missing\nforged"], 2, "--nics '{tmp}/missing\\nforged': No such file"),
     (["--nics", "{tmp}/lo.json"], 2, "--nics[1].name='lo': is a virtual device's name"),
     (["--nics", "{tmp}/bond.json"], 2, "--nics[1].name='bond0': is a virtual device's name"),
@@ -251,7 +251,7 @@ OPTION_CASES = [
                                          "the MAC of --nics[0] enp1s0f0"),
     (["--nics", "{tmp}/samename.json"], 2, "--nics[1].name='enp1s0f0': is also the name of "
                                             "--nics[0] b4:96:91:7a:01:10"),
-    (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': No space left on device"),
+    (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': is a character device, not a"),
     (["--audit-log", "{tmp}/missing/\nlog"], 2, "--audit-log '{tmp}/missing/\\nlog'"),
     (["--dry-run", "--rootfs", ""], 2, "--rootfs '': an empty path"),
 ]  # fmt: skip
