@@ -59,7 +59,11 @@ class AuditSink:
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
         self.error: Optional[OSError] = None
-        self.regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        info = os.fstat(stream.fileno())
+        self.regular = stat.S_ISREG(info.st_mode)
+        # Where this run's events begin: a log refused before the first change (it is a
+        # file the run replaces) is cut back to it, so not even the log's bytes change.
+        self.start = info.st_size
 
     def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
         if event_dict.get("event") in AUDIT_EVENTS and self.error is None:

@@ -8,6 +8,7 @@ import functools
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional
 
 from . import __version__
@@ -22,6 +23,7 @@ from .errors import (
 if TYPE_CHECKING:
     from . import action
     from .audit import AuditSink
+    from .changes import Change
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
 MAX_ATTEMPTS = 1000
@@ -221,10 +223,7 @@ def _run(
         sink = None
         if args.audit_log is not None:
             target = settings.block_device if settings is not None else args.rootfs
-            # The action opens its log before the target is mounted: nothing to compare.
-            inside = args.rootfs if settings is None else None
-            sink = _audit_sink(stack, args.audit_log, target, args.dry_run, origins["audit_log"],
-                               inside)  # fmt: skip
+            sink = _audit_sink(stack, args.audit_log, target, args.dry_run, origins["audit_log"])
         log = audit.configure(fmt, verbosity, sink)
         rootfs = args.rootfs
         if settings is not None:  # the action (no --rootfs): mount the partition
@@ -264,26 +263,17 @@ def _run(
 
 
 def _audit_sink(
-    stack: contextlib.ExitStack, path: str, rootfs: str, dry_run: bool, origin: str,
-    inside: Optional[str] = None,
+    stack: contextlib.ExitStack, path: str, rootfs: str, dry_run: bool, origin: str
 ) -> AuditSink:
     """Open the audit log and write its first event before anything else happens (the
     action's mount included), so an unwritable log (a directory, /dev/full, a full disk)
     stops the run with nothing changed. Unbuffered: each event is one write the sink can
-    check. ``rootfs``: the action's is its BLOCK_DEVICE. ``inside``: the rootfs the log
-    must lie outside of (checked before the log is created or written)."""
+    check. ``rootfs``: the action's is its BLOCK_DEVICE."""
     from . import audit
-
-    root = _stat(inside) if inside is not None else None
-    if root is not None and _under(os.path.dirname(os.path.abspath(path)) or "/", root):
-        raise UsageError(f"{origin} {path!r}: lies inside the rootfs {inside!r}, where the "
-                         "run may replace it; write it outside; nothing was changed")
     from .inputs import NotRegular, open_regular
 
     try:
         stream = stack.enter_context(open(open_regular(path, append=True), "ab", buffering=0))  # noqa: SIM115
-        if root is not None:
-            _single_name(stream.fileno(), root, path, origin)
         sink = audit.AuditSink(stream)
         sink.write(audit.started_event(__version__, rootfs, dry_run))
     except NotRegular as exc:
@@ -294,55 +284,29 @@ def _audit_sink(
     return sink
 
 
-def _stat(path: str) -> Optional[tuple[int, int]]:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None  # no rootfs to compare with: the run itself reports that
-    return info.st_dev, info.st_ino
-
-
-def _single_name(fd: int, root: tuple[int, int], path: str, origin: str) -> None:
-    """A log with other hard links on the target's filesystem may be a file the run
-    renames a new one over: the log would go on into the old, unlinked inode."""
-    info = os.fstat(fd)
-    if info.st_nlink > 1 and info.st_dev == root[0]:
-        raise UsageError(f"{origin} {path!r}: has {info.st_nlink} names on the target's "
-                         "filesystem, and the run may replace one; nothing was changed")
-
-
-def _under(directory: str, root: tuple[int, int]) -> bool:
-    """A file the run renames a new one over keeps being written through its old,
-    unlinked inode, and every later event is lost: so the log's directory must not be the
-    rootfs or lie under it, compared by device and inode whatever symlinks, ``..`` or
-    bind mounts of the same directory the path took. Whether ``directory`` (symlinks
-    followed, as open() follows them) is ``root`` or below it, by walking ``..`` up to
-    the namespace's ``/``."""
-    try:
-        fd = os.open(directory, os.O_PATH | os.O_DIRECTORY)
-    except OSError:
-        return False
-    try:
-        for _ in range(4096):  # deeper than PATH_MAX allows
-            info = os.fstat(fd)
-            if (info.st_dev, info.st_ino) == root:
-                return True
-            parent = os.open("..", os.O_PATH | os.O_DIRECTORY, dir_fd=fd)
-            same = os.fstat(parent)
-            os.close(fd)
-            fd = parent
-            if (same.st_dev, same.st_ino) == (info.st_dev, info.st_ino):
-                return False  # "/": its ".." is itself
-        return False
-    finally:
-        os.close(fd)
-
-
-def _audit_intact(sink: AuditSink, path: str, origin: str = "--audit-log") -> None:
+def _audit_intact(
+    sink: AuditSink, path: str, origin: str = "--audit-log", changes: Sequence[Change] = ()
+) -> None:
     """Called by the run just before its first change: an audit log that has failed
-    since it was opened stops the run while nothing is changed yet."""
+    since it was opened, or that is one of the files the run replaces or deletes, stops
+    the run while nothing is changed yet. (A file renamed over keeps being written
+    through its old, unlinked inode: every later event would be lost.) Compared by
+    device and inode, so no symlink, ``..``, bind mount or hard link hides it."""
     if sink.error is not None:
         raise _unwritable(path, sink.error, origin)
+    log = os.fstat(sink.stream.fileno())
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        try:
+            info = os.lstat(change.path)
+        except OSError:
+            continue  # not there yet: a new file, created beside the log, not over it
+        if (info.st_dev, info.st_ino) == (log.st_dev, log.st_ino):
+            os.ftruncate(sink.stream.fileno(), sink.start)
+            sink.error = OSError("refused")  # nothing more goes into the target's file
+            raise UsageError(f"{origin} {path!r}: is {change.display} of the rootfs, which "
+                             "the run replaces; write the log elsewhere; nothing was changed")
 
 
 def _unwritable(path: str, exc: OSError, origin: str = "--audit-log") -> UsageError:

@@ -37,8 +37,9 @@ def kind(mode: int) -> str:
 
 
 def open_regular(path: str, append: bool = False) -> int:
-    """A blocking descriptor on the regular file ``path`` (created for ``append``), or
-    ``NotRegular``; other failures are the OSError of the open."""
+    """A blocking descriptor on the regular file ``path`` (created for ``append``, which
+    also takes a FIFO or character device that a reader holds open), or ``NotRegular``;
+    other failures are the OSError of the open."""
     flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
     flags |= (os.O_WRONLY | os.O_APPEND | os.O_CREAT) if append else os.O_RDONLY
     try:
@@ -47,7 +48,10 @@ def open_regular(path: str, append: bool = False) -> int:
         _describe_existing(path)  # a FIFO with no reader, a socket: say what it is
         raise
     mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    # A log may go to a stream that has a reader (an action's /dev/stderr, a pipe,
+    # /dev/null): the non-blocking open proved the reader is there, so nothing blocks.
+    stream = append and (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode))
+    if not (stat.S_ISREG(mode) or stream):
         os.close(fd)
         raise NotRegular(kind(mode))
     os.set_blocking(fd, True)

@@ -60,7 +60,7 @@ class Options:
         dry_run: bool = False,
         diff: bool = False,
         backend: Optional[str] = None,
-        audit_check: Optional[Callable[[], None]] = None,
+        audit_check: Optional[Callable[[list[Change]], None]] = None,
         hold_signals: bool = False,
     ) -> None:
         self.rootfs = rootfs
@@ -145,7 +145,7 @@ def _run(
             log.info("task", dry_run=True, **event_fields(change))
         return _complete(changes, builder.id, str(target), plan.mode, options, started, log)
     if options.audit_check is not None:
-        options.audit_check()
+        options.audit_check(changes)
     # The window covers the report too: a signal during the commit or after it waits
     # until the audit log says what is on disk (see ``interrupts``).
     with interrupts.Window(hold=options.hold_signals) as window:

@@ -103,7 +103,7 @@ def test_disk_fills_before_the_first_change(scene, tmp_path: Path, fitting: int,
 
 
 @pytest.mark.parametrize("log, reason", [
-    ("/dev/full", "is a character device, not a file"),  # a device is refused, not tried
+    ("/dev/full", "No space left on device"),
     ("/", "is a directory, not a file"),
     ("", "No such file or directory"),
     ("/nonexistent/audit.jsonl", "No such file or directory"),

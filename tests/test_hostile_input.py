@@ -251,7 +251,7 @@ OPTION_CASES = [
                                          "the MAC of --nics[0] enp1s0f0"),
     (["--nics", "{tmp}/samename.json"], 2, "--nics[1].name='enp1s0f0': is also the name of "
                                             "--nics[0] b4:96:91:7a:01:10"),
-    (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': is a character device, not a"),
+    (["--audit-log", "/dev/full"], 2, "--audit-log '/dev/full': No space left on device"),
     (["--audit-log", "{tmp}/missing/\nlog"], 2, "--audit-log '{tmp}/missing/\\nlog'"),
     (["--dry-run", "--rootfs", ""], 2, "--rootfs '': an empty path"),
 ]  # fmt: skip
