@@ -38,6 +38,55 @@ def _no_member_delay(root: Path) -> None:
     eni.write_text(text.replace(delay, "iface eth1 inet manual\n"))
 
 
+
+
+def _hardware(vlan: str = "") -> str:
+    """A Tinkerbell Hardware as PR #395's example writes one (bonding_mode 4, both
+    families in instance.ips), with the server VM's MACs; `vlan`: each NIC's vlan_id."""
+    tag = f'\n        vlan_id: "{vlan}"' if vlan else ""
+    return f"""\
+apiVersion: tinkerbell.org/v1alpha1
+kind: Hardware
+metadata:
+  name: vm-server
+spec:
+  metadata:
+    bonding_mode: 4
+    instance:
+      hostname: vm-server.example.com
+      ips:
+        - address: 192.168.1.10
+          netmask: 255.255.255.0
+          gateway: 192.168.1.1
+          family: 4
+        - address: 2001:db8::10/64
+          gateway: 2001:db8::1
+          family: 6
+  interfaces:
+    - dhcp:
+        mac: {f.mac(0)}{tag}
+        name_servers: [1.1.1.1]
+    - dhcp:
+        mac: {f.mac(1)}{tag}
+"""
+
+
+# What that Hardware means, written by hand in the Equinix document's shape the checks
+# read (docs/tinkerbell.md's table): bond0 over both NICs in 802.3ad with the first NIC's
+# MAC, the two addresses on it, a default route per family via its gateway.
+HARDWARE_MEANS = {
+    "network": {
+        "bonding": {"mode": 4, "link_aggregation": "bonded", "mac": f.mac(0)},
+        "interfaces": [{"mac": f.mac(0), "bond": "bond0"}, {"mac": f.mac(1), "bond": "bond0"}],
+        "addresses": [
+            {"address": "192.168.1.10", "cidr": 24, "gateway": "192.168.1.1",
+             "address_family": 4, "public": False, "management": True},
+            {"address": "2001:db8::10", "cidr": 64, "gateway": "2001:db8::1",
+             "address_family": 6, "public": True, "management": True},
+        ],
+    }
+}  # fmt: skip
+
 CELLS = (
     VmCell("debian12-bonded", "vm-bookworm-ifupdown", "debian 12", BONDED),
     VmCell("debian12-mlag_ha", "vm-bookworm-ifupdown", "debian 12", f.metadata()),
@@ -49,6 +98,14 @@ CELLS = (
     VmCell("debian12-two-bonds", "vm-bookworm-ifupdown", "debian 12", f.CASES["two-bonds"]),
     VmCell("debian12-mode5", "vm-bookworm-ifupdown", "debian 12", f.CASES["no-ipv6"]),
     VmCell(
+        "hardware-bonded", "vm-bookworm-ifupdown", "debian 12", HARDWARE_MEANS,
+        hardware=_hardware(),
+    ),
+    VmCell(
+        "hardware-vlan-bond", "vm-bookworm-ifupdown", "debian 12", HARDWARE_MEANS,
+        hardware=_hardware(vlan="200"), vlan=200,
+    ),
+    VmCell(
         "debian12-no-member-delay", "vm-bookworm-ifupdown", "debian 12", BONDED,
         edit=_no_member_delay,
     ),
@@ -58,6 +115,8 @@ _MODE_OF = {
     "debian12-two-bonds": "two-bonds",
     "debian12-mode5": "mode5",
     "debian12-no-member-delay": "bonded-member-delay",
+    "hardware-bonded": "hardware-bonded",
+    "hardware-vlan-bond": "hardware-vlan-bond",
 }
 
 
@@ -69,6 +128,7 @@ DEFAULT_CELLS = frozenset(
     {
         "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
         "netplan-ubuntu", "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
+        "hardware-bonded", "hardware-vlan-bond",
     }
 )  # fmt: skip
 
@@ -221,9 +281,44 @@ def test_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str) -> 
 
 def test_switch_arguments() -> None:
     args = vm_guest.switch_args(
-        [("bond0", "802.3ad", ["eth0", "eth2"], ["147.75.84.130/31", "2604::8/127"]),
-         ("bond1", "bridge", ["eth1"], [])]
+        [vm_guest.SwitchBond("bond0", "802.3ad", ["eth0", "eth2"],
+                             ["147.75.84.130/31", "2604::8/127"]),
+         vm_guest.SwitchBond("bond1", "bridge", ["eth1"], [], vlan=200)]
     )  # fmt: skip
     assert args == (
-        "pn.bond=bond0@802.3ad@eth0+eth2@147.75.84.130/31+2604::8/127 pn.bond=bond1@bridge@eth1@-"
+        "pn.bond=bond0@802.3ad@eth0+eth2@147.75.84.130/31+2604::8/127@- "
+        "pn.bond=bond1@bridge@eth1@-@200"
     )
+
+
+# The hardware-vlan-bond cell's report as the server printed it (carriage returns taken
+# out): the checks pass on it and fail when the VLAN is not what the Hardware says.
+VLAN_REPORT = Path(__file__).parent / "data" / "vm" / "hardware-vlan-bond.report"
+
+
+def test_vlan_checks_pass_on_a_real_report() -> None:
+    said = vm_checks.check_cell(_outcome(VLAN_REPORT.read_text()), _cell("hardware-vlan-bond"))
+    assert "bond0.200 b4:96:91:7a:01:10, 2 addresses" in said
+    assert "2 gateways answer" in said
+
+
+@pytest.mark.parametrize(
+    "old, new, complaint",
+    [
+        ('"info_data":{"protocol":"802.1Q","id":200', '"info_data":{"protocol":"802.1Q","id":201',
+         "VLAN id 201"),
+        ('"info_data":{"protocol":"802.1Q"', '"info_data":{"protocol":"802.1ad"', "802.1ad"),
+        ('"info_kind":"vlan"', '"info_kind":"macvlan"', "'macvlan' link"),
+        ('"dev":"bond0.200","flags":["onlink"]', '"dev":"bond0","flags":["onlink"]',
+         "IPv4 routes"),
+        ('"ifname":"bond0.200"', '"ifname":"bond0.300"', "no VLAN link bond0.200"),
+        ("--- ping 192.168.1.1\nok", "--- ping 192.168.1.1\nfail", "no answer"),
+    ],
+)  # fmt: skip
+def test_vlan_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str) -> None:
+    text = VLAN_REPORT.read_text()
+    assert old in text
+    outcome = _outcome(text.replace(old, new))
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        vm_checks.check_cell(outcome, _cell("hardware-vlan-bond"))
+

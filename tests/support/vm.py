@@ -36,11 +36,11 @@ KERNEL_SUITE = "bookworm"
 KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
 # What the initrd needs to mount the root disk (dependencies come along).
 INITRD_MODULES = ("virtio_pci", "virtio_blk", "ext4")
-# What a guest loads after switching root (bridge: the switch facing a non-LACP bond);
-# their dependencies come along (modprobe -D).
-GUEST_MODULES = ("bonding", "virtio_net", "bridge")
+# What a guest loads after switching root (bridge: the switch facing a non-LACP bond;
+# 8021q: a VLAN on a bond); their dependencies come along (modprobe -D).
+GUEST_MODULES = ("bonding", "virtio_net", "bridge", "8021q")
 # Bump when the kernel, module or switch recipes change, so old cache entries are not reused.
-VM_RECIPE = "1"
+VM_RECIPE = "2"
 
 MEMORY_MB = 256  # per VM; with tb-size=64 a TCG QEMU stays near 350 MiB resident
 KVM_PROBE_SECONDS = 8

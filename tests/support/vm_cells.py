@@ -1,7 +1,9 @@
 """The VM cells of issue 16: which guest, which -o, which metadata, which partner.
 
 A cell writes the tool's files into a copy of a guest root (the zipapp run on the host
-with that copy as --rootfs and the server VM's NICs as --nics), boots it as the server
+with that copy as --rootfs and the server VM's NICs as --nics), from an Equinix Metal
+document or a Tinkerbell Hardware (then `doc` is the hand-written Equinix-shaped statement
+of what that Hardware means, which the checks judge against), boots it as the server
 VM against a switch VM whose bonds mirror the server's, and returns what the server
 reported (vm_guest.py). vm_checks.py judges the report against the metadata.
 """
@@ -42,6 +44,9 @@ class VmCell:
     settle_wait: int = SETTLE_WAIT  # a cell whose bond must not settle waits less
     # Applied to the root after the tool (e.g. another helper's pending change to a file).
     edit: Optional[Callable[[Path], None]] = field(default=None, hash=False, compare=False)
+    # The document the tool reads, when not `doc` itself: a Tinkerbell Hardware's YAML.
+    hardware: Optional[str] = field(default=None, hash=False, compare=False)
+    vlan: Optional[int] = None  # the addresses ride a VLAN of this id on the first bond
 
     @property
     def nic_count(self) -> int:
@@ -93,23 +98,24 @@ def gateways(doc: dict[str, Any]) -> tuple[list[str], list[str]]:
     return sorted(v4, key=lambda g: not g.startswith("147.")), v6
 
 
-def _switch_bonds(cell: VmCell) -> list[tuple[str, str, list[str], list[str]]]:
+def _switch_bonds(cell: VmCell) -> list[guest.SwitchBond]:
     """The switch's side: its port i faces the server's NIC i; the bond facing the
-    server's first bond holds the gateways' addresses."""
+    server's first bond holds the gateways' addresses (on the cell's VLAN, if any)."""
     macs = [n.mac for n in cell.nics()]
     mode = cell.switch_mode or _SWITCH_MODE[cell.doc["network"]["bonding"]["mode"]]
     first = cell.doc["network"]["interfaces"][0]["bond"]
     out = []
     for name, members in bonds_of(cell.doc).items():
         ports = [f"eth{macs.index(m)}" for m in members]
-        addrs = []
-        if name == first:
-            addrs = [
-                f"{a['gateway']}/{a['cidr']}"
-                for a in cell.doc["network"]["addresses"]
-                if a.get("management") and a.get("enabled", True)
-            ]
-        out.append((name, mode, ports, addrs))
+        if name != first:
+            out.append(guest.SwitchBond(name, mode, ports))
+            continue
+        addrs = [
+            f"{a['gateway']}/{a['cidr']}"
+            for a in cell.doc["network"]["addresses"]
+            if a.get("management") and a.get("enabled", True)
+        ]
+        out.append(guest.SwitchBond(name, mode, ports, addrs, cell.vlan))
     return out
 
 
@@ -128,11 +134,12 @@ def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str]]:
 
 
 def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
-    (workdir / "md.json").write_text(json.dumps(cell.doc))
+    document = workdir / ("hardware.yaml" if cell.hardware else "md.json")
+    document.write_text(cell.hardware or json.dumps(cell.doc))
     nics = [{"name": n.name, "mac": n.mac, "driver": "virtio_net"} for n in cell.nics()]
     (workdir / "nics.json").write_text(json.dumps(nics))
     argv = [
-        str(pyz), "-M", str(workdir / "md.json"), "--nics", str(workdir / "nics.json"),
+        str(pyz), "-M", str(document), "--nics", str(workdir / "nics.json"),
         "-o", cell.os, "--rootfs", str(root), "--resolvers", ",".join(f.RESOLVERS),
         "--log-format", "json",
     ]  # fmt: skip

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from . import matrix_apply, netns
 from .vm_cells import Outcome, VmCell, bonds_of, gateways, port_names
@@ -108,8 +109,43 @@ def check_network(outcome: Outcome, cell: VmCell) -> str:
     mac = cell.doc["network"]["bonding"]["mac"].lower()
     got_mac = links.get(want.link, {}).get("address")
     assert got_mac == mac, f"{want.link} has MAC {got_mac}, the metadata says {mac}"
+    carrier = want.link
+    if cell.vlan is not None:
+        carrier = check_vlan(links, want.link, cell.vlan)
+        want = _on_vlan(want, carrier)
     matrix_apply.compare_state(state, want, "at boot")
-    return f"{want.link} {mac}, {len(want.addresses)} addresses, routes as the metadata says"
+    return f"{carrier} {mac}, {len(want.addresses)} addresses, routes as the metadata says"
+
+
+def check_vlan(links: dict[str, Any], bond: str, vlan: int) -> str:
+    """The VLAN the addresses ride: BOND.ID, an 802.1Q link of that id over the bond."""
+    name = f"{bond}.{vlan}"
+    link = links.get(name)
+    assert link is not None, f"no VLAN link {name}: {sorted(links)}"
+    info = link.get("linkinfo", {})
+    data = info.get("info_data", {})
+    assert info.get("info_kind") == "vlan", f"{name} is a {info.get('info_kind')!r} link"
+    assert data.get("id") == vlan, f"{name} has VLAN id {data.get('id')}, want {vlan}"
+    assert data.get("protocol") == "802.1Q", f"{name} is {data.get('protocol')}"
+    assert link.get("link") == bond, f"{name} is over {link.get('link')}, want {bond}"
+    assert link.get("operstate") == "UP", f"{name} is {link.get('operstate')}"
+    return name
+
+
+def _on_vlan(want: matrix_apply.Expected, vlan: str) -> matrix_apply.Expected:
+    """`want` with the addresses, labels and routes on the VLAN link; the bond keeps its
+    members."""
+
+    def moved(items: frozenset[tuple[str, ...]]) -> frozenset[Any]:
+        return frozenset((*item[:-1], vlan) for item in items)
+
+    return dataclasses.replace(
+        want,
+        addresses=frozenset((vlan, cidr) for _, cidr in want.addresses),
+        labels={address: vlan for address in want.labels},
+        routes4=moved(want.routes4),
+        routes6=moved(want.routes6),
+    )
 
 
 def check_pings(outcome: Outcome, cell: VmCell) -> str:

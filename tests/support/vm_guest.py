@@ -1,9 +1,10 @@
 """What runs inside the VMs: the switch's init and the server's report.
 
 The switch VM boots straight into SWITCH_INIT (init=/pn-switch, no systemd): it reads
-its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR``
+its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR@VLAN``
 each, makes them with the partner side of the server's options (MODE "bridge": a plain
-L2 switch, for a bond without LACP) and idles until killed.
+L2 switch, for a bond without LACP), puts the addresses on the bond or, with a VLAN id,
+on a VLAN of that id over it (the tagged side of a server's VLAN), and idles until killed.
 
 The server VM boots its own init (systemd) and network tool, which bring up the files
 the tool wrote. A oneshot unit ordered after network-online.target waits until the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 REPORT_BEGIN = "==PN-REPORT-BEGIN=="
 REPORT_END = "==PN-REPORT-END=="
@@ -33,12 +35,14 @@ say() { echo "pn-switch: $*" >/dev/ttyS0; }
 # No udev here to load drivers by modalias. max_bonds=0: no bond0 unless asked for.
 modprobe virtio_net || say "modprobe virtio_net failed"
 modprobe bonding max_bonds=0 || say "modprobe bonding failed"
+modprobe 8021q || say "modprobe 8021q failed"
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
     pn.bond=*)
         old=$IFS; IFS=@; set -- ${arg#pn.bond=}; IFS=$old
-        name=$1 mode=$2 ports=$3 addrs=$4
+        name=$1 mode=$2 ports=$3 addrs=$4 vlan=$5
         [ "$addrs" = - ] && addrs=
+        [ "$vlan" = - ] && vlan=
         if [ "$mode" = bridge ]; then  # a plain L2 switch: what a non-LACP bond faces
             ip link add "$name" type bridge || say "$name: add failed"
         elif [ "$mode" = 802.3ad ]; then
@@ -57,10 +61,16 @@ for arg in $(cat /proc/cmdline); do
             ip link set "$port" up
         done
         ip link set "$name" up
+        dev=$name
+        if [ -n "$vlan" ]; then
+            dev=$name.$vlan
+            ip link add link "$name" name "$dev" type vlan id "$vlan" || say "$dev: add failed"
+            ip link set "$dev" up
+        fi
         for addr in $(echo "$addrs" | tr + ' '); do
             case "$addr" in
-            *:*) ip -6 addr add "$addr" dev "$name" nodad || say "$addr: not added" ;;
-            *) ip addr add "$addr" dev "$name" || say "$addr: not added" ;;
+            *:*) ip -6 addr add "$addr" dev "$dev" nodad || say "$addr: not added" ;;
+            *) ip addr add "$addr" dev "$dev" || say "$addr: not added" ;;
             esac
         done
         ;;
@@ -124,7 +134,7 @@ until settled || [ "$waited" -ge "$WAIT" ]; do sleep 1; waited=$((waited + 1)); 
         [ -e "$f" ] || continue
         echo "${SECTION}bonding ${f##*/}"; cat "$f"
     done
-    echo "${SECTION}link"; ip -j link
+    echo "${SECTION}link"; ip -d -j link
     echo "${SECTION}addr"; ip -j addr
     echo "${SECTION}route4"; ip -j route
     echo "${SECTION}route6"; ip -j -6 route
@@ -167,11 +177,23 @@ def report_script(spec: ReportSpec) -> str:
     return f"#!/bin/bash\n# Written by tests/support/vm_guest.py.\n{head}{_REPORT_BODY}"
 
 
-def switch_args(bonds: Sequence[tuple[str, str, Sequence[str], Sequence[str]]]) -> str:
-    """Kernel arguments for SWITCH_INIT: (name, mode, ports, addresses) per bond."""
+@dataclass(frozen=True)
+class SwitchBond:
+    """One bond of the switch VM, facing one of the server's."""
+
+    name: str
+    mode: str  # the bonding driver's mode name, or "bridge"
+    ports: Sequence[str]
+    addresses: Sequence[str] = ()  # the gateways, with their prefix
+    vlan: Optional[int] = None  # the addresses are on a VLAN of this id over the bond
+
+
+def switch_args(bonds: Sequence[SwitchBond]) -> str:
+    """Kernel arguments for SWITCH_INIT, one per bond."""
     return " ".join(
-        f"pn.bond={name}@{mode}@{'+'.join(ports)}@{'+'.join(addrs) or '-'}"
-        for name, mode, ports, addrs in bonds
+        f"pn.bond={b.name}@{b.mode}@{'+'.join(b.ports)}@{'+'.join(b.addresses) or '-'}"
+        f"@{b.vlan if b.vlan is not None else '-'}"
+        for b in bonds
     )
 
 
