@@ -4,9 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYZ    := packet-networking.pyz
 DEMO   := build/demo-rootfs
+DEMO_TB := build/demo-rootfs-tinkerbell
 # Debian packages `make demo` needs on a fresh Debian 12: python3 -m venv needs python3-venv.
 DEMO_APT_PACKAGES := python3-venv
-# Debian packages the tests need: the real readers of each format (README "Tests"), mmdebstrap
+# Debian packages the tests need: the real readers of each format (docs/testing.md), mmdebstrap
 # for the image matrix, podman/runc and nix-bin for the shipping tests, util-linux for namespaces
 # (unshare, nsenter, prlimit), vlan (its if-pre-up.d script makes ENI's vlanN devices), procps for sysctl (ifupdown's inet6 method); acl (setfacl/getfacl),
 # selinux-policy-default and selinux-utils (a real file_contexts and libselinux's selabel_lookup),
@@ -48,7 +49,7 @@ venv: $(VENV)/.done
 
 # The zipapp: pinned pure-Python dependencies, precompiled, reproducible (packaging/build_pyz.py
 # says how). PYZ_PYTHON is its shebang: an absolute interpreter with -I -S, so nothing of the
-# host's site-packages or environment leaks in; see README "Shipping".
+# host's site-packages or environment leaks in; see docs/shipping.md.
 PYZ_PYTHON ?= /usr/bin/python3 -IS
 BUILD_TOOLS := $(VENV)/.build-tools
 # A base image for `make image`; Alpine is the installer's.
@@ -84,10 +85,13 @@ image: wheelhouse
 	podman build -f Containerfile --build-arg BASE=$(IMAGE_BASE) -t $(IMAGE) .
 
 demo: pyz
-	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	rm -rf $(DEMO) $(DEMO_TB) && mkdir -p $(DEMO) $(DEMO_TB)
 	./$(PYZ) -M examples/metadata.json --nics examples/nics.json -o 'debian 12' \
 	    --rootfs $(DEMO) --resolvers 147.75.207.207,147.75.207.208 --log-format console
 	@for f in $$(cd $(DEMO) && find . -type f | sort); do echo "===== $${f#.}"; cat "$(DEMO)/$$f"; done
+	./$(PYZ) -M examples/hardware.yaml --nics examples/nics.json --backend netplan \
+	    --rootfs $(DEMO_TB) --log-format console
+	@for f in $$(cd $(DEMO_TB) && find . -type f | sort); do echo "===== $${f#.}"; cat "$(DEMO_TB)/$$f"; done
 
 # Install Debian packages ($1) only if one is missing: nothing to do (and no root needed) on a
 # machine that has them, and nothing to do where there is no dpkg (nix develop).
@@ -120,7 +124,7 @@ matrix: apt pyz
 	$(PY) -m pytest -q tests/test_image_matrix.py tests/test_nm_ifcfg.py tests/test_nm_keyfile.py \
 	    tests/test_nm_apply.py
 
-# Every VM cell, the ones `make test` leaves out too (README "Tests" says which and why).
+# Every VM cell, the ones `make test` leaves out too (docs/testing.md says which and why).
 .PHONY: vm
 vm: apt pyz
 	PN_VM_ALL=1 $(PY) -m pytest -q tests/test_vm_bonds.py

@@ -2,8 +2,7 @@
 
 Every release from 18.04 to 26.04 LTS, the interim ones (24.10, 25.04, 25.10) included:
 netplan 1.x still reads the version-2 YAML written here, and ifupdown is unchanged. A
-later release is served by this builder under the forward policy (README "Supported
-systems").
+later release is served by this builder under the forward policy (docs/systems.md).
 
 With ifupdown, resolvers go to systemd-resolved's config: Ubuntu's resolv.conf is
 resolved's stub. With netplan they are in the YAML, which reaches resolved through

@@ -6,7 +6,7 @@
 # the build's bytecode is not for. So the file is written in syntax every Python 3 (and
 # 2.7) can compile: no f-strings, annotations only in type comments, no unpacking in
 # displays. The first thing it does is refuse anything older than 3.9 in one line, exit
-# EXIT_OLD_PYTHON (README "Exit codes"), before anything is extracted or imported.
+# EXIT_OLD_PYTHON (README.md "Exit codes"), before anything is extracted or imported.
 #
 # shiv's bootstrap imports zipfile, compileall, pathlib, runpy and more on every run,
 # and reads the archive's directory with zipfile. A warm start needs none of that:
@@ -23,7 +23,7 @@
 # The exit: once the entry point has returned, the process ends with os._exit after doing
 # what the interpreter's exit would do that anyone can see (_exit_now), without tearing
 # down every module and object first: that teardown was ~40 M instructions of a ~446 M
-# warm run (README "Performance").
+# warm run (docs/performance.md).
 #
 # ruff: noqa: UP031, UP036 - %-formatting is what Python 2.7 to 3.5 can compile; the version
 # check is the point (pyproject's 3.9 is what it enforces)
@@ -35,7 +35,7 @@ BUILD_ID = "@BUILD_ID@"
 ENTRY_MODULE = "@ENTRY_MODULE@"
 ENTRY_FUNCTION = "@ENTRY_FUNCTION@"
 SITE_PACKAGES_ZIP = "@SITE_PACKAGES_ZIP@"
-# Exit codes of the start-up itself (README "Exit codes"; the CLI's own are below 90).
+# Exit codes of the start-up itself (README.md "Exit codes"; the CLI's own are below 90).
 EXIT_OLD_PYTHON = 90
 EXIT_SHIV_ROOT = 91
 PROG = "packet-networking"
@@ -179,7 +179,7 @@ def main():
     # type: () -> None
     _refuse_old_python()
     _isolate()
-    gc.disable()  # a short run frees by exiting (README "Performance": ~20 M instructions)
+    gc.disable()  # a short run frees by exiting (docs/performance.md: ~20 M instructions)
     archive = sys.argv[0]
     root = _shiv_root()
     extraction = _extraction(archive, root)

@@ -6,7 +6,7 @@ but not 24.10; ``"12+"`` is open-ended; ``"*"`` holds any version, and no versio
 Ranges of one family and mode may nest (the inner one wins) but never partly overlap.
 ``select`` finds no builder for a version newer than every range of its family;
 ``newest_below`` names that family's newest builder for the forward policy, which the
-run applies only on evidence in the rootfs (run.py, README "Supported systems").
+run applies only on evidence in the rootfs (run.py, docs/systems.md).
 
 Builders live in ``packetnetworking.distros`` and hooks in ``packetnetworking.hooks``,
 one module each, found by scanning those packages. Importing every distro costs a run

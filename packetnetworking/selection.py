@@ -6,7 +6,7 @@ target, looks at the rootfs once, and picks the format (``backends.choose``). Th
 logs the result and hands it to the builder in its Context: builders never choose.
 
 A version newer than every registered release gets its family's newest builder only on
-evidence in the rootfs (the forward policy, README "Supported systems"): a format of
+evidence in the rootfs (the forward policy, docs/systems.md): a format of
 that builder's, seen installed.
 """
 

@@ -28,19 +28,25 @@ from packetnetworking.plan import BONDED, DHCP, Plan
 from packetnetworking.plan import build as build_plan
 
 SAMPLES = Path(__file__).parent / "data" / "hardware-samples"
-NAMES = sorted(p.name for p in SAMPLES.glob("*.yaml"))
-PYZ = Path(__file__).resolve().parents[1] / "packet-networking.pyz"
+ROOT = Path(__file__).resolve().parents[1]
+# The published samples, and the README's example (make demo runs it).
+NAMES = [*sorted(p.name for p in SAMPLES.glob("*.yaml")), "examples/hardware.yaml"]
+PYZ = ROOT / "packet-networking.pyz"
+
+
+def _doc(name: str) -> Path:
+    return ROOT / name if name.startswith("examples/") else SAMPLES / name
 
 
 def _host(name: str) -> tuple[HostNic, ...]:
-    docs = [d for d in yaml.safe_load_all((SAMPLES / name).read_bytes()) if d]
+    docs = [d for d in yaml.safe_load_all(_doc(name).read_bytes()) if d]
     macs = [i["dhcp"]["mac"] for i in docs[0]["spec"]["interfaces"] if "dhcp" in i]
     return tuple(HostNic(name=f"enp{k + 1}s0", mac=m, driver="ixgbe") for k, m in enumerate(macs))
 
 
 def _plan(name: str) -> Plan:
     host = _host(name)
-    meta = documents.parse((SAMPLES / name).read_bytes(), lambda: host)
+    meta = documents.parse(_doc(name).read_bytes(), lambda: host)
     return build_plan(meta, host, meta.resolvers)
 
 
@@ -50,7 +56,7 @@ def _run(tmp_path: Path, name: str, os: str, *extra: str) -> Path:
     nics = tmp_path / "nics.json"
     nics.write_text(json.dumps([{"name": n.name, "mac": n.mac, "driver": n.driver}
                                 for n in _host(name)]))  # fmt: skip
-    argv = [sys.executable, "-m", "packetnetworking", "-M", str(SAMPLES / name), "--nics",
+    argv = [sys.executable, "-m", "packetnetworking", "-M", str(_doc(name)), "--nics",
             str(nics), "--rootfs", str(root), "-o", os, "-q", *extra]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd="/")
     assert proc.returncode == 0, proc.stderr

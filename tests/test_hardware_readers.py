@@ -9,12 +9,14 @@ _plan); what each reader saw is compared with the Plan built from the Hardware.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support import networkmanager, nm_check, nm_run
-from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture)
+from support.images import fresh_copy, require_root_tools
+from test_alpine import ifparse, ifup_commands
 from test_hardware_readback import NAMES, _plan, _run
 from test_suse import _check_documented, sourced, spelled_out
 
@@ -54,6 +56,31 @@ def test_the_ifcfg_rh_check_fails_on_a_wrong_address(tmp_path: Path, ifcfg_rh: n
 
 # ---------------------------------------------------------------------------- ifupdown-ng
 
+# ip only logs what it is asked, as in test_alpine.py, but a link it is asked to add then
+# shows in /sys/class/net: ifupdown-ng's executors look there (the bond's before creating
+# it, the VLAN's for its raw device), so the order they run in is the real one.
+_IP_STUB = """#!/bin/sh
+echo "ip $*" >> /tmp/ip.log
+case "$1 $2 $3" in
+"link add link") mkdir -p "/sys/class/net/$5" ;;
+"link add "*) mkdir -p "/sys/class/net/$3" ;;
+esac
+"""
+
+
+@pytest.fixture(scope="module")
+def ng_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_root_tools()
+    root = fresh_copy("trixie-ifupdown-ng", tmp_path_factory.mktemp("ng") / "root")
+    for path, text in (
+        ("usr/local/sbin/ip", _IP_STUB),
+        ("usr/local/sbin/sleep", '#!/bin/sh\necho "sleep $*" >> /tmp/ip.log\n'),
+    ):
+        (root / path).write_text(text)
+        (root / path).chmod(0o755)
+    (root / "proc/net/vlan").mkdir(parents=True, exist_ok=True)  # 8021q "loaded"
+    return root
+
 
 def expected_commands(plan: Plan) -> list[str]:
     """The ip commands ifupdown-ng's executor must run for the Plan, in no order."""
@@ -80,7 +107,7 @@ def expected_commands(plan: Plan) -> list[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_ifupdown_ng_reads_and_runs_the_hardware(name: str, tmp_path: Path, ng_root: Path):  # noqa: F811
+def test_ifupdown_ng_reads_and_runs_the_hardware(name: str, tmp_path: Path, ng_root: Path):
     text = (_run(tmp_path, name, "alpine 3.20") / "etc/network/interfaces").read_text()
     check_ng(name, text, ng_root)
 
@@ -91,24 +118,30 @@ def test_ifupdown_ng_reads_and_runs_the_hardware(name: str, tmp_path: Path, ng_r
      ("gateway 2001:db8::1", "gateway 2001:db8::2"),
      ("bond-members enp1s0 enp2s0", "bond-members enp1s0")],
 )  # fmt: skip
-def test_the_ifupdown_ng_check_can_fail(old: str, new: str, tmp_path: Path, ng_root: Path):  # noqa: F811
+def test_the_ifupdown_ng_check_can_fail(old: str, new: str, tmp_path: Path, ng_root: Path):
     text = (_run(tmp_path, "pr395-bond.yaml", "alpine 3.20") / "etc/network/interfaces").read_text()
     assert old in text
     with pytest.raises(AssertionError):
         check_ng("pr395-bond.yaml", text.replace(old, new), ng_root)
 
 
-def check_ng(name: str, text: str, ng_root: Path) -> None:  # noqa: F811
+def check_ng(name: str, text: str, ng_root: Path) -> None:
     """ifparse reads `text` and ifup-ng runs exactly the Plan's addresses and routes."""
     plan = _plan(name)
     parsed = ifparse(ng_root, text)
     for bond in plan.bonds:
         assert f"  bond-members {' '.join(bond.members)}\n" in parsed
-    if plan.vlan:
-        # The executor looks for the raw device and the 8021q module before `ip`.
-        for path in (f"sys/class/net/{plan.vlan.parent}", "proc/net/vlan"):
-            (ng_root / path).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(ng_root / "sys/class/net", ignore_errors=True)
+    for nic in plan.nics:  # the NICs are there at boot; bonds and VLANs are not
+        (ng_root / "sys/class/net" / nic.name).mkdir(parents=True)
     commands = ifup_commands(ng_root, text)
+    for bond in plan.bonds:  # created in its mode (test_alpine.py checks every option)
+        create = [
+            c.split() for c in commands if c.startswith(f"ip link add {bond.name} type bond ")
+        ]
+        assert len(create) == 1, f"{name}: {bond.name} not created once: {commands}"
+        options = dict(zip(create[0][6::2], create[0][7::2]))
+        assert options["mode"] == BOND_MODE_NAMES[bond.mode], create
     missing = [c for c in expected_commands(plan) if c not in commands]
     assert not missing, f"{name}: not run {missing}; ran {commands}"
     # No address or route the Plan does not have.

@@ -278,7 +278,7 @@ def test_hostile_option(tmp_path: Path, rootfs: Path, capsys, extra, code, words
 
 
 def test_table_size():
-    """The counts the README's Safety section quotes; printed with -s."""
+    """The counts docs/safety.md quotes; printed with -s."""
     environment = [v for v in RESOLVERS if "\0" not in v]
     total = len(CASES) + len(OS_OPTIONS) + len(RESOLVERS) + len(environment)
     total += len(SUBPROCESS_SAMPLE) + len(OPTION_CASES) + 1

@@ -22,7 +22,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 PYENV = Path.home() / ".pyenv" / "versions"
 SUPPORTED = [(3, minor) for minor in range(9, 14)]
 TOO_OLD = [(2, 7), (3, 6), (3, 7), (3, 8)]
-EXIT_OLD_PYTHON = 90  # README "Exit codes"
+EXIT_OLD_PYTHON = 90  # README.md "Exit codes"
 # Log fields that differ from one run to the next, whatever the interpreter.
 PER_RUN = ("timestamp", "duration_ms")
 

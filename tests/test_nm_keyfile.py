@@ -25,7 +25,7 @@ TARGETS = {
     "almalinux 10": None,
     "fedora 40": None,
     "debian 12": "networkmanager",
-    # 8-9 without the network-scripts package write keyfiles (README "Which config format").
+    # 8-9 without the network-scripts package write keyfiles (docs/systems.md, backends).
     "rocky 9": "networkmanager",
 }
 

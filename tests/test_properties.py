@@ -222,7 +222,7 @@ def _mutated(doc, capsys):
 
 def _counted(prop, capsys) -> None:
     """Run a property and print (with -s) what its documents came to: the numbers the
-    README's Safety section quotes. Each test counts its own run, alone or in a suite."""
+    docs/safety.md quotes. Each test counts its own run, alone or in a suite."""
     before = dict(COUNTS)
     prop(capsys=capsys)
     ran = {key: COUNTS[key] - before[key] for key in COUNTS}

@@ -1,7 +1,7 @@
 """What the build does so that the zipapp starts fast, and that it changes nothing: one
 extraction with the shipped bytecode, templates compiled to modules that render exactly
 as the sources do, the plugin index, attrs and gettext as they are, the cycle collector
-off, and the exit without the interpreter's teardown (README "Performance").
+off, and the exit without the interpreter's teardown (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def test_output_is_flushed_at_exit_and_a_failed_flush_reported(pyz, example, tmp
 
 # ---------------------------------------------------------------------------- cold starts
 # An extraction root that cannot take the extraction: one line naming SHIV_ROOT and the
-# reason, exit 91 (README "Exit codes"), nothing written. Read-only and full roots are
+# reason, exit 91 (README.md "Exit codes"), nothing written. Read-only and full roots are
 # tmpfs mounts in a mount namespace of the run's own, so nothing outlives the test.
 
 EXIT_SHIV_ROOT = 91

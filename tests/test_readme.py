@@ -41,6 +41,9 @@ def test_make_demo_works_on_a_fresh_debian_12(demo):
     assert "===== /etc/network/interfaces\n" in proc.stdout, proc.stdout[-3000:]
     assert "iface bond0 inet static" in proc.stdout
     assert (root / CLONE.lstrip("/") / "build/demo-rootfs/etc/network/interfaces").is_file()
+    # And the Tinkerbell example: a Hardware with its addresses on VLAN 100 over the bond.
+    assert "===== /etc/netplan/90-packet.yaml\n" in proc.stdout, proc.stdout[-3000:]
+    assert '    "bond0.100":\n      id: 100\n      link: "bond0"\n' in proc.stdout
 
 
 def test_make_demo_installed_what_it_needs(demo):

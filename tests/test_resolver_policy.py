@@ -1,4 +1,4 @@
-"""The resolver policy (README "Which config format", last paragraph) in every family.
+"""The resolver policy (docs/systems.md "Which config format", last paragraph) in every family.
 
 A plain etc/resolv.conf (or none) is written. A symlinked one belongs to its owner and
 nothing is written through it (it would land in the image's /run, gone at boot): for

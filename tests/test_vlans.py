@@ -208,7 +208,7 @@ def _vlan_script(tmp_path: Path, iface: str, options: dict[str, str]) -> list[st
 
 def test_the_vlan_package_creates_a_vlan_named_by_its_id(tmp_path: Path):
     """``vlan4094`` is no name ifupdown's built-in knows: the vlan package's script,
-    given the file's vlan-raw-device, creates it (README: the target needs it)."""
+    given the file's vlan-raw-device, creates it (docs/usage.md: the target needs it)."""
     readback.require_ifupdown()
     plan = v.plan_of("vlan-nic")
     options, _ = readback.eni_read(_interfaces("debian 12", "vlan-nic"))

@@ -30,7 +30,7 @@ ENABLE_NETWORKD = (("systemctl", "enable", "systemd-networkd.service"),)
 
 def _no_member_delay(root: Path) -> None:
     """The written ENI without the bond_member_delay quirk's `pre-up sleep 4` (on every
-    bond member but the first): the boot it is measured against (README "Tests")."""
+    bond member but the first): the boot it is measured against (docs/testing.md)."""
     eni = root / "etc" / "network" / "interfaces"
     text = eni.read_text()
     delay = "iface eth1 inet manual\n    pre-up sleep 4\n"
@@ -121,7 +121,7 @@ _MODE_OF = {
 
 
 # What `make test` boots; `make vm` (PN_VM_ALL=1) boots every cell. Left to `make vm`
-# for the time budget (README "Tests"): mlag_ha (the tool writes the very same files as
+# for the time budget (docs/testing.md): mlag_ha (the tool writes the very same files as
 # for bonded, and the guest is the same) and the variant without the member-delay quirk
 # (a measurement of what the quirk does, not a guard).
 DEFAULT_CELLS = frozenset(
@@ -168,7 +168,7 @@ def test_bond_at_boot(
         pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
     outcome = vm_cells.run(cell, pyz, tmp_path)
     # The ports' timeline goes with every cell: the cells with the member-delay quirk (the
-    # default) are read against the variant without it (README "Tests").
+    # default) are read against the variant without it (docs/testing.md).
     detail = f"{vm_checks.check_cell(outcome, cell)}; {vm_checks.port_timeline(outcome)}"
     request.node.user_properties.append(
         ("matrix_detail", f"{detail}; prepare {outcome.prepare_seconds} s, boot+report "

@@ -68,7 +68,7 @@ class Case:
     # network tool that release configures with).
     release: Optional[str] = None
     # The OS is newer than every release the tool knows: the forward policy serves it,
-    # and its "untested version" warning is expected (README "Supported systems").
+    # and its "untested version" warning is expected (docs/systems.md).
     untested: bool = False
 
     @property
