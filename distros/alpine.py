@@ -53,8 +53,9 @@ def resolvers(ctx: Context) -> list[Task]:
     if tasks or ctx.findings.resolv_conf_link is None or not ctx.plan.resolvers:
         return tasks
     servers = " ".join(str(r) for r in ctx.plan.resolvers)
-    return [EnsureLine("etc/resolvconf.conf", f'name_servers="{servers}"',
-                       replaces="name_servers=")]
+    return [
+        EnsureLine("etc/resolvconf.conf", f'name_servers="{servers}"', replaces="name_servers=")
+    ]
 
 
 def bonding_options(plan: Plan) -> list[Task]:

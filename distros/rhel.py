@@ -92,4 +92,3 @@ def _major(ctx: Context) -> int:
     if not version:  # the registry only selects this builder for a numeric version
         raise ValueError(f"no numeric version in {ctx.target}")
     return version[0]
-

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from packetnetworking import backends, files
 from packetnetworking.backends import ENI, NETPLAN
-from packetnetworking.distros.debian import eni_tasks
 from packetnetworking.registry import Context, distro
 from packetnetworking.tasks import Task
+
+from .debian import eni_tasks  # relative: mypy checks distros/ as "distros" (pyproject.toml)
 
 
 @distro("ubuntu", versions="18.04-26.04", backends=(ENI, NETPLAN))

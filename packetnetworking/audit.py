@@ -15,18 +15,25 @@ import sys
 from typing import Any, BinaryIO, Optional
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger  # loaded by structlog itself
 
-EventDict = dict[str, Any]  # what structlog hands each processor
-
-AUDIT_EVENTS = {"task", "run complete", "recovered interrupted run", "rolled back", "backend",
-                "untested version", "signal after the commit", "journal present",
-                "nics from document", "target mounted", "target unmounted"}
+AUDIT_EVENTS = {
+    "task",
+    "run complete",
+    "recovered interrupted run",
+    "rolled back",
+    "backend",
+    "untested version",
+    "signal after the commit",
+    "journal present",
+    "nics from document",
+    "target mounted",
+    "target unmounted",
+}
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-def configure(
-    fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None
-) -> Any:
+def configure(fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None) -> Any:
     """Set up structlog for a run; ``verbosity`` -1 is ``-q``, 1+ is ``-v``."""
     level = logging.ERROR if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     renderer = (
@@ -34,7 +41,7 @@ def configure(
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
     )
-    processors = [
+    processors: list[Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -65,7 +72,7 @@ class AuditSink:
         # file the run replaces) is cut back to it, so not even the log's bytes change.
         self.start = info.st_size
 
-    def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         if event_dict.get("event") in AUDIT_EVENTS and self.error is None:
             try:
                 self.write(event_dict)
@@ -94,15 +101,21 @@ def started_event(version: str, rootfs: str, dry_run: bool) -> EventDict:
     import datetime  # already imported by structlog's TimeStamper
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-    return {"event": "run started", "level": "info", "timestamp": now, "version": version,
-            "rootfs": rootfs, "dry_run": dry_run}
+    return {
+        "event": "run started",
+        "level": "info",
+        "timestamp": now,
+        "version": version,
+        "rootfs": rootfs,
+        "dry_run": dry_run,
+    }
 
 
 class LevelFilter:
     def __init__(self, level: int) -> None:
         self.level = level
 
-    def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
+    def __call__(self, _logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
         if LEVELS.get(event_dict.get("level", "info"), 20) < self.level:
             raise structlog.DropEvent
         return event_dict
