@@ -197,14 +197,21 @@ def mounted(device: str, fs_type: str, log: Log, read_only: bool = False) -> Ite
     try:
         point = tempfile.mkdtemp(prefix="packet-networking-target-")
     except OSError as exc:  # a read-only container root: TMPDIR can name another place
-        raise MountFailed(f"{BLOCK_DEVICE} {device!r}: no mount point in "
-                          f"{tempfile.gettempdir()!r} (TMPDIR): {exc.strerror}; "
-                          "nothing was changed") from None
+        raise MountFailed(
+            f"{BLOCK_DEVICE} {device!r}: no mount point in "
+            f"{tempfile.gettempdir()!r} (TMPDIR): {exc.strerror}; "
+            "nothing was changed"
+        ) from None
     try:
         flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC | (_MS_RDONLY if read_only else 0)
         _mount(device, point, fs_type, flags)
-        log.info("target mounted", block_device=device, fs_type=fs_type, mountpoint=point,
-                 read_only=read_only)
+        log.info(
+            "target mounted",
+            block_device=device,
+            fs_type=fs_type,
+            mountpoint=point,
+            read_only=read_only,
+        )
         with _Signals() as signals:
             try:
                 yield point
@@ -286,13 +293,14 @@ def _private_namespace(device: str) -> None:
             "needs a privileged container (CAP_SYS_ADMIN); nothing was changed"
         )
     if libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) != 0:
-        raise MountFailed(f"{BLOCK_DEVICE} {device!r}: mount propagation cannot be made "
-                          f"private ({_errno()}); nothing was changed")
+        raise MountFailed(
+            f"{BLOCK_DEVICE} {device!r}: mount propagation cannot be made "
+            f"private ({_errno()}); nothing was changed"
+        )
 
 
 def _mount(device: str, point: str, fs_type: str, flags: int) -> None:
-    if _libc().mount(os.fsencode(device), os.fsencode(point), fs_type.encode(), flags,
-                     None) != 0:
+    if _libc().mount(os.fsencode(device), os.fsencode(point), fs_type.encode(), flags, None) != 0:
         raise MountFailed(
             f"{BLOCK_DEVICE} {device!r} could not be mounted as FS_TYPE {fs_type!r}: "
             f"{_errno()}; nothing was changed"
@@ -317,10 +325,10 @@ def _unmount(device: str, point: str, log: Log) -> None:
         return
     error = _errno()
     if libc.umount2(os.fsencode(point), _MNT_DETACH) == 0:
-        log.warning("target unmounted", block_device=device, mountpoint=point, lazily=True,
-                    error=error)
+        log.warning(
+            "target unmounted", block_device=device, mountpoint=point, lazily=True, error=error
+        )
         return
     raise UnmountFailed(
         f"{BLOCK_DEVICE} {device!r} could not be unmounted from {point!r}: {_errno()}"
     )
-

@@ -43,7 +43,11 @@ class Choice:
 
     def __init__(self, backend: str, reason: str, detected: bool, findings: detect.Findings):
         self.backend, self.reason, self.detected, self.findings = (
-            backend, reason, detected, findings)
+            backend,
+            reason,
+            detected,
+            findings,
+        )
 
 
 def choose(

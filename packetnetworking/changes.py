@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Optional
 
-from . import rootfs
+from . import fileio
 from .errors import printable
 from .rootfs import Where
 from .tasks import CONFIG, EnsureLine, Task
@@ -19,8 +19,14 @@ class State:
     __slots__ = ("exists", "content", "mode", "uid", "gid", "link", "xattrs")
 
     def __init__(
-        self, exists: bool, content: bytes = b"", mode: int = CONFIG, uid: int = 0,
-        gid: int = 0, link: Optional[str] = None, xattrs: Optional[dict[str, bytes]] = None,
+        self,
+        exists: bool,
+        content: bytes = b"",
+        mode: int = CONFIG,
+        uid: int = 0,
+        gid: int = 0,
+        link: Optional[str] = None,
+        xattrs: Optional[dict[str, bytes]] = None,
     ) -> None:
         self.exists, self.content, self.mode = exists, content, mode
         self.uid, self.gid, self.link = uid, gid, link
@@ -43,11 +49,18 @@ class Change:
                  "created_dirs", "label")  # fmt: skip
 
     def __init__(
-        self, task: Task, where: Where, root: str, before: State, content: Optional[bytes],
-        mode: int, created_dirs: tuple[str, ...], label: Optional[dict[str, bytes]] = None,
+        self,
+        task: Task,
+        where: Where,
+        root: str,
+        before: State,
+        content: Optional[bytes],
+        mode: int,
+        created_dirs: tuple[str, ...],
+        label: Optional[dict[str, bytes]] = None,
     ) -> None:
         self.task, self.rel, self.dir, self.name = task, where.rel, where.dir, where.name
-        self.path = rootfs.join(root, self.rel)
+        self.path = fileio.join(root, self.rel)
         self.display = "/" + printable(self.rel)
         self.before, self.content, self.mode = before, content, mode
         self.created_dirs, self.label = created_dirs, label
@@ -56,8 +69,10 @@ class Change:
     def action(self) -> str:
         if self.content is None:
             return "delete" if self.before.exists else "unchanged"
-        if self.before.exists and self.before.content == self.content and (
-            self.before.mode == self.mode
+        if (
+            self.before.exists
+            and self.before.content == self.content
+            and (self.before.mode == self.mode)
         ):
             return "unchanged"
         return "append" if isinstance(self.task, EnsureLine) else "write"

@@ -152,8 +152,10 @@ def main(
         print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     if args.rootfs is None and settings is None:
-        p.error("the following arguments are required: -t/--rootfs "
-                "(or BLOCK_DEVICE, as the Tinkerbell action)")
+        p.error(
+            "the following arguments are required: -t/--rootfs "
+            "(or BLOCK_DEVICE, as the Tinkerbell action)"
+        )
     origins = _merge(args, settings)
     fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
     verbosity = -1 if args.quiet else args.verbose
@@ -168,8 +170,10 @@ def main(
     except Exception as exc:  # a bug of ours: still one line, the traceback under -v
         if verbosity > 0:
             raise
-        print(f"packet-networking: internal error: {printable(repr(exc))} (rerun with -v)",
-              file=sys.stderr)
+        print(
+            f"packet-networking: internal error: {printable(repr(exc))} (rerun with -v)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -229,8 +233,9 @@ def _run(
         if settings is not None:  # the action (no --rootfs): mount the partition
             from . import action
 
-            rootfs = stack.enter_context(action.mounted(
-                settings.block_device, settings.fs_type, log, read_only=args.dry_run))
+            rootfs = stack.enter_context(
+                action.mounted(settings.block_device, settings.fs_type, log, read_only=args.dry_run)
+            )
         if args.resolvers is not None:
             resolvers, origin = args.resolvers, origins["resolvers"]
         else:
@@ -248,8 +253,11 @@ def _run(
             dry_run=args.dry_run,
             diff=args.diff,
             backend=args.backend,
-            audit_check=(functools.partial(_audit_intact, sink, args.audit_log,
-                                           origins["audit_log"]) if sink else None),
+            audit_check=(
+                functools.partial(_audit_intact, sink, args.audit_log, origins["audit_log"])
+                if sink
+                else None
+            ),
             hold_signals=True,  # this process's exit code says what is on disk
         )
         run.run(options, log, before_op)
@@ -277,8 +285,9 @@ def _audit_sink(
         sink = audit.AuditSink(stream)
         sink.write(audit.started_event(__version__, rootfs, dry_run))
     except NotRegular as exc:
-        raise UsageError(f"{origin} {path!r}: is {exc.what}, not a file; nothing was "
-                         "changed") from None
+        raise UsageError(
+            f"{origin} {path!r}: is {exc.what}, not a file; nothing was changed"
+        ) from None
     except OSError as exc:
         raise _unwritable(path, exc, origin) from None
     return sink
@@ -305,8 +314,10 @@ def _audit_intact(
         if (info.st_dev, info.st_ino) == (log.st_dev, log.st_ino):
             os.ftruncate(sink.stream.fileno(), sink.start)
             sink.error = OSError("refused")  # nothing more goes into the target's file
-            raise UsageError(f"{origin} {path!r}: is {change.display} of the rootfs, which "
-                             "the run replaces; write the log elsewhere; nothing was changed")
+            raise UsageError(
+                f"{origin} {path!r}: is {change.display} of the rootfs, which "
+                "the run replaces; write the log elsewhere; nothing was changed"
+            )
 
 
 def _unwritable(path: str, exc: OSError, origin: str = "--audit-log") -> UsageError:

@@ -13,7 +13,7 @@ import os
 import posixpath
 from typing import Optional
 
-from . import rootfs
+from . import fileio, rootfs
 from .errors import WriteFailed
 
 IFUPDOWN, NETPLAN, NETWORKMANAGER = "ifupdown", "netplan", "NetworkManager"
@@ -57,7 +57,9 @@ class Findings:
     __slots__ = ("installed", "enabled", "resolv_conf_link")
 
     def __init__(
-        self, installed: tuple[tuple[str, str], ...], enabled: tuple[tuple[str, str], ...],
+        self,
+        installed: tuple[tuple[str, str], ...],
+        enabled: tuple[tuple[str, str], ...],
         resolv_conf_link: Optional[str],
     ) -> None:
         self.installed, self.enabled, self.resolv_conf_link = installed, enabled, resolv_conf_link
@@ -93,7 +95,7 @@ class Findings:
         return "; ".join(parts) or "no network tool"
 
 
-def look(root: rootfs.StrPath) -> Findings:
+def look(root: fileio.StrPath) -> Findings:
     try:
         fs = rootfs.Root(root)
     except WriteFailed:
@@ -135,7 +137,7 @@ def _enablement_link(fs: rootfs.Root, service: str) -> Optional[str]:
         for name in wants:
             try:
                 where = fs.locate(f"{unit_dir}/{name}/{service}", follow=False)
-                if not where.missing and rootfs.lexists(fs.dir_fd(where.dir), where.name):
+                if not where.missing and fileio.lexists(fs.dir_fd(where.dir), where.name):
                     return f"{unit_dir}/{name}/{service}"
             except (WriteFailed, OSError):
                 continue

@@ -25,10 +25,11 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import rootfs
+from . import fileio
 from .changes import Change
 from .errors import WriteFailed, describe, printable
-from .rootfs import MAX_FILE, MAX_XATTR, Op, Root, no_op, temp_path
+from .fileio import MAX_FILE, MAX_XATTR, Op, no_op, temp_path
+from .rootfs import Root
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger as Log
@@ -52,7 +53,7 @@ class Journal:
 
     def begin(self, changes: list[Change]) -> None:
         fd = self.root.fd
-        if rootfs.lexists(fd, JOURNAL) or rootfs.lexists(fd, temp_path(JOURNAL)):
+        if fileio.lexists(fd, JOURNAL) or fileio.lexists(fd, temp_path(JOURNAL)):
             raise WriteFailed(f"/{JOURNAL}: an interrupted run's journal is in the way")
         # Held decoded for an in-process rollback; written base64 (JSON has no bytes).
         self._record = {
@@ -73,10 +74,10 @@ class Journal:
             ],
         }
         body = json.dumps(_encoded(self._record)).encode()
-        rootfs.atomic_write(fd, JOURNAL, body, 0o600, None, None, self._op, "/")
+        fileio.atomic_write(fd, JOURNAL, body, 0o600, None, None, self._op, "/")
 
     def commit(self) -> None:
-        rootfs.unlink_in(self.root.fd, JOURNAL, self._op, "/")
+        fileio.unlink_in(self.root.fd, JOURNAL, self._op, "/")
         os.fsync(self.root.fd)
         self._record = None  # from here on there is nothing to roll back
 
@@ -97,9 +98,9 @@ class Journal:
         """Restore what a run that died left; returns the paths it could not restore
         (the journal then stays). A hostile journal is refused before any change."""
         fd = self.root.fd
-        if not rootfs.lexists(fd, JOURNAL):
+        if not fileio.lexists(fd, JOURNAL):
             # Died while writing the journal itself: nothing else had changed yet.
-            rootfs.unlink_in(fd, temp_path(JOURNAL), self._op, "/")
+            fileio.unlink_in(fd, temp_path(JOURNAL), self._op, "/")
             return []
         record = self._load()
         failures = restore(self.root, record, self._op, from_disk=True)
@@ -120,7 +121,7 @@ class Journal:
             try:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     raise ValueError("not a regular file")
-                body = rootfs.read_fd(fd, f"/{JOURNAL}", MAX_JOURNAL)
+                body = fileio.read_fd(fd, f"/{JOURNAL}", MAX_JOURNAL)
             finally:
                 os.close(fd)
             record: dict[str, Any] = json.loads(body)
@@ -152,8 +153,8 @@ def _unreadable(reason: str) -> WriteFailed:
 
 
 def _remove_journal(root: Root, op: Op) -> None:
-    rootfs.unlink_in(root.fd, temp_path(JOURNAL), op, "/")
-    rootfs.unlink_in(root.fd, JOURNAL, op, "/")
+    fileio.unlink_in(root.fd, temp_path(JOURNAL), op, "/")
+    fileio.unlink_in(root.fd, JOURNAL, op, "/")
     os.fsync(root.fd)
 
 
@@ -187,9 +188,9 @@ def _restore_file(root: Root, entry: dict[str, Any], op: Op, from_disk: bool) ->
             raise WriteFailed("its directory is missing")
         return
     fd, name, shown_dir = root.dir_fd(where.dir), where.name, f"/{where.dir}"
-    rootfs.unlink_in(fd, temp_path(name), op, shown_dir)
+    fileio.unlink_in(fd, temp_path(name), op, shown_dir)
     if not entry["existed"]:
-        rootfs.unlink_in(fd, name, op, shown_dir)
+        fileio.unlink_in(fd, name, op, shown_dir)
     elif _differs(fd, name, entry):
         _put_back(fd, name, entry, op, shown_dir)
 
@@ -230,7 +231,7 @@ def check(root: Root, record: object) -> None:
         _check_path(root, rel)
     for entry in files:
         _check_entry(root, entry)
-        why = rootfs.special(entry["mode"], entry["xattrs"])
+        why = fileio.special(entry["mode"], entry["xattrs"])
         if why is not None:
             raise ValueError(f"{_short(entry['path'])}: {why}, which this tool never writes")
 
@@ -300,24 +301,24 @@ def _differs(fd: int, name: str, entry: dict[str, Any]) -> bool:
         return True
     if os.geteuid() == 0 and (info.st_uid, info.st_gid) != (entry["uid"], entry["gid"]):
         return True
-    now = rootfs.read_entry(fd, name, name)
+    now = fileio.read_entry(fd, name, name)
     return bool(now.content != entry["content"] or now.xattrs != entry.get("xattrs", {}))
 
 
 def _put_back(fd: int, name: str, entry: dict[str, Any], op: Op, shown_dir: str) -> None:
     temp = temp_path(name)
-    rootfs.unlink_in(fd, temp, op, shown_dir)
+    fileio.unlink_in(fd, temp, op, shown_dir)
     if entry["link"] is None:
         owner = (entry["uid"], entry["gid"])
         attributes: Optional[dict[str, bytes]] = entry.get("xattrs")
-        rootfs.atomic_write(fd, name, entry["content"], entry["mode"], owner, attributes, op,
+        fileio.atomic_write(fd, name, entry["content"], entry["mode"], owner, attributes, op,
                             shown_dir)  # fmt: skip
         return
     # A symlink is put back atomically too: made aside, renamed over.
-    op(f"symlink {rootfs.join(shown_dir, temp)}")
+    op(f"symlink {fileio.join(shown_dir, temp)}")
     try:
         os.symlink(entry["link"], temp, dir_fd=fd)
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, rootfs.join(shown_dir, temp)) from None
-    op(f"rename {rootfs.join(shown_dir, temp)}")
-    rootfs.rename_in(fd, temp, name, shown_dir)
+        raise OSError(exc.errno, exc.strerror, fileio.join(shown_dir, temp)) from None
+    op(f"rename {fileio.join(shown_dir, temp)}")
+    fileio.rename_in(fd, temp, name, shown_dir)

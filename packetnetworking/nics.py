@@ -180,8 +180,10 @@ def permanent_mac(entry: str, from_ethtool: Optional[bytes]) -> Optional[str]:
     bonding driver keeps a port's own in ``bonding_slave/perm_hwaddr``; otherwise the
     ethtool ioctl asks the driver; ``address`` is the last resort (devices without a
     permanent address, such as veths, report zeros)."""
-    for source in (_read_mac(os.path.join(entry, "bonding_slave", "perm_hwaddr")),
-                   _mac_text(from_ethtool)):
+    for source in (
+        _read_mac(os.path.join(entry, "bonding_slave", "perm_hwaddr")),
+        _mac_text(from_ethtool),
+    ):
         if source is not None and source != "00:00:00:00:00:00":
             return source
     return _read_mac(os.path.join(entry, "address"))

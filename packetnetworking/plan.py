@@ -104,8 +104,12 @@ class BondFormat:
     __slots__ = ("column", "mode_by_name", "lacp_numeric", "lacp_after_mode", "time_unit")
 
     def __init__(
-        self, column: int, mode_by_name: bool, lacp_numeric: bool = False,
-        lacp_after_mode: bool = False, time_unit: str = "",
+        self,
+        column: int,
+        mode_by_name: bool,
+        lacp_numeric: bool = False,
+        lacp_after_mode: bool = False,
+        time_unit: str = "",
     ) -> None:
         self.column, self.mode_by_name, self.lacp_numeric = column, mode_by_name, lacp_numeric
         self.lacp_after_mode, self.time_unit = lacp_after_mode, time_unit
@@ -394,8 +398,11 @@ def _vlan_id(
 
 
 def _own_addresses(
-    nics: tuple[Nic, ...], carrier: Optional[str], bonds: tuple[Bond, ...],
-    link_ips: tuple[IP, ...], taken: set[int],
+    nics: tuple[Nic, ...],
+    carrier: Optional[str],
+    bonds: tuple[Bond, ...],
+    link_ips: tuple[IP, ...],
+    taken: set[int],
 ) -> tuple[Nic, ...]:
     """Each NIC's own static address, checked against its place in the plan.
 

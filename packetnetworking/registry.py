@@ -32,8 +32,8 @@ from .target import Target, version_tuple
 if TYPE_CHECKING:  # types only: a run imports these later, and only when it needs them
     from .backends import Choice
     from .detect import Findings
+    from .fileio import StrPath
     from .plan import Plan
-    from .rootfs import StrPath
     from .tasks import Task
 
 Builder = Callable[["Context"], "list[Task]"]
@@ -97,7 +97,11 @@ class Registration:
     __slots__ = ("family", "versions", "modes", "func", "names", "backends")
 
     def __init__(
-        self, family: str, versions: VersionRange, modes: frozenset[str], func: Builder,
+        self,
+        family: str,
+        versions: VersionRange,
+        modes: frozenset[str],
+        func: Builder,
         names: tuple[str, ...],  # every name that means this family (-o, metadata, os-release)
         backends: tuple[str, ...],  # the formats it writes, the preferred first; () none
     ) -> None:
@@ -116,7 +120,9 @@ class Hook:
     __slots__ = ("point", "func", "plans")
 
     def __init__(
-        self, point: str, func: Hooked,
+        self,
+        point: str,
+        func: Hooked,
         plans: Optional[frozenset[str]],  # plan slugs it applies to; None means every plan
     ) -> None:
         self.point, self.func, self.plans = point, func, plans
@@ -186,9 +192,7 @@ def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable[[Hooke
 
 def hooks(point: str, plan_slug: Optional[str]) -> list[Hook]:
     _load_hooks()
-    return [
-        h for h in _hooks if h.point == point and (h.plans is None or plan_slug in h.plans)
-    ]
+    return [h for h in _hooks if h.point == point and (h.plans is None or plan_slug in h.plans)]
 
 
 def builders() -> list[Registration]:
@@ -201,14 +205,10 @@ def select(target: Target, mode: str) -> Registration:
     family = _family(target.distro)
     version = target.version_tuple
     candidates = [
-        r
-        for r in _builders
-        if r.family == family and mode in r.modes and version in r.versions
+        r for r in _builders if r.family == family and mode in r.modes and version in r.versions
     ]
     if not candidates:
-        raise NoBuilder(
-            f"no builder for {target} in {mode} mode; supported: {supported()}"
-        )
+        raise NoBuilder(f"no builder for {target} in {mode} mode; supported: {supported()}")
     # Ranges only nest, so one candidate lies within all the others: the narrowest.
     return next(c for c in candidates if all(c.versions.within(o.versions) for o in candidates))
 

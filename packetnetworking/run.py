@@ -40,10 +40,22 @@ class Options:
     ``hardware``: the document's bytes from the ``HARDWARE`` variable, the source used
     when neither a file nor a URL is given."""
 
-    __slots__ = ("rootfs", "metadata_file", "metadata_url", "hardware", "retry",
-                 "operating_system",
-                 "resolvers", "resolvers_origin", "nics_file", "dry_run", "diff", "backend",
-                 "audit_check", "hold_signals")
+    __slots__ = (
+        "rootfs",
+        "metadata_file",
+        "metadata_url",
+        "hardware",
+        "retry",
+        "operating_system",
+        "resolvers",
+        "resolvers_origin",
+        "nics_file",
+        "dry_run",
+        "diff",
+        "backend",
+        "audit_check",
+        "hold_signals",
+    )
 
     def __init__(
         self,
@@ -104,9 +116,7 @@ def run(options: Options, log: Log, before_op: Optional[Callable[[str], None]] =
         transaction.close()
 
 
-def _run(
-    options: Options, log: Log, transaction: Transaction, root: str, started: float
-) -> Result:
+def _run(options: Options, log: Log, transaction: Transaction, root: str, started: float) -> Result:
     if not options.dry_run and os.path.isdir(root):
         transaction.recover()  # a run killed half-way is undone before anything else
     host_nics = _host_nics(options.nics_file)
@@ -160,8 +170,13 @@ def _run(
 
 
 def _complete(
-    changes: list[Change], builder: str, target: str, mode: str, options: Options,
-    started: float, log: Log,
+    changes: list[Change],
+    builder: str,
+    target: str,
+    mode: str,
+    options: Options,
+    started: float,
+    log: Log,
 ) -> Result:
     result = Result(tuple(changes), builder, target, time.monotonic() - started)
     log.info(
@@ -227,15 +242,17 @@ def _load_metadata(
 ) -> metadata.Metadata:
     """The first source given: -M, then --metadata-url, then ``HARDWARE``."""
     if options.metadata_file:
-        log.debug("metadata from file; --metadata-url and HARDWARE ignored",
-                  file=options.metadata_file)
+        log.debug(
+            "metadata from file; --metadata-url and HARDWARE ignored", file=options.metadata_file
+        )
         body = source.read_file(options.metadata_file)
     elif options.metadata_url:
         log.debug("metadata from the URL; HARDWARE ignored", url=options.metadata_url)
         body = source.fetch(options.metadata_url, options.retry, log)
     elif options.hardware is not None:
-        log.debug("metadata from the environment", variable=source.HARDWARE,
-                  bytes=len(options.hardware))
+        log.debug(
+            "metadata from the environment", variable=source.HARDWARE, bytes=len(options.hardware)
+        )
         body = options.hardware
     else:
         raise NoMetadataSource(source.NO_SOURCE)
@@ -300,9 +317,7 @@ def _choose_target(
     return found
 
 
-def _resolvers(
-    options: Options, document: metadata.Metadata, log: Log
-) -> tuple[IPAddress, ...]:
+def _resolvers(options: Options, document: metadata.Metadata, log: Log) -> tuple[IPAddress, ...]:
     """--resolvers (or PACKET_RESOLVERS), else the document's own, else the host's."""
     if options.resolvers is not None:
         return resolver_list(options.resolvers, options.resolvers_origin)

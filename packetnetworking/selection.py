@@ -16,8 +16,8 @@ from typing import Optional
 
 from . import backends, detect, registry
 from .errors import NoBuilder
+from .fileio import StrPath
 from .plan import Plan
-from .rootfs import StrPath
 from .target import Target
 
 

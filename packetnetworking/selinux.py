@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Optional
 
-from . import rootfs
+from . import fileio
 from .errors import WriteFailed
 from .rootfs import Root
 from .tasks import Write
@@ -177,7 +177,7 @@ def _policy(fs: Root) -> Optional[str]:
 
 
 def _read(fs: Root, rel: str) -> str:
-    limit = MAX_CONTEXTS if "/contexts/" in rel else rootfs.MAX_FILE
+    limit = MAX_CONTEXTS if "/contexts/" in rel else fileio.MAX_FILE
     content = fs.read(rel, limit)
     if content is None:
         raise FileNotFoundError(2, "No such file or directory", rel)

@@ -45,19 +45,27 @@ class Retry:
     __slots__ = ("attempts", "timeout", "delay", "max_delay")
 
     def __init__(
-        self, attempts: int = 10, timeout: float = 10.0, delay: float = 1.0,
+        self,
+        attempts: int = 10,
+        timeout: float = 10.0,
+        delay: float = 1.0,
         max_delay: float = 30.0,
     ) -> None:
         self.attempts, self.timeout, self.delay, self.max_delay = (
-            attempts, timeout, delay, max_delay)
+            attempts,
+            timeout,
+            delay,
+            max_delay,
+        )
 
 
 def read_file(path: str) -> bytes:
     """-M's document: ``-`` is stdin (not a terminal), anything else a regular file."""
     if path == "-":
         if sys.stdin.isatty():
-            raise NoMetadataSource("--metadata-file '-': stdin is a terminal; pipe the "
-                                   "document in or name a file")
+            raise NoMetadataSource(
+                "--metadata-file '-': stdin is a terminal; pipe the document in or name a file"
+            )
         try:
             return sys.stdin.buffer.read(MAX_BYTES + 1)
         except OSError as exc:  # stdin a directory: EISDIR

@@ -79,7 +79,7 @@ def from_os_release(root: Union[str, os.PathLike[str]]) -> Optional[Target]:
     Resolved inside the rootfs as every path the tool touches (``rootfs.Root``): an image
     whose ``etc`` or ``etc/os-release`` is an absolute symlink is read where the target
     will read it, never on this host; a link that climbs out is as good as no file."""
-    from . import rootfs  # not imported by a run that names its OS
+    from . import fileio, rootfs  # not imported by a run that names its OS
 
     try:
         fs = rootfs.Root(root)
@@ -89,7 +89,7 @@ def from_os_release(root: Union[str, os.PathLike[str]]) -> Optional[Target]:
         for rel in ("etc/os-release", "usr/lib/os-release"):
             try:
                 content = fs.read(rel)
-            except rootfs.TooLarge:
+            except fileio.TooLarge:
                 raise  # exit 80, naming the file
             except (WriteFailed, OSError):
                 continue  # climbs out, loops, not a file, unreadable: not an os-release

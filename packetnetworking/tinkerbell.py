@@ -395,7 +395,7 @@ def _unless_na(value: object) -> object:
 
 
 def _given(value: object) -> object:
-    """"" is Go's zero string, never written out: not given. Other values, of whatever
+    """ "" is Go's zero string, never written out: not given. Other values, of whatever
     type, go on to the validator."""
     return None if value == "" else value
 

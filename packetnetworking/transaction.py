@@ -32,11 +32,12 @@ import os
 import stat
 from typing import TYPE_CHECKING, Callable, Optional
 
-from . import interrupts, rootfs, selinux
+from . import fileio, interrupts, selinux
 from .changes import Change, State, event_fields
 from .errors import Interrupted, PacketNetworkingError, WriteFailed, describe, printable
+from .fileio import StrPath, temp_path
 from .journal import JOURNAL, Journal
-from .rootfs import Root, StrPath, Where, temp_path
+from .rootfs import Root, Where
 from .tasks import CONFIG, Delete, EnsureLine, Task, Write
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class Transaction:
         self.root = os.path.realpath(root)  # absolute, and the journal's paths relative to it
         self.log = log
         # Called before every filesystem mutation: how the tests inject faults.
-        self._before_op = before_op or rootfs.no_op
+        self._before_op = before_op or fileio.no_op
         self._fs: Optional[Root] = None
         # The SELinux labels of the directories prepare found missing (none when the
         # target has no SELinux): decided with the files', before anything is written.
@@ -73,7 +74,7 @@ class Transaction:
         """Whether a run's journal is there: one is under way, or died half-way. Only
         looks: a dry run takes no lock (it must never make a real run fail with exit
         75) and recovers nothing (that would be a change)."""
-        return rootfs.lexists(self._open().fd, JOURNAL)
+        return fileio.lexists(self._open().fd, JOURNAL)
 
     def prepare(self, tasks: list[Task]) -> list[Change]:
         """Work out each task's new content against the rootfs as it is (and as earlier
@@ -95,7 +96,11 @@ class Transaction:
         return changes
 
     def _plan(
-        self, fs: Root, labels: selinux.Labels, task: Task, pending: dict[str, Optional[bytes]],
+        self,
+        fs: Root,
+        labels: selinux.Labels,
+        task: Task,
+        pending: dict[str, Optional[bytes]],
         planned_dirs: set[str],
     ) -> Change:
         # Writes follow a final symlink as the target would; a Delete removes the link.
@@ -109,7 +114,7 @@ class Transaction:
         dirs = () if content is None else tuple(d for d in where.missing if d not in planned_dirs)
         planned_dirs.update(dirs)
         stale = content is not None and not where.missing
-        if stale and rootfs.lexists(fs.dir_fd(where.dir), temp_path(where.name)):
+        if stale and fileio.lexists(fs.dir_fd(where.dir), temp_path(where.name)):
             shown = "/" + printable(temp_path(rel))
             raise WriteFailed(f"{shown}: a stale temp file is in the way; remove it")
         mode = task.mode if isinstance(task, (Write, EnsureLine)) else CONFIG
@@ -166,16 +171,16 @@ class Transaction:
             before = change.before
             owner = (before.uid, before.gid) if before.exists else None
             attributes = before.xattrs if before.exists else change.label
-            rootfs.write_temp(fs.dir_fd(change.dir), change.name, change.content, change.mode,
+            fileio.write_temp(fs.dir_fd(change.dir), change.name, change.content, change.mode,
                               owner, attributes, self._before_op, f"/{change.dir}")  # fmt: skip
 
     def _switch(self, fs: Root, change: Change) -> None:
         fd = fs.dir_fd(change.dir)
         if change.content is None:
-            rootfs.unlink_in(fd, change.name, self._before_op, f"/{change.dir}")
+            fileio.unlink_in(fd, change.name, self._before_op, f"/{change.dir}")
         else:
             self._before_op(f"rename /{temp_path(change.rel)}")
-            rootfs.rename_in(fd, temp_path(change.name), change.name, f"/{change.dir}")
+            fileio.rename_in(fd, temp_path(change.name), change.name, f"/{change.dir}")
 
     def _undo(self, journal: Journal, exc: Exception) -> PacketNetworkingError:
         reason = describe(exc)
@@ -213,9 +218,9 @@ def _ordinary(before: State, mode: int, rel: str) -> None:
     """Refuse to replace or delete a set-user-ID, set-group-ID or sticky file, or one
     with file capabilities, and to make one: the journal would have to keep such a mode
     for the rollback, and a journal that asks for one is then always a forged one."""
-    why = rootfs.special(before.mode, before.xattrs) if before.exists else None
+    why = fileio.special(before.mode, before.xattrs) if before.exists else None
     if why is None:
-        why = rootfs.special(mode, {})
+        why = fileio.special(mode, {})
     if why is not None:
         raise WriteFailed(f"/{printable(rel)}: {why}; this tool does not write such a file")
 
@@ -244,7 +249,7 @@ def _read_state(fs: Root, where: Where, link_ok: bool = False) -> State:
     if not stat.S_ISREG(info.st_mode):
         raise WriteFailed(f"{shown}: exists and is not a regular file")
     try:
-        entry = rootfs.read_entry(fd, where.name, shown)
+        entry = fileio.read_entry(fd, where.name, shown)
     except OSError as exc:
         raise WriteFailed(f"{shown}: cannot read: {exc.strerror}") from None
     return State(True, entry.content, entry.mode, entry.uid, entry.gid, xattrs=entry.xattrs)

@@ -22,7 +22,7 @@ CASES = {
 def backend_files(files: dict[str, str], directory: str) -> dict[str, str]:
     """The files under ``directory``, by their names there."""
     prefix = directory.rstrip("/") + "/"
-    return {k[len(prefix):]: v for k, v in files.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in files.items() if k.startswith(prefix)}
 
 
 def render(os: str, doc: dict, backend: Optional[str] = None, root: Path = Path("/nonexistent")):
@@ -44,9 +44,24 @@ def run_cli(tmp_path: Path, root: Path, os: str, *extra: str, doc: Optional[dict
     meta.write_text(json.dumps(document))
     nics.write_text(f.nics_json(len(document["network"]["interfaces"])))
     argv = [
-        sys.executable, "-m", "packetnetworking", "-M", str(meta), "--nics", str(nics),
-        "--rootfs", str(root), "-o", os, "--resolvers", ",".join(f.RESOLVERS),
-        "--audit-log", str(audit), "--log-format", "json", *extra,
+        sys.executable,
+        "-m",
+        "packetnetworking",
+        "-M",
+        str(meta),
+        "--nics",
+        str(nics),
+        "--rootfs",
+        str(root),
+        "-o",
+        os,
+        "--resolvers",
+        ",".join(f.RESOLVERS),
+        "--audit-log",
+        str(audit),
+        "--log-format",
+        "json",
+        *extra,
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     events = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []

@@ -17,14 +17,29 @@ from typing import Optional
 
 Model = dict
 
-_MODES = {"0": "balance-rr", "1": "active-backup", "2": "balance-xor", "3": "broadcast",
-          "4": "802.3ad", "5": "balance-tlb", "6": "balance-alb"}
+_MODES = {
+    "0": "balance-rr",
+    "1": "active-backup",
+    "2": "balance-xor",
+    "3": "broadcast",
+    "4": "802.3ad",
+    "5": "balance-tlb",
+    "6": "balance-alb",
+}
 _LACP = {"1": "fast", "0": "slow", "fast": "fast", "slow": "slow"}
 
 
 def empty() -> Model:
-    return {"bonds": {}, "vlan": None, "link": None, "addresses": [], "gateways": [],
-            "routes": [], "resolvers": [], "dhcp": []}
+    return {
+        "bonds": {},
+        "vlan": None,
+        "link": None,
+        "addresses": [],
+        "gateways": [],
+        "routes": [],
+        "resolvers": [],
+        "dhcp": [],
+    }
 
 
 def vlan(vid: object, parent: str) -> dict:
@@ -91,9 +106,12 @@ def from_networkd(files: dict[str, str]) -> Model:
                 continue
             options = dict(next((p for s, p in sections if s == "Bond"), []))
             model["bonds"][netdev["Name"]] = bond(
-                options["Mode"], _ms(options.get("MIIMonitorSec", "0")),
-                _ms(options.get("UpDelaySec", "0")), _ms(options.get("DownDelaySec", "0")),
-                options.get("TransmitHashPolicy"), options.get("LACPTransmitRate"),
+                options["Mode"],
+                _ms(options.get("MIIMonitorSec", "0")),
+                _ms(options.get("UpDelaySec", "0")),
+                _ms(options.get("DownDelaySec", "0")),
+                options.get("TransmitHashPolicy"),
+                options.get("LACPTransmitRate"),
                 netdev.get("MACAddress", ""),
             )
         elif name.endswith(".network"):
@@ -141,8 +159,13 @@ def from_nm(profiles: list[dict]) -> Model:
         if p["type"] == "bond":
             o = p["bond"]
             model["bonds"][p["interface_name"]] = bond(
-                o["mode"], o.get("miimon", 0), o.get("updelay", 0), o.get("downdelay", 0),
-                o.get("xmit_hash_policy"), o.get("lacp_rate"), p["cloned_mac"] or "",
+                o["mode"],
+                o.get("miimon", 0),
+                o.get("updelay", 0),
+                o.get("downdelay", 0),
+                o.get("xmit_hash_policy"),
+                o.get("lacp_rate"),
+                p["cloned_mac"] or "",
             )
             device = p["interface_name"]
         elif p["master"]:
@@ -189,8 +212,15 @@ def from_eni(options: dict[str, list[tuple[str, str]]], dhcp: list[str], udev_ru
     for iface, pairs in options.items():
         o = dict(pairs)
         if "bond-slaves" in o:
-            b = bond(o["bond-mode"], o["bond-miimon"], o["bond-updelay"], o["bond-downdelay"],
-                     o.get("bond-xmit_hash_policy"), o.get("bond-lacp-rate"), o["hwaddress"])
+            b = bond(
+                o["bond-mode"],
+                o["bond-miimon"],
+                o["bond-updelay"],
+                o["bond-downdelay"],
+                o.get("bond-xmit_hash_policy"),
+                o.get("bond-lacp-rate"),
+                o["hwaddress"],
+            )
             b["members"] = [macs[m] for m in o["bond-slaves"].split()]
             model["bonds"][iface] = b
     for iface, pairs in options.items():

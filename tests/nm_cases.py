@@ -53,7 +53,7 @@ def files(os_name: str, case: str, directory: str, backend: Optional[str] = None
     tasks = chosen.builder.func(chosen.context(plan))
     prefix = directory.rstrip("/") + "/"
     return {
-        t.path[len(prefix):]: t.content
+        t.path[len(prefix) :]: t.content
         for t in tasks
         if hasattr(t, "content") and t.path.startswith(prefix)
     }

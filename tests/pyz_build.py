@@ -26,8 +26,16 @@ from conftest import require
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILD_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "requirements.lock", "packaging",
-                "packetnetworking", "distros", "hooks")
+BUILD_INPUTS = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "requirements.lock",
+    "packaging",
+    "packetnetworking",
+    "distros",
+    "hooks",
+)
 
 
 def skip_or_fail(reason: str) -> None:
@@ -63,8 +71,17 @@ def build_venv(tree: Path) -> Path:
     python = venv / "bin" / "python"
     steps = [
         [sys.executable, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", "--require-hashes", "--no-deps",
-         "-r", str(tree / "packaging" / "build-tools.lock")],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(tree / "packaging" / "build-tools.lock"),
+        ],
     ]
     for argv in steps:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
@@ -78,13 +95,18 @@ def builds(tmp_path_factory) -> tuple[Path, Path]:
     paths differ in length, with files of different timestamps, each with its own venv
     (so the build interpreter's path differs too)."""
     base = tmp_path_factory.mktemp("builds")
-    trees = [copy_build_inputs(base / "one"),
-             copy_build_inputs(base / "two" / "a-longer-path", copy=shutil.copy)]
+    trees = [
+        copy_build_inputs(base / "one"),
+        copy_build_inputs(base / "two" / "a-longer-path", copy=shutil.copy),
+    ]
     pythons = [build_venv(tree) for tree in trees]
     procs = [
         subprocess.Popen(
             [str(python), "packaging/build_pyz.py", "--output", "out.pyz"],
-            cwd=tree, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=tree,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for tree, python in zip(trees, pythons)
     ]
@@ -105,15 +127,29 @@ def example(tmp_path_factory) -> list[str]:
     (work / "metadata.json").write_text(json.dumps(factories.metadata(nics=4)))
     (work / "nics.json").write_text(factories.nics_json(4))
     (work / "rootfs").mkdir()
-    return ["-M", str(work / "metadata.json"), "--nics", str(work / "nics.json"), "-o",
-            "debian 12", "--rootfs", str(work / "rootfs"), "--resolvers", "147.75.207.207",
-            "--dry-run", "-q"]
+    return [
+        "-M",
+        str(work / "metadata.json"),
+        "--nics",
+        str(work / "nics.json"),
+        "-o",
+        "debian 12",
+        "--rootfs",
+        str(work / "rootfs"),
+        "--resolvers",
+        "147.75.207.207",
+        "--dry-run",
+        "-q",
+    ]
 
 
 def run(argv: list[str], shiv_root: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        argv, env={"PATH": os.environ["PATH"], "SHIV_ROOT": str(shiv_root), **env},
-        capture_output=True, text=True, timeout=120,
+        argv,
+        env={"PATH": os.environ["PATH"], "SHIV_ROOT": str(shiv_root), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -130,5 +166,3 @@ def shipped_names(pyz: Path) -> set[str]:
 def site_packages_zip(pyz: Path) -> zipfile.ZipFile:
     with zipfile.ZipFile(pyz) as outer:
         return zipfile.ZipFile(io.BytesIO(outer.read("site-packages.zip")))
-
-

@@ -166,8 +166,12 @@ def networkd_log(conf: Path, image: Optional[Path] = None) -> list[str]:
 def _run_until(argv: list[str], marker: str) -> list[str]:
     """Run argv in its own process group, collect its output until ``marker``, kill it."""
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env=ENV, start_new_session=True,
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+        start_new_session=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + NETWORKD_TIMEOUT
@@ -204,7 +208,10 @@ def link_problems(conf: Path) -> tuple[list[str], list[str]]:
     require("udevadm", "Debian package udev (make test installs it)")
     proc = subprocess.run(
         ["unshare", "-n", "-m", "sh", "-c", _LINK_SCRIPT, "sh", str(conf)],
-        capture_output=True, text=True, env=ENV, timeout=60,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()

@@ -21,14 +21,29 @@ __dump > "$2"
 __dump > "$3"
 """
 # Variables bash itself changes between the two dumps.
-_DYNAMIC = {"_", "BASH_ARGC", "BASH_ARGV", "BASH_LINENO", "BASH_SOURCE", "FUNCNAME",
-            "LINENO", "RANDOM", "SECONDS", "SRANDOM", "EPOCHREALTIME", "EPOCHSECONDS",
-            "BASH_COMMAND", "PIPESTATUS", "BASH_SUBSHELL", "BASHPID"}
+_DYNAMIC = {
+    "_",
+    "BASH_ARGC",
+    "BASH_ARGV",
+    "BASH_LINENO",
+    "BASH_SOURCE",
+    "FUNCNAME",
+    "LINENO",
+    "RANDOM",
+    "SECONDS",
+    "SRANDOM",
+    "EPOCHREALTIME",
+    "EPOCHSECONDS",
+    "BASH_COMMAND",
+    "PIPESTATUS",
+    "BASH_SUBSHELL",
+    "BASHPID",
+}
+
+
 def _dump(path: Path) -> dict[str, str]:
     fields = path.read_bytes().split(b"\0")[:-1]
-    return {
-        fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields), 2)
-    }
+    return {fields[i].decode(): fields[i + 1].decode() for i in range(0, len(fields), 2)}
 
 
 def sourced(path: Path, tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -38,12 +53,29 @@ def sourced(path: Path, tmp_path: Path) -> tuple[dict[str, str], str]:
         return {}, f"bash -n: {syntax.stderr.strip()}"
     before, after = tmp_path / "before", tmp_path / "after"
     proc = subprocess.run(
-        ["env", "-i", BASH, "--noprofile", "--norc", "-c", _PROBE, "probe", str(path),
-         str(before), str(after)],
-        capture_output=True, text=True, timeout=30, check=False, cwd=tmp_path,
+        [
+            "env",
+            "-i",
+            BASH,
+            "--noprofile",
+            "--norc",
+            "-c",
+            _PROBE,
+            "probe",
+            str(path),
+            str(before),
+            str(after),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
     )
-    problems = "" if proc.returncode == 0 and not proc.stderr else (
-        f"exit {proc.returncode}: {proc.stderr.strip()}"
+    problems = (
+        ""
+        if proc.returncode == 0 and not proc.stderr
+        else (f"exit {proc.returncode}: {proc.stderr.strip()}")
     )
     if not after.exists():
         return {}, problems or "sourcing stopped early"

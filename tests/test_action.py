@@ -38,11 +38,27 @@ def pyz_run(*args: str, env: dict[str, str], netns: bool = False, timeout: float
     if netns:
         require("root", "a network namespace")
         # sysfs shows the namespace of whoever mounted it: a fresh one, as a container has.
-        command = ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
-                   'mount -t sysfs sysfs /sys && exec "$@"', "sh", *command]
+        command = [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            'mount -t sysfs sysfs /sys && exec "$@"',
+            "sh",
+            *command,
+        ]
     environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.environ.get("HOME", "/root")}
-    return subprocess.run(command, capture_output=True, text=True, env={**environment, **env},
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**environment, **env},
+        timeout=timeout,
+        check=False,
+    )
 
 
 def one_line(proc, code: int, *words: str) -> str:
@@ -144,15 +160,28 @@ def test_the_command_line_wins_over_a_variable(monkeypatch):
                                      "9.9.9.9", "--dry-run", "--audit-log", "/cli.jsonl", "-q",
                                      "--log-format", "json"])  # fmt: skip
     origins = cli._merge(given, settings)
-    assert (given.operating_system, given.backend, given.resolvers, given.dry_run,
-            given.audit_log, given.quiet, given.verbose, given.log_format) == (
-        "ubuntu 22.04", "netplan", "9.9.9.9", True, "/cli.jsonl", True, 0, "json")
+    assert (
+        given.operating_system,
+        given.backend,
+        given.resolvers,
+        given.dry_run,
+        given.audit_log,
+        given.quiet,
+        given.verbose,
+        given.log_format,
+    ) == ("ubuntu 22.04", "netplan", "9.9.9.9", True, "/cli.jsonl", True, 0, "json")
     assert origins == {"resolvers": "--resolvers", "audit_log": "--audit-log"}
     empty = cli.parser().parse_args([])
     origins = cli._merge(empty, settings)
-    assert (empty.operating_system, empty.backend, empty.resolvers, empty.dry_run,
-            empty.audit_log, empty.verbose, empty.log_format) == (
-        "debian 12", "eni", "1.1.1.1", False, "/env.jsonl", 2, "console")
+    assert (
+        empty.operating_system,
+        empty.backend,
+        empty.resolvers,
+        empty.dry_run,
+        empty.audit_log,
+        empty.verbose,
+        empty.log_format,
+    ) == ("debian 12", "eni", "1.1.1.1", False, "/env.jsonl", 2, "console")
     assert origins == {"resolvers": "RESOLVERS", "audit_log": "AUDIT_LOG"}
 
 
@@ -164,16 +193,30 @@ def test_no_source_is_one_line_exit_10_naming_all_three(tmp_path):
     proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(tmp_path), env={})
     one_line(proc, 10, "no metadata source", "-M", "--metadata-url", "HARDWARE")
     assert "metadata fetch failed" not in proc.stderr
-    proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(tmp_path),
-                   env={"HARDWARE": "", "PACKET_METADATA_URL": ""})
+    proc = pyz_run(
+        "--nics",
+        str(_nics(tmp_path)),
+        "--rootfs",
+        str(tmp_path),
+        env={"HARDWARE": "", "PACKET_METADATA_URL": ""},
+    )
     one_line(proc, 10, "no metadata source")
 
 
 def test_hardware_is_the_document_when_nothing_else_is_given(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(root), "-o", "debian 12",
-                   "--resolvers", ",".join(f.RESOLVERS), env={"HARDWARE": json.dumps(DOC)})
+    proc = pyz_run(
+        "--nics",
+        str(_nics(tmp_path)),
+        "--rootfs",
+        str(root),
+        "-o",
+        "debian 12",
+        "--resolvers",
+        ",".join(f.RESOLVERS),
+        env={"HARDWARE": json.dumps(DOC)},
+    )
     assert proc.returncode == 0, proc.stderr
     for path, content in f.files("debian 12", DOC).items():
         assert (root / path).read_text() == content, path
@@ -184,16 +227,30 @@ def test_a_file_wins_over_hardware(tmp_path):
     meta.write_text(json.dumps(DOC))
     root = tmp_path / "root"
     root.mkdir()
-    proc = pyz_run("-M", str(meta), "--nics", str(_nics(tmp_path)), "--rootfs", str(root),
-                   "-o", "debian 12", env={"HARDWARE": "{not json"})
+    proc = pyz_run(
+        "-M",
+        str(meta),
+        "--nics",
+        str(_nics(tmp_path)),
+        "--rootfs",
+        str(root),
+        "-o",
+        "debian 12",
+        env={"HARDWARE": "{not json"},
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_bad_hardware_is_exit_50_nothing_written(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
-    proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(root),
-                   env={"HARDWARE": json.dumps({**DOC, "hostname": "web-1\nX=1"})})
+    proc = pyz_run(
+        "--nics",
+        str(_nics(tmp_path)),
+        "--rootfs",
+        str(root),
+        env={"HARDWARE": json.dumps({**DOC, "hostname": "web-1\nX=1"})},
+    )
     one_line(proc, 50, "invalid metadata", "hostname")
     assert snapshot(root) == {}
 
@@ -229,9 +286,18 @@ def test_no_visible_nic_configures_from_the_document(tmp_path):
     stand in for the host's, each pinned to its MAC, and the audit log says so."""
     root, audit = tmp_path / "root", tmp_path / "audit.jsonl"
     root.mkdir()
-    proc = pyz_run("--rootfs", str(root), "-o", "debian 12", "--audit-log", str(audit),
-                   "--resolvers", ",".join(f.RESOLVERS), env={"HARDWARE": json.dumps(DOC)},
-                   netns=True)
+    proc = pyz_run(
+        "--rootfs",
+        str(root),
+        "-o",
+        "debian 12",
+        "--audit-log",
+        str(audit),
+        "--resolvers",
+        ",".join(f.RESOLVERS),
+        env={"HARDWARE": json.dumps(DOC)},
+        netns=True,
+    )
     assert proc.returncode == 0, proc.stderr
     expected = nics.from_document(metadata.parse(json.dumps(DOC)).interfaces)
     for path, content in f.files("debian 12", DOC, nics=expected).items():
@@ -241,7 +307,9 @@ def test_no_visible_nic_configures_from_the_document(tmp_path):
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     found = [e for e in events if e["event"] == "nics from document"]
     assert len(found) == 1 and found[0]["nics"] == {
-        "enxb496917a0110": f.mac(0), "enxb496917a0111": f.mac(1)}
+        "enxb496917a0110": f.mac(0),
+        "enxb496917a0111": f.mac(1),
+    }
 
 
 # ------------------------------------------------------------------- the mount lifecycle
@@ -262,8 +330,13 @@ def target(debian_tree, tmp_path):
 
 
 def action_env(device: str, **extra: str) -> dict[str, str]:
-    return {"BLOCK_DEVICE": device, "FS_TYPE": "ext4", "HARDWARE": json.dumps(DOC),
-            "RESOLVERS": ",".join(f.RESOLVERS), **extra}
+    return {
+        "BLOCK_DEVICE": device,
+        "FS_TYPE": "ext4",
+        "HARDWARE": json.dumps(DOC),
+        "RESOLVERS": ",".join(f.RESOLVERS),
+        **extra,
+    }
 
 
 def test_the_action_mounts_writes_and_unmounts(target, tmp_path):
@@ -275,16 +348,21 @@ def test_the_action_mounts_writes_and_unmounts(target, tmp_path):
     assert partition.mounted_anywhere_here(target) == []
     events = [json.loads(line) for line in audit.read_text().splitlines()]
     names = [e["event"] for e in events]
-    assert names.index("target mounted") < names.index("run complete") < names.index(
-        "target unmounted")
+    assert (
+        names.index("target mounted")
+        < names.index("run complete")
+        < names.index("target unmounted")
+    )
     assert events[0]["rootfs"] == target
     mounted = events[names.index("target mounted")]
     assert (mounted["block_device"], mounted["fs_type"]) == (target, "ext4")
     # Read back by the image's own ifupdown: the bond over the document's NICs.
     check = partition.in_target(
-        target, 'chroot "$ROOT" ifquery -i /etc/network/interfaces --list --allow=auto '
+        target,
+        'chroot "$ROOT" ifquery -i /etc/network/interfaces --list --allow=auto '
         '&& chroot "$ROOT" ifquery -i /etc/network/interfaces bond0 '
-        '&& cat "$ROOT/etc/hostname"')
+        '&& cat "$ROOT/etc/hostname"',
+    )
     assert check.returncode == 0, check.stderr
     assert "bond0" in check.stdout.split()
     assert "bond-slaves: enxb496917a0110 enxb496917a0111" in check.stdout
@@ -337,8 +415,13 @@ with open("/proc/self/mountinfo") as f:
 
 def test_sigterm_while_mounted_unmounts(target):
     """tink-worker stops a timed-out action with SIGTERM: the mount goes first."""
-    proc = subprocess.run([sys.executable, "-c", SIGTERM_INSIDE, target], capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGTERM_INSIDE, target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["interrupted", "143", "unmounted"], proc.stdout + proc.stderr
     clean, why = partition.cleanly_unmounted(target)
@@ -369,9 +452,21 @@ def test_with_rootfs_the_action_variables_are_not_read(tmp_path):
     in the operator's environment is neither checked nor mounted."""
     root = tmp_path / "root"
     root.mkdir()
-    proc = pyz_run("--nics", str(_nics(tmp_path)), "--rootfs", str(root), "-o", "debian 12",
-                   env={"HARDWARE": json.dumps(DOC), "BLOCK_DEVICE": "/etc/hostname",
-                        "FS_TYPE": "ntfs", "OS": "ubuntu 22.04", "DRY_RUN": "yes"})
+    proc = pyz_run(
+        "--nics",
+        str(_nics(tmp_path)),
+        "--rootfs",
+        str(root),
+        "-o",
+        "debian 12",
+        env={
+            "HARDWARE": json.dumps(DOC),
+            "BLOCK_DEVICE": "/etc/hostname",
+            "FS_TYPE": "ntfs",
+            "OS": "ubuntu 22.04",
+            "DRY_RUN": "yes",
+        },
+    )
     assert proc.returncode == 0, proc.stderr
     assert "target mounted" not in proc.stderr
     assert (root / "etc/hostname").read_text() == "web-1\n"  # DRY_RUN not read either

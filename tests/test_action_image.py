@@ -30,9 +30,11 @@ IMAGE = "localhost/pn-action:test"
 DOC = f.metadata(nics=2, os=("debian", "12"))
 # The wrapper a second run uses to look at the container's own mount table once the
 # action is done: the partition was never mounted where the container could see it.
-LOOK_AFTER = ('/usr/local/bin/packet-networking; rc=$?; '
-              'if grep -q packet-networking-target /proc/self/mountinfo; then '
-              'echo "left mounted"; exit 99; fi; exit $rc')
+LOOK_AFTER = (
+    "/usr/local/bin/packet-networking; rc=$?; "
+    "if grep -q packet-networking-target /proc/self/mountinfo; then "
+    'echo "left mounted"; exit 99; fi; exit $rc'
+)
 
 
 def test_the_action_image_as_tink_worker_starts_it(tmp_path):
@@ -45,8 +47,16 @@ def test_the_action_image_as_tink_worker_starts_it(tmp_path):
     context = copy_build_inputs(tmp_path / "context")
     for name in ("Containerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "build_pyz.py"), "wheelhouse",
-                    str(context / "build" / "wheelhouse")], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "build_pyz.py"),
+            "wheelhouse",
+            str(context / "build" / "wheelhouse"),
+        ],
+        check=True,
+        timeout=600,
+    )
     conf = tmp_path / "containers.conf"
     conf.write_text(images.PODMAN_CONF)
     # podman refuses a run root path of more than 50 characters: pytest's are longer.
@@ -56,10 +66,21 @@ def test_the_action_image_as_tink_worker_starts_it(tmp_path):
         with partition.ext4_partition(debian, tmp_path / "disk.img") as device:
             _run_as_tink_worker(device, conf, storage)
     finally:
-        subprocess.run(["podman", "--root", str(storage / "root"), "--runroot",
-                        str(storage / "run"), "rmi", "--all", "--force"],
-                       env={**os.environ, "CONTAINERS_CONF": str(conf)},
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "podman",
+                "--root",
+                str(storage / "root"),
+                "--runroot",
+                str(storage / "run"),
+                "rmi",
+                "--all",
+                "--force",
+            ],
+            env={**os.environ, "CONTAINERS_CONF": str(conf)},
+            capture_output=True,
+            timeout=300,
+        )
         shutil.rmtree(storage, ignore_errors=True)
 
 
@@ -68,29 +89,67 @@ def _build(context: Path, base_tree: Path, conf: Path, storage: Path) -> None:
     subprocess.run(["tar", "-C", str(base_tree), "-cf", str(tarball), "."], check=True)
     _podman(["import", str(tarball), "localhost/pn-test-base:bookworm"], conf, storage)
     tarball.unlink()
-    _podman(["build", "--network", "none", "-f", "Containerfile", "--target", "action",
-             "--build-arg", "BASE=localhost/pn-test-base:bookworm", "-t", IMAGE,
-             str(context)], conf, storage)
+    _podman(
+        [
+            "build",
+            "--network",
+            "none",
+            "-f",
+            "Containerfile",
+            "--target",
+            "action",
+            "--build-arg",
+            "BASE=localhost/pn-test-base:bookworm",
+            "-t",
+            IMAGE,
+            str(context),
+        ],
+        conf,
+        storage,
+    )
 
 
-def _tink_worker(conf: Path, storage: Path, env: dict[str, str], *extra: str,
-                 privileged: bool = True):
+def _tink_worker(
+    conf: Path, storage: Path, env: dict[str, str], *extra: str, privileged: bool = True
+):
     """``podman run`` as tink-worker's docker run of an action: privileged, /dev bound,
     the environment, no NIC. Not asserted here: each caller checks its own exit code."""
     flags = [f"--env={name}={value}" for name, value in env.items()]
     flags += ["--privileged"] if privileged else []
     return subprocess.run(
-        ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), "run",
-         "--rm", "--network", "none", "-v", "/dev:/dev", *flags, *extra],
+        [
+            "podman",
+            "--root",
+            str(storage / "root"),
+            "--runroot",
+            str(storage / "run"),
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "/dev:/dev",
+            *flags,
+            *extra,
+        ],
         env={**os.environ, "CONTAINERS_CONF": str(conf)},
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
 def _run_as_tink_worker(device: str, conf: Path, storage: Path) -> None:
-    env = {"BLOCK_DEVICE": device, "FS_TYPE": "ext4", "HARDWARE": json.dumps(DOC),
-           "OS": "debian 12", "RESOLVERS": ",".join(f.RESOLVERS), "DRY_RUN": "",
-           "AUDIT_LOG": "/dev/stderr"}
+    env = {
+        "BLOCK_DEVICE": device,
+        "FS_TYPE": "ext4",
+        "HARDWARE": json.dumps(DOC),
+        "OS": "debian 12",
+        "RESOLVERS": ",".join(f.RESOLVERS),
+        "DRY_RUN": "",
+        "AUDIT_LOG": "/dev/stderr",
+    }
     # Not privileged (a Template's mistake): no mount namespace, exit 15, nothing mounted.
     denied = _tink_worker(conf, storage, env, IMAGE, privileged=False)
     errors = [line for line in denied.stderr.splitlines() if not line.startswith("{")]
@@ -99,8 +158,9 @@ def _run_as_tink_worker(device: str, conf: Path, storage: Path) -> None:
     _nothing_mounted(device)
     # A bad document: exit 50, nothing written, nothing left mounted.
     before = partition.etc_digest(device)
-    bad = _tink_worker(conf, storage, {**env, "HARDWARE": json.dumps({**DOC, "hostname": "-x"})},
-                       IMAGE)
+    bad = _tink_worker(
+        conf, storage, {**env, "HARDWARE": json.dumps({**DOC, "hostname": "-x"})}, IMAGE
+    )
     errors = [line for line in bad.stderr.splitlines() if not line.startswith("{")]
     assert bad.returncode == 50, bad.stderr
     assert len(errors) == 1 and "invalid metadata: hostname='-x'" in errors[0], bad.stderr
@@ -114,18 +174,30 @@ def _run_as_tink_worker(device: str, conf: Path, storage: Path) -> None:
     print(f"\naction image, end to end (podman run to exit): {elapsed:.2f} s")
     events = [json.loads(line) for line in good.stderr.splitlines() if line.startswith("{")]
     names = [e["event"] for e in events]
-    for name in ("run started", "target mounted", "nics from document", "run complete",
-                 "target unmounted"):
+    for name in (
+        "run started",
+        "target mounted",
+        "nics from document",
+        "run complete",
+        "target unmounted",
+    ):
         assert name in names, names
     _nothing_mounted(device)
     check = partition.in_target(
-        device, 'chroot "$ROOT" ifquery -i /etc/network/interfaces --list --allow=auto && '
+        device,
+        'chroot "$ROOT" ifquery -i /etc/network/interfaces --list --allow=auto && '
         'chroot "$ROOT" ifquery -i /etc/network/interfaces bond0 && '
         'chroot "$ROOT" ifquery -i /etc/network/interfaces enxb496917a0111 && '
-        'cat "$ROOT/etc/udev/rules.d/70-persistent-net.rules" "$ROOT/etc/hostname"')
+        'cat "$ROOT/etc/udev/rules.d/70-persistent-net.rules" "$ROOT/etc/hostname"',
+    )
     assert check.returncode == 0, check.stderr
-    for line in ("bond0", "bond-slaves: enxb496917a0110 enxb496917a0111", "bond-master: bond0",
-                 f'ATTR{{address}}=="{f.mac(1)}", NAME="enxb496917a0111"', "web-1"):
+    for line in (
+        "bond0",
+        "bond-slaves: enxb496917a0110 enxb496917a0111",
+        "bond-master: bond0",
+        f'ATTR{{address}}=="{f.mac(1)}", NAME="enxb496917a0111"',
+        "web-1",
+    ):
         assert line in check.stdout, check.stdout
 
     # Again, looking at the container's own mount table after the action: nothing there
@@ -140,8 +212,9 @@ def _run_as_tink_worker(device: str, conf: Path, storage: Path) -> None:
 
 
 def _nothing_mounted(device: str) -> None:
-    found = subprocess.run(["findmnt", "-rn", "-S", device], capture_output=True, text=True,
-                           check=False, timeout=30)
+    found = subprocess.run(
+        ["findmnt", "-rn", "-S", device], capture_output=True, text=True, check=False, timeout=30
+    )
     assert found.returncode == 1 and not found.stdout, found.stdout
     assert partition.mounted_anywhere_here(device) == []
     clean, why = partition.cleanly_unmounted(device)

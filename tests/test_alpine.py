@@ -97,8 +97,11 @@ def ng_root(tmp_path_factory) -> Path:
     """A copy of the ifupdown-ng image whose ip and udhcpc only log what they are asked."""
     require_root_tools()
     root = fresh_copy("trixie-ifupdown-ng", tmp_path_factory.mktemp("ng") / "root")
-    stubs = (("usr/local/sbin/ip", _IP_STUB), ("usr/sbin/udhcpc", _UDHCPC_STUB),
-             ("usr/local/sbin/sleep", _SLEEP_STUB))
+    stubs = (
+        ("usr/local/sbin/ip", _IP_STUB),
+        ("usr/sbin/udhcpc", _UDHCPC_STUB),
+        ("usr/local/sbin/sleep", _SLEEP_STUB),
+    )
     for path, text in stubs:
         (root / path).write_text(text)
         (root / path).chmod(0o755)
@@ -118,9 +121,23 @@ def ifup_commands(root: Path, text: str) -> list[str]:
     (root / "tmp/ip.log").write_text("")
     (root / "tmp/ifstate").unlink(missing_ok=True)
     res = subprocess.run(
-        ["unshare", "-n", "chroot", str(root), "ifup-ng", "-a", "-l",
-         "-i", "/tmp/interfaces", "-S", "/tmp/ifstate"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "unshare",
+            "-n",
+            "chroot",
+            str(root),
+            "ifup-ng",
+            "-a",
+            "-l",
+            "-i",
+            "/tmp/interfaces",
+            "-S",
+            "/tmp/ifstate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={"PATH": "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"},
     )
     assert res.returncode == 0 and res.stderr == "", res.stderr
@@ -153,7 +170,9 @@ def test_bond_created_with_its_options(case, ng_root):
         settings = dict(zip(options[::2], options[1::2]))
         expected = {
             "mode": "802.3ad" if bond.mode == 4 else "balance-tlb",
-            "miimon": "100", "updelay": "200", "downdelay": "200",
+            "miimon": "100",
+            "updelay": "200",
+            "downdelay": "200",
             "xmit_hash_policy": "layer3+4",
         }
         if bond.mode == 4:
@@ -199,9 +218,7 @@ def test_individual_applies_for_real(tmp_path):
     routes4 = {r["dst"]: r.get("gateway") for r in up.route4}
     assert routes4["default"] == str(plan.public4.gateway)
     assert routes4["10.0.0.0/8"] == str(plan.private4.gateway)
-    assert {r["dst"]: r.get("gateway") for r in up.route6}["default"] == str(
-        plan.public6.gateway
-    )
+    assert {r["dst"]: r.get("gateway") for r in up.route6}["default"] == str(plan.public6.gateway)
     assert res.down.returncode == 0
     assert res.after_down.cidrs() == set() and res.after_down.route4 == []
 
@@ -268,9 +285,24 @@ def test_mdev_and_nameif_rename_the_nics(tmp_path):
     (rootfs / "sbin").mkdir()
     (rootfs / "sbin/nameif").symlink_to(shutil.which("busybox"))
     res = subprocess.run(
-        ["unshare", "-n", "-m", "--propagation", "private", "sh", "-c", _MDEV_RUN, "mdev",
-         f.mac(0), f.mac(1), str(rootfs)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "unshare",
+            "-n",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            _MDEV_RUN,
+            "mdev",
+            f.mac(0),
+            f.mac(1),
+            str(rootfs),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert res.returncode == 0 and res.stderr == "", res.stderr
     names = {line.split()[0].split("@")[0]: line.split()[2] for line in res.stdout.splitlines()}

@@ -60,11 +60,17 @@ def choose(os: str, root: Path, backend=None) -> backends.Choice:
 
 # The table: what a tree showing no tool gets.
 DEFAULTS = [
-    ("debian 10", "eni"), ("debian 12", "eni"), ("debian 13", "eni"),
-    ("ubuntu 18.04", "eni"), ("ubuntu 24.04", "eni"),
-    ("fedora 40", "networkmanager"), ("rhel 10", "networkmanager"),
-    ("rocky 10.0", "networkmanager"), ("almalinux 10", "networkmanager"),
-    ("flatcar stable", "networkd"), ("archlinux", "networkd"),
+    ("debian 10", "eni"),
+    ("debian 12", "eni"),
+    ("debian 13", "eni"),
+    ("ubuntu 18.04", "eni"),
+    ("ubuntu 24.04", "eni"),
+    ("fedora 40", "networkmanager"),
+    ("rhel 10", "networkmanager"),
+    ("rocky 10.0", "networkmanager"),
+    ("almalinux 10", "networkmanager"),
+    ("flatcar stable", "networkd"),
+    ("archlinux", "networkd"),
 ]
 
 
@@ -239,8 +245,13 @@ RESOLVERS = [
     ("fedora 40", None, "bonded", None, {"etc/resolv.conf"}),
     ("fedora 40", None, "bonded", STUB, set()),
     ("flatcar stable", None, "individual", "../run/systemd/resolve/resolv.conf", set()),
-    ("flatcar stable", None, "dhcp", "../run/systemd/resolve/resolv.conf",
-     {"etc/systemd/resolved.conf"}),
+    (
+        "flatcar stable",
+        None,
+        "dhcp",
+        "../run/systemd/resolve/resolv.conf",
+        {"etc/systemd/resolved.conf"},
+    ),
 ]
 
 

@@ -42,8 +42,12 @@ def _networkd(doc: dict) -> extract.Model:
     return extract.from_networkd(out)
 
 
-READERS = {"eni": _eni, "netplan": _netplan, "networkmanager": _networkmanager,
-           "networkd": _networkd}
+READERS = {
+    "eni": _eni,
+    "netplan": _netplan,
+    "networkmanager": _networkmanager,
+    "networkd": _networkd,
+}
 
 
 def expected(doc: dict) -> extract.Model:
@@ -53,8 +57,13 @@ def expected(doc: dict) -> extract.Model:
     model = extract.empty()
     for bond in plan.bonds:
         model["bonds"][bond.name] = extract.bond(
-            str(bond.mode), bond.miimon, bond.updelay, bond.downdelay, bond.xmit_hash_policy,
-            bond.lacp_rate, bond.mac,
+            str(bond.mode),
+            bond.miimon,
+            bond.updelay,
+            bond.downdelay,
+            bond.xmit_hash_policy,
+            bond.lacp_rate,
+            bond.mac,
         )
         model["bonds"][bond.name]["members"] = [macs[m] for m in bond.members]
     if plan.mode != DHCP:

@@ -80,6 +80,8 @@ def test_swapping_etc_never_reaches_outside(tmp_path: Path):
     finally:
         swapper.kill()
         swapper.wait()
-    print(f"swap race: {RUNS} runs, {outcomes['done']} done, {outcomes['refused']} refused;"
-          " the canary untouched")
+    print(
+        f"swap race: {RUNS} runs, {outcomes['done']} done, {outcomes['refused']} refused;"
+        " the canary untouched"
+    )
     assert outcomes["done"] > 0  # the race really ran the writes, not only refusals

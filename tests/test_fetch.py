@@ -67,6 +67,7 @@ def redirect(location: str) -> Answer:
 
     return answer
 
+
 # How much earlier than the client's own delay a server-side gap may end: the two sides
 # take their timestamps at slightly different instants.
 CLOCK_SLACK = 0.05

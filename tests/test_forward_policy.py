@@ -109,8 +109,12 @@ def test_a_tree_showing_only_other_formats_is_exit_40(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "os, tools",
-    [("ubuntu 16.04", "netplan"), ("debian 9", "ifupdown"), ("sles 11", "nm-enabled"),
-     ("ubuntu", "netplan")],
+    [
+        ("ubuntu 16.04", "netplan"),
+        ("debian 9", "ifupdown"),
+        ("sles 11", "nm-enabled"),
+        ("ubuntu", "netplan"),
+    ],
 )
 def test_an_older_or_unnumbered_release_is_exit_40_whatever_the_tree(os, tools, tmp_path: Path):
     root = tree(tmp_path / "root", tools)

@@ -102,8 +102,13 @@ def expected(plan: Plan) -> extract.Model:
     model = extract.empty()
     for bond in plan.bonds:
         model["bonds"][bond.name] = extract.bond(
-            str(bond.mode), bond.miimon, bond.updelay, bond.downdelay, bond.xmit_hash_policy,
-            bond.lacp_rate, bond.mac,
+            str(bond.mode),
+            bond.miimon,
+            bond.updelay,
+            bond.downdelay,
+            bond.xmit_hash_policy,
+            bond.lacp_rate,
+            bond.mac,
         )
         model["bonds"][bond.name]["members"] = [macs[m] for m in bond.members]
     if plan.mode != DHCP:

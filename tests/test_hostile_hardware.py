@@ -214,8 +214,10 @@ def test_a_mac_yaml_1_1_would_read_as_a_number(tmp_path: Path, rootfs: Path, cap
     argv = safety.args(meta, nics, rootfs, "-o", "debian 12", "--resolvers", "1.1.1.1")
     code, stderr = safety.cli_inprocess(argv, capsys)
     assert code == 0, stderr
-    assert 'ATTR{address}=="10:20:30:40:50:51"' in (
-        rootfs / "etc/udev/rules.d/70-persistent-net.rules").read_text()
+    assert (
+        'ATTR{address}=="10:20:30:40:50:51"'
+        in (rootfs / "etc/udev/rules.d/70-persistent-net.rules").read_text()
+    )
 
 
 @pytest.mark.parametrize("name", ["python object", "alias bomb", "deep flow", "over 4 MiB"])

@@ -260,10 +260,12 @@ OPTION_CASES = [
 def _option_inputs(tmp_path: Path) -> None:
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     nic = {"name": "enp1s0f0", "mac": MAC0}
-    for name, second in (("lo", {"name": "lo", "mac": f.mac(1)}),
-                         ("bond", {"name": "bond0", "mac": f.mac(1)}),
-                         ("twice", {"name": "enp1s0f1", "mac": MAC0.upper()}),
-                         ("samename", {"name": "enp1s0f0", "mac": f.mac(1)})):
+    for name, second in (
+        ("lo", {"name": "lo", "mac": f.mac(1)}),
+        ("bond", {"name": "bond0", "mac": f.mac(1)}),
+        ("twice", {"name": "enp1s0f1", "mac": MAC0.upper()}),
+        ("samename", {"name": "enp1s0f0", "mac": f.mac(1)}),
+    ):
         (tmp_path / f"{name}.json").write_text(json.dumps([nic, second]))
 
 

@@ -32,7 +32,7 @@ def intended(text: str) -> dict[str, str]:
             assert "=" not in line, f"line {number}: a comment with '=' fools the network service"
             continue
         match = _LINE.fullmatch(line)
-        assert match, f"line {number} is not KEY=\"value\": {line!r}"
+        assert match, f'line {number} is not KEY="value": {line!r}'
         key, raw = match.groups()
         assert key not in values, f"line {number}: {key} twice"
         values[key] = re.sub(r"\\(.)", r"\1", raw)
@@ -79,12 +79,32 @@ def test_every_sysconfig_file_sources_cleanly(os_name, case, tmp_path):
 
 def test_the_files_checked_cover_every_kind(tmp_path):
     names = {Path(p).name for p in _shell_files("centos 7", CASES["bonded"])}
-    assert names == {"network", "ifcfg-bond0", "ifcfg-bond0:0", "route-bond0",
-                     "ifcfg-enp1s0f0", "ifcfg-enp1s0f1"}
+    assert names == {
+        "network",
+        "ifcfg-bond0",
+        "ifcfg-bond0:0",
+        "route-bond0",
+        "ifcfg-enp1s0f0",
+        "ifcfg-enp1s0f1",
+    }
 
 
-HOSTILE = ["a b", "$(touch pwned)", "`touch pwned`", 'say "hi"', "back\\slash", "$HOME",
-           "it's", "a;b|c&d", "*", "~", "é", "${UNSET}", "\\$x", "trailing\\"]
+HOSTILE = [
+    "a b",
+    "$(touch pwned)",
+    "`touch pwned`",
+    'say "hi"',
+    "back\\slash",
+    "$HOME",
+    "it's",
+    "a;b|c&d",
+    "*",
+    "~",
+    "é",
+    "${UNSET}",
+    "\\$x",
+    "trailing\\",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE)
@@ -163,7 +183,11 @@ def test_one_route_per_private_subnet(tmp_path):
     path = tmp_path / "route-bond0"
     path.write_text(route)
     assert intended(route) == {
-        "ADDRESS0": "10.0.0.0", "NETMASK0": "255.0.0.0", "GATEWAY0": "10.70.17.8",
-        "ADDRESS1": "100.64.0.0", "NETMASK1": "255.192.0.0", "GATEWAY1": "10.70.17.8",
+        "ADDRESS0": "10.0.0.0",
+        "NETMASK0": "255.0.0.0",
+        "GATEWAY0": "10.70.17.8",
+        "ADDRESS1": "100.64.0.0",
+        "NETMASK1": "255.192.0.0",
+        "GATEWAY1": "10.70.17.8",
     }
     assert check(path, tmp_path) == []

@@ -28,8 +28,13 @@ PER_RUN = ("timestamp", "duration_ms")
 
 
 def _version(python: Path) -> tuple[int, int, int]:
-    out = subprocess.run([str(python), "-c", "import sys; print(sys.version_info[:3])"],
-                         capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [str(python), "-c", "import sys; print(sys.version_info[:3])"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return tuple(int(n) for n in re.findall(r"\d+", out))  # type: ignore[return-value]
 
 
@@ -44,9 +49,14 @@ def _pyenv(minor: tuple[int, int]) -> Path | None:
 
 def _interpreters(minors: list[tuple[int, int]]) -> list[pytest.param]:
     params = [pytest.param(_pyenv(m), id=f"{m[0]}.{m[1]}") for m in minors]
-    return [p if p.values[0] else pytest.param(
-        None, id=p.id, marks=pytest.mark.skip(reason=f"no Python {p.id} in {PYENV}"))
-        for p in params]
+    return [
+        p
+        if p.values[0]
+        else pytest.param(
+            None, id=p.id, marks=pytest.mark.skip(reason=f"no Python {p.id} in {PYENV}")
+        )
+        for p in params
+    ]
 
 
 def _argv(pyz: Path, work: Path, *extra: str) -> list[str]:
@@ -55,9 +65,22 @@ def _argv(pyz: Path, work: Path, *extra: str) -> list[str]:
     (work / "metadata.json").write_text(json.dumps(doc))
     (work / "nics.json").write_text(factories.nics_json(4))
     (work / "rootfs").mkdir(exist_ok=True)
-    return [str(pyz), "-M", str(work / "metadata.json"), "--nics", str(work / "nics.json"),
-            "-o", "debian 12", "--rootfs", str(work / "rootfs"),
-            "--resolvers", ",".join(factories.RESOLVERS), "--log-format", "json", *extra]
+    return [
+        str(pyz),
+        "-M",
+        str(work / "metadata.json"),
+        "--nics",
+        str(work / "nics.json"),
+        "-o",
+        "debian 12",
+        "--rootfs",
+        str(work / "rootfs"),
+        "--resolvers",
+        ",".join(factories.RESOLVERS),
+        "--log-format",
+        "json",
+        *extra,
+    ]
 
 
 def _events(stderr: str) -> list[dict]:
@@ -70,8 +93,11 @@ def _events(stderr: str) -> list[dict]:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _outputs(python: Path, pyz: Path, work: Path) -> dict:
@@ -80,8 +106,12 @@ def _outputs(python: Path, pyz: Path, work: Path) -> dict:
     assert dry.returncode == 0, dry.stderr
     real = run([str(python), *_argv(pyz, work / "real")], work / "shiv")
     assert real.returncode == 0, real.stderr
-    return {"dry stdout": dry.stdout, "dry events": _events(dry.stderr),
-            "real stdout": real.stdout, "files": _tree(work / "real" / "rootfs")}
+    return {
+        "dry stdout": dry.stdout,
+        "dry events": _events(dry.stderr),
+        "real stdout": real.stdout,
+        "files": _tree(work / "real" / "rootfs"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +133,9 @@ def test_every_supported_python_gives_the_same_bytes(python, pyz, reference, tmp
         assert outputs[key] == reference[key], f"{python}: {key} differs from {SYSTEM_PYTHON}'s"
 
 
-def _assert_refused(proc: subprocess.CompletedProcess[str], version: tuple[int, ...],
-                    work: Path) -> None:
+def _assert_refused(
+    proc: subprocess.CompletedProcess[str], version: tuple[int, ...], work: Path
+) -> None:
     assert proc.returncode == EXIT_OLD_PYTHON, proc.stderr
     assert proc.stdout == ""
     this = ".".join(map(str, version[:3]))
@@ -125,12 +156,19 @@ def test_the_refusal_without_an_old_python(pyz, tmp_path):
     sys.version_info saying 3.8.18."""
     with zipfile.ZipFile(pyz) as archive:
         source = archive.read("__main__.py").decode()
-    probe = ("import sys; sys.version_info = (3, 8, 18, 'final', 0); sys.argv = sys.argv[1:]; "
-             "exec(compile(sys.stdin.read(), '__main__.py', 'exec'), {'__name__': '__main__'})")
+    probe = (
+        "import sys; sys.version_info = (3, 8, 18, 'final', 0); sys.argv = sys.argv[1:]; "
+        "exec(compile(sys.stdin.read(), '__main__.py', 'exec'), {'__name__': '__main__'})"
+    )
     argv = _argv(pyz, tmp_path)
-    proc = subprocess.run([str(SYSTEM_PYTHON), "-I", "-S", "-c", probe, *argv], input=source,
-                          env={"SHIV_ROOT": str(tmp_path / "shiv")},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(SYSTEM_PYTHON), "-I", "-S", "-c", probe, *argv],
+        input=source,
+        env={"SHIV_ROOT": str(tmp_path / "shiv")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     _assert_refused(proc, (3, 8, 18), tmp_path)
 
 
@@ -141,8 +179,12 @@ def test_the_bootstrap_parses_as_old_python(pyz):
         source = archive.read("__main__.py").decode()
     ast.parse(source, feature_version=(3, 4))
     tree = ast.parse(source)
-    newer = [n for n in ast.walk(tree) if isinstance(n, (ast.JoinedStr, ast.NamedExpr))
-             or (isinstance(n, (ast.FunctionDef, ast.arg)) and _annotated(n))]
+    newer = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.JoinedStr, ast.NamedExpr))
+        or (isinstance(n, (ast.FunctionDef, ast.arg)) and _annotated(n))
+    ]
     assert not newer, [ast.dump(n)[:80] for n in newer]
 
 
@@ -150,4 +192,3 @@ def _annotated(node: ast.AST) -> bool:
     if isinstance(node, ast.FunctionDef):
         return node.returns is not None
     return getattr(node, "annotation", None) is not None
-

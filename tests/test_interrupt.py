@@ -219,9 +219,12 @@ def _mid_switch(root: Path) -> int:
 
 @pytest.mark.parametrize(
     ("signum", "code", "name"),
-    [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM"),
-     # the installer's ssh session or terminal went away: no less a stop than SIGTERM
-     (signal.SIGHUP, 129, "SIGHUP")],
+    [
+        (signal.SIGINT, 130, "SIGINT"),
+        (signal.SIGTERM, 143, "SIGTERM"),
+        # the installer's ssh session or terminal went away: no less a stop than SIGTERM
+        (signal.SIGHUP, 129, "SIGHUP"),
+    ],
 )
 def test_signal_mid_switch_rolls_back(scene, signum: int, code: int, name: str):
     """SIGINT or SIGTERM with half the files switched: the process rolls back first, then

@@ -46,8 +46,9 @@ HOSTILE: dict[str, bytes] = {
     "uid 2**32-1 (means 'unchanged')": _doc(_entry(uid=2**32 - 1)),
     "gid -1": _doc(_entry(gid=-1)),
     "100,000 deep": b"[" * 100_000 + b"]" * 100_000,
-    "100,000 deep inside": _doc(_entry()).replace(b'"dirs": []', b'"dirs": ' + b"[" * 100_000
-                                                  + b"]" * 100_000),  # fmt: skip
+    "100,000 deep inside": _doc(_entry()).replace(
+        b'"dirs": []', b'"dirs": ' + b"[" * 100_000 + b"]" * 100_000
+    ),  # fmt: skip
     "path with ..": _doc(_entry(path="etc/../../canary")),
     "absolute path": _doc(_entry(path="/etc/motd")),
     "empty part": _doc(_entry(path="etc//motd")),
@@ -68,8 +69,9 @@ HOSTILE: dict[str, bytes] = {
     "setgid mode": _doc(_entry(mode=0o2755)),
     "sticky mode": _doc(_entry(mode=0o1644)),
     "setuid mode on a file that did not exist": _doc(_entry(existed=False, mode=0o4755)),
-    "file capabilities": _doc(_entry(xattrs={"security.capability": base64.b64encode(
-        CAP_SETUID).decode()})),  # fmt: skip
+    "file capabilities": _doc(
+        _entry(xattrs={"security.capability": base64.b64encode(CAP_SETUID).decode()})
+    ),  # fmt: skip
     "a JSON array": b"[]",
     "not JSON": b"\xff\xfe{",
 }

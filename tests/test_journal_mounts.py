@@ -41,8 +41,9 @@ MOTD = _entry("etc/motd")
 
 ATTACKS: dict[str, dict] = {
     "delete the installer's file": {"files": [_entry("run/installer.pid", existed=False), MOTD]},
-    "overwrite the installer's file": {"files": [_entry("run/installer.pid", content=b"6666\n"),
-                                                 MOTD]},  # fmt: skip
+    "overwrite the installer's file": {
+        "files": [_entry("run/installer.pid", content=b"6666\n"), MOTD]
+    },  # fmt: skip
     "a root script on the installer's mount": {
         "files": [_entry("run/sh", content=b"#!/bin/sh\nid\n", mode=0o755), MOTD]
     },

@@ -163,8 +163,8 @@ def test_a_special_file_is_never_replaced(tmp_path: Path, special: str):
 @pytest.mark.parametrize("mode", [0o4755, 0o2755, 0o1755], ids=lambda m: f"{m:04o}")
 def test_a_task_asking_for_a_special_mode_is_refused(tmp_path: Path, mode: int):
     """A builder or hook that asks for a set-id file: refused before anything is written,
-    and ``rootfs.write_temp`` (every file the tool makes) refuses it again."""
-    from packetnetworking import rootfs
+    and ``fileio.write_temp`` (every file the tool makes) refuses it again."""
+    from packetnetworking import fileio
     from packetnetworking.errors import WriteFailed
 
     with pytest.raises(WriteFailed, match="this tool does not write such a file"):
@@ -173,7 +173,7 @@ def test_a_task_asking_for_a_special_mode_is_refused(tmp_path: Path, mode: int):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         with pytest.raises(WriteFailed, match="never writes one"):
-            rootfs.write_temp(fd, "x", b"#!/bin/sh\n", mode, None, None, rootfs.no_op, "/")
+            fileio.write_temp(fd, "x", b"#!/bin/sh\n", mode, None, None, fileio.no_op, "/")
     finally:
         os.close(fd)
     assert list(tmp_path.iterdir()) == []

@@ -74,14 +74,14 @@ def test_a_mount_reached_without_a_symlink_is_written(scene):
 def test_statx_fallback_gives_the_same_mount_ids(path: str):
     """Without /proc the mount ID comes from statx(STATX_MNT_ID) through libc: it must
     name the same mounts as /proc/self/fdinfo does (and tell these apart)."""
-    from packetnetworking import rootfs
+    from packetnetworking import fileio
 
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        assert rootfs._statx_mount_id(fd) == rootfs.mount_id(fd)
+        assert fileio._statx_mount_id(fd) == fileio.mount_id(fd)
         root_fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
         try:
-            assert (rootfs.mount_id(fd) == rootfs.mount_id(root_fd)) == (path == "/")
+            assert (fileio.mount_id(fd) == fileio.mount_id(root_fd)) == (path == "/")
         finally:
             os.close(root_fd)
     finally:

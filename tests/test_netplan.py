@@ -41,8 +41,14 @@ def test_legacy_routes_golden():
 
 
 @pytest.mark.parametrize(
-    "os, legacy", [("ubuntu 18.04", True), ("ubuntu 20.04", True), ("ubuntu 22.04", False),
-                   ("ubuntu 24.04", False), ("debian 12", False)],
+    "os, legacy",
+    [
+        ("ubuntu 18.04", True),
+        ("ubuntu 20.04", True),
+        ("ubuntu 22.04", False),
+        ("ubuntu 24.04", False),
+        ("debian 12", False),
+    ],
 )
 def test_distros_pick_the_route_spelling(os, legacy):
     out = backend_files(cases.files(os, CASES["bonded"], backend="netplan"), "etc/netplan")

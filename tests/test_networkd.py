@@ -151,10 +151,26 @@ grep -h "Saved permanent hardware address" /run/networkd.log || true
 def _boot(conf: Path, nics, timeout: int) -> tuple[int, dict[str, dict[str, str]], str]:
     """(wait-online's exit code, each NIC's networkd state, networkd's MAC lines)."""
     networkd_bin = readback._networkd("/")
-    env = {**readback.ENV, "NETWORKD": networkd_bin,
-           "WAIT_ONLINE": networkd_bin.replace("networkd", "networkd-wait-online")}
-    argv = ["unshare", "--net", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c",
-            _BOOT_SCRIPT, "sh", str(conf), str(timeout), *(f"{n.name}={n.mac}" for n in nics)]
+    env = {
+        **readback.ENV,
+        "NETWORKD": networkd_bin,
+        "WAIT_ONLINE": networkd_bin.replace("networkd", "networkd-wait-online"),
+    }
+    argv = [
+        "unshare",
+        "--net",
+        "--mount",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "sh",
+        "-c",
+        _BOOT_SCRIPT,
+        "sh",
+        str(conf),
+        str(timeout),
+        *(f"{n.name}={n.mac}" for n in nics),
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env,
                           timeout=timeout + 60, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

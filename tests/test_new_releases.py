@@ -31,27 +31,65 @@ KEYFILES = "etc/NetworkManager/system-connections/"
 # Each release: what -o says, the metadata's distro and version, its slug where Equinix
 # Metal's naming (DISTRO_MAJOR[_MINOR]) gives one, its os-release, and its builder.
 RELEASES = {
-    "ubuntu 24.10": ("ubuntu", "24.10", "ubuntu_24_10", 'ID=ubuntu\nVERSION_ID="24.10"\n',
-                     "ubuntu.ubuntu"),
-    "ubuntu 25.04": ("ubuntu", "25.04", "ubuntu_25_04", 'ID=ubuntu\nVERSION_ID="25.04"\n',
-                     "ubuntu.ubuntu"),
-    "ubuntu 25.10": ("ubuntu", "25.10", "ubuntu_25_10", 'ID=ubuntu\nVERSION_ID="25.10"\n',
-                     "ubuntu.ubuntu"),
-    "ubuntu 26.04": ("ubuntu", "26.04", "ubuntu_26_04",
-                     'NAME="Ubuntu"\nVERSION_ID="26.04"\nVERSION="26.04 LTS (Resolute Raccoon)"\n'
-                     "ID=ubuntu\nID_LIKE=debian\n", "ubuntu.ubuntu"),
-    "sles 16.0": ("sles", "16.0", None,
-                  'NAME="SLES"\nVERSION="16.0"\nVERSION_ID="16.0"\nID="sles"\n'
-                  'ID_LIKE="suse opensuse"\n', "suse.suse16"),
-    "opensuse-leap 16.0": ("opensuse", "16.0", None,
-                           'NAME="openSUSE Leap"\nVERSION="16.0"\nID="opensuse-leap"\n'
-                           'ID_LIKE="suse opensuse"\nVERSION_ID="16.0"\n', "suse.suse16"),
-    "centos 9": ("centos", "9", "centos_9_stream",
-                 'NAME="CentOS Stream"\nVERSION="9"\nID="centos"\nID_LIKE="rhel fedora"\n'
-                 'VERSION_ID="9"\n', "rhel.ifcfg_scripts"),
-    "centos 10": ("centos", "10", "centos_10_stream",
-                  'NAME="CentOS Stream"\nVERSION="10 (Coughlan)"\nID="centos"\n'
-                  'ID_LIKE="rhel fedora"\nVERSION_ID="10"\n', "fedora.rhel10"),
+    "ubuntu 24.10": (
+        "ubuntu",
+        "24.10",
+        "ubuntu_24_10",
+        'ID=ubuntu\nVERSION_ID="24.10"\n',
+        "ubuntu.ubuntu",
+    ),
+    "ubuntu 25.04": (
+        "ubuntu",
+        "25.04",
+        "ubuntu_25_04",
+        'ID=ubuntu\nVERSION_ID="25.04"\n',
+        "ubuntu.ubuntu",
+    ),
+    "ubuntu 25.10": (
+        "ubuntu",
+        "25.10",
+        "ubuntu_25_10",
+        'ID=ubuntu\nVERSION_ID="25.10"\n',
+        "ubuntu.ubuntu",
+    ),
+    "ubuntu 26.04": (
+        "ubuntu",
+        "26.04",
+        "ubuntu_26_04",
+        'NAME="Ubuntu"\nVERSION_ID="26.04"\nVERSION="26.04 LTS (Resolute Raccoon)"\n'
+        "ID=ubuntu\nID_LIKE=debian\n",
+        "ubuntu.ubuntu",
+    ),
+    "sles 16.0": (
+        "sles",
+        "16.0",
+        None,
+        'NAME="SLES"\nVERSION="16.0"\nVERSION_ID="16.0"\nID="sles"\nID_LIKE="suse opensuse"\n',
+        "suse.suse16",
+    ),
+    "opensuse-leap 16.0": (
+        "opensuse",
+        "16.0",
+        None,
+        'NAME="openSUSE Leap"\nVERSION="16.0"\nID="opensuse-leap"\n'
+        'ID_LIKE="suse opensuse"\nVERSION_ID="16.0"\n',
+        "suse.suse16",
+    ),
+    "centos 9": (
+        "centos",
+        "9",
+        "centos_9_stream",
+        'NAME="CentOS Stream"\nVERSION="9"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="9"\n',
+        "rhel.ifcfg_scripts",
+    ),
+    "centos 10": (
+        "centos",
+        "10",
+        "centos_10_stream",
+        'NAME="CentOS Stream"\nVERSION="10 (Coughlan)"\nID="centos"\n'
+        'ID_LIKE="rhel fedora"\nVERSION_ID="10"\n',
+        "fedora.rhel10",
+    ),
 }
 
 
@@ -96,12 +134,13 @@ def test_os_release_alone_configures_it(os, tmp_path: Path):
 
 # ---------------------------------------------------------------------------- output
 
+
 def _golden_for(path: str, case: str) -> str:
     """Which existing golden file holds this output file for this case."""
     if path.startswith(KEYFILES):
-        return f"nm/{case}/{path[len(KEYFILES):]}"
+        return f"nm/{case}/{path[len(KEYFILES) :]}"
     if path.startswith("etc/netplan/"):
-        return f"netplan/{case}/{path[len('etc/netplan/'):]}"
+        return f"netplan/{case}/{path[len('etc/netplan/') :]}"
     if path == "etc/systemd/resolved.conf":
         return "ubuntu/resolved.conf"
     return f"debian/{case}/{path}"  # hostname, hosts, udev rules, ENI, modules, resolv.conf
@@ -155,7 +194,7 @@ def test_centos_stream_9_is_rhel_9(case):
 def test_libnm_reads_suse_16(case):
     readback.require_libnm()
     out = f.files("sles 16.0", CASES[case])
-    profiles = {p[len(KEYFILES):]: v for p, v in out.items() if p.startswith(KEYFILES)}
+    profiles = {p[len(KEYFILES) :]: v for p, v in out.items() if p.startswith(KEYFILES)}
     read = readback.nm_read(profiles)
     plan = f.build_plan(CASES[case])
     if plan.mode != "dhcp":

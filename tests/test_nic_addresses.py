@@ -44,8 +44,12 @@ OWN = {  # case: {NIC: (address, gateway the plan keeps)}
 def _build(doc: dict, addresses: tuple, **dhcp: bool) -> plan_module.Plan:
     metadata = v.addressed(doc, addresses)
     if dhcp:
-        metadata = attrs.evolve(metadata, interfaces=tuple(
-            attrs.evolve(i, dhcp=dhcp.get(i.name, False)) for i in metadata.interfaces))
+        metadata = attrs.evolve(
+            metadata,
+            interfaces=tuple(
+                attrs.evolve(i, dhcp=dhcp.get(i.name, False)) for i in metadata.interfaces
+            ),
+        )
     resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
     return plan_module.build(metadata, f.host_nics(len(addresses)), resolvers)
 
@@ -88,8 +92,10 @@ def test_refused_on_a_tagged_nic():
     """Only the link rides a VLAN; an own address written untagged would be wrong."""
     metadata = v.addressed(f.metadata(aggregation="individual"),
                            (None, v._ip("192.168.50.10/24", "192.168.50.1")))  # fmt: skip
-    metadata = attrs.evolve(metadata, interfaces=(
-        metadata.interfaces[0], attrs.evolve(metadata.interfaces[1], vlan=300)))
+    metadata = attrs.evolve(
+        metadata,
+        interfaces=(metadata.interfaces[0], attrs.evolve(metadata.interfaces[1], vlan=300)),
+    )
     resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
     with pytest.raises(InvalidMetadata) as err:
         plan_module.build(metadata, f.host_nics(2), resolvers)
@@ -268,8 +274,7 @@ def test_applied_for_real(tool, case, tmp_path: Path):
     image, os_name, up_cmd, down_cmd = _APPLY[tool]
     plan = v.plan_of(case)
     root = images.fresh_copy(image, tmp_path / "root")
-    (root / "etc/network/interfaces").write_text(
-        _files(os_name, "etc/network", case)["interfaces"])
+    (root / "etc/network/interfaces").write_text(_files(os_name, "etc/network", case)["interfaces"])
     res = apply_in_netns(root, [n.name for n in plan.nics], up_cmd, down_cmd)
     assert res.up.returncode == 0, res.up.stderr
     up = res.after_up
@@ -279,8 +284,11 @@ def test_applied_for_real(tool, case, tmp_path: Path):
     assert up.cidrs(plan.link) == link
     for routes, version in ((up.route4, 4), (up.route6, 6)):
         defaults = [(r.get("gateway"), r.get("dev")) for r in routes if r["dst"] == "default"]
-        wanted = [(str(ip.gateway), plan.link) for ip in (plan.primary4, plan.public6)
-                  if ip and ip.gateway and ip.version == version]
+        wanted = [
+            (str(ip.gateway), plan.link)
+            for ip in (plan.primary4, plan.public6)
+            if ip and ip.gateway and ip.version == version
+        ]
         wanted += [(gw, nic) for nic, (cidr, gw) in OWN[case].items()
                    if gw and ipaddress.ip_interface(cidr).version == version]  # fmt: skip
         assert defaults == wanted, (version, routes)

@@ -198,8 +198,7 @@ def test_duplicate_names_in_the_nics_file_are_refused(tmp_path: Path):
     with pytest.raises(InvalidOption) as caught:
         nics.load(str(path))
     assert str(caught.value) == (
-        "usage error: --nics[1].name='enp1s0f0': is also the name of --nics[0] "
-        "b4:96:91:7a:01:10"
+        "usage error: --nics[1].name='enp1s0f0': is also the name of --nics[0] b4:96:91:7a:01:10"
     )
 
 
@@ -213,6 +212,5 @@ def test_duplicate_os_names_in_discovery_are_refused(tmp_path: Path, monkeypatch
         nics.discover(sysfs, _no_ethtool)
     assert caught.value.exit_code == 50
     assert str(caught.value) == (
-        f"invalid metadata: {sysfs}/eth1.name='enp1s0f0': is also the OS name of "
-        f"{sysfs}/eth0"
+        f"invalid metadata: {sysfs}/eth1.name='enp1s0f0': is also the OS name of {sysfs}/eth0"
     )

@@ -33,11 +33,16 @@ def test_nothing_shipped_names_a_path_outside_site_packages(pyz):
     """RECORD lines of console scripts (../../bin/...) carried the build venv's path in
     their hashes; the scripts are not shipped, so neither are their lines."""
     with site_packages_zip(pyz) as archive:
-        records = {n: archive.read(n).decode() for n in archive.namelist()
-                   if n.endswith(".dist-info/RECORD")}
+        records = {
+            n: archive.read(n).decode()
+            for n in archive.namelist()
+            if n.endswith(".dist-info/RECORD")
+        }
     assert records
-    outside = {n: [line for line in text.splitlines() if line.startswith("../")]
-               for n, text in records.items()}
+    outside = {
+        n: [line for line in text.splitlines() if line.startswith("../")]
+        for n, text in records.items()
+    }
     assert not any(outside.values()), outside
 
 
@@ -46,12 +51,17 @@ def test_the_license_ships_in_the_pyz(pyz):
     assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
     assert "END OF TERMS AND CONDITIONS" in text  # the full text, not a notice
     with site_packages_zip(pyz) as archive:
-        (name,) = [n for n in archive.namelist()
-                   if n.startswith("site-packages/packet_networking-") and n.endswith("/LICENSE")]
+        (name,) = [
+            n
+            for n in archive.namelist()
+            if n.startswith("site-packages/packet_networking-") and n.endswith("/LICENSE")
+        ]
         assert archive.read(name).decode() == text
-        (metadata,) = [n for n in archive.namelist()
-                       if n.startswith("site-packages/packet_networking-")
-                       and n.endswith("/METADATA")]
+        (metadata,) = [
+            n
+            for n in archive.namelist()
+            if n.startswith("site-packages/packet_networking-") and n.endswith("/METADATA")
+        ]
         assert "\nLicense-Expression: Apache-2.0\n" in archive.read(metadata).decode()
 
 
@@ -99,8 +109,12 @@ def test_pure_python_fallbacks_are_what_runs(pyz, tmp_path):
         "    import charset_normalizer.md as md; assert md.__file__.endswith('.py'), md.__file__\n"
         "    assert u.find_spec('charset_normalizer.md__mypyc') is None\n"
     )
-    proc = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(site_packages)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, str(site_packages)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -144,10 +158,14 @@ def test_host_packages_and_environment_do_not_leak_in(pyz, example, tmp_path, ho
     for module in ("attrs", "rich"):
         (fake / module).mkdir(parents=True)
         (fake / module / "__init__.py").write_text(f"raise SystemExit('leaked: {module}')\n")
-    argv = {"shebang": [str(pyz)], "python3": [str(interpreter), str(pyz)],
-            "python3 -I": [str(interpreter), "-I", str(pyz)]}[how]
-    proc = run([*argv, *example[:-1]], tmp_path / "root", PYTHONPATH=str(fake),
-               PYTHONDONTWRITEBYTECODE="1")
+    argv = {
+        "shebang": [str(pyz)],
+        "python3": [str(interpreter), str(pyz)],
+        "python3 -I": [str(interpreter), "-I", str(pyz)],
+    }[how]
+    proc = run(
+        [*argv, *example[:-1]], tmp_path / "root", PYTHONPATH=str(fake), PYTHONDONTWRITEBYTECODE="1"
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"run complete"' in proc.stderr
 
@@ -165,13 +183,21 @@ def test_runs_under_python39(pyz, tmp_path):
         (work / "nics.json").write_text(factories.nics_json(4))
         version = images.run_in(root, ["python3", "-c", "import sys; print(sys.version_info[:2])"])
         assert version.stdout.strip() == "(3, 9)"
-        argv = ["/tmp/pn/pn.pyz", "-M", "/tmp/pn/metadata.json", "--nics", "/tmp/pn/nics.json",
-                "-o", "debian 11", "--rootfs", "/tmp/pn/rootfs",
-                "--resolvers", ",".join(factories.RESOLVERS)]
+        argv = [
+            "/tmp/pn/pn.pyz",
+            "-M",
+            "/tmp/pn/metadata.json",
+            "--nics",
+            "/tmp/pn/nics.json",
+            "-o",
+            "debian 11",
+            "--rootfs",
+            "/tmp/pn/rootfs",
+            "--resolvers",
+            ",".join(factories.RESOLVERS),
+        ]
         for _ in range(2):  # cold (extract, compile), then warm
             proc = images.run_in(root, argv)
             assert proc.returncode == 0, proc.stderr
         written = (work / "rootfs" / "etc" / "network" / "interfaces").read_text()
     assert written == factories.files("debian 11", doc)["etc/network/interfaces"]
-
-

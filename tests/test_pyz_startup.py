@@ -106,7 +106,9 @@ print(json.dumps({
 def _probe_index(site_packages: Path, modules: list[str] | None) -> dict:
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _INDEX_PROBE, str(site_packages), json.dumps(modules)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -161,7 +163,10 @@ def probed(pyz, example, tmp_path_factory) -> dict:
     assert run([str(pyz), *example], root).returncode == 0
     proc = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _PROBE, str(pyz), *example],
-        env={"SHIV_ROOT": str(root)}, capture_output=True, text=True, timeout=60,
+        env={"SHIV_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -194,12 +199,16 @@ def test_output_is_flushed_at_exit_and_a_failed_flush_reported(pyz, example, tmp
     assert diff.stdout.startswith("--- /dev/null\n+++ b/etc/"), diff.stdout[:200]
     assert diff.stdout.endswith("\n") and diff.stdout.count("+++ b/") == 6, diff.stdout
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([str(pyz), *example, "--diff"], stdout=full,
-                              stderr=subprocess.PIPE, text=True, timeout=120,
-                              env={"SHIV_ROOT": str(tmp_path)})
+        proc = subprocess.run(
+            [str(pyz), *example, "--diff"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env={"SHIV_ROOT": str(tmp_path)},
+        )
     assert proc.returncode == 120, proc.stderr
     assert "No space left on device" in proc.stderr, proc.stderr
-
 
 
 # ---------------------------------------------------------------------------- cold starts
@@ -214,8 +223,10 @@ def _in_mounts(mounts: list[str], argv: list[str], shiv_root: Path) -> subproces
     """argv run after the shell commands mounts, in a private mount namespace."""
     images.require_root_tools()
     script = " && ".join([*mounts, 'exec "$@"'])
-    return run(["unshare", "--mount", "--propagation", "private", "/bin/sh", "-ec", script,
-                "sh", *argv], shiv_root)
+    return run(
+        ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-ec", script, "sh", *argv],
+        shiv_root,
+    )
 
 
 def _real_run(example: list[str], tmp_path: Path) -> tuple[list[str], Path]:
@@ -290,8 +301,12 @@ def test_an_extraction_killed_half_way_is_not_trusted(pyz, example, tmp_path):
     for _attempt in range(20):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir()
-        proc = subprocess.Popen([str(pyz), *example], env={"SHIV_ROOT": str(root)},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(pyz), *example],
+            env={"SHIV_ROOT": str(root)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         killed = _kill_once_extracting(proc, root)
         proc.wait(timeout=60)
         if killed:

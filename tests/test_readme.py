@@ -16,9 +16,10 @@ DEMO_TIMEOUT = 1800  # seconds: apt, a venv with the test extra, the build (~2-4
 
 def _installed(root, package: str) -> bool:
     status = (root / "var/lib/dpkg/status").read_text()
-    return any(block.startswith(f"Package: {package}\n")
-               and "\nStatus: install ok installed" in block
-               for block in status.split("\n\n"))
+    return any(
+        block.startswith(f"Package: {package}\n") and "\nStatus: install ok installed" in block
+        for block in status.split("\n\n")
+    )
 
 
 @pytest.fixture(scope="module")

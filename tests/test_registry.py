@@ -87,11 +87,17 @@ def test_unknown_mode_or_hook_point_is_refused():
 
 # ---------------------------------------------------------------------- forward policy
 
+
 @pytest.mark.parametrize(
     "os, builder",
-    [("ubuntu 26.10", "ubuntu.ubuntu"), ("ubuntu 28.04", "ubuntu.ubuntu"),
-     ("debian 14", "debian.debian"), ("sles 17", "suse.suse16"),
-     ("opensuse-leap 17.0", "suse.suse16"), ("alpine 4", "alpine.alpine")],
+    [
+        ("ubuntu 26.10", "ubuntu.ubuntu"),
+        ("ubuntu 28.04", "ubuntu.ubuntu"),
+        ("debian 14", "debian.debian"),
+        ("sles 17", "suse.suse16"),
+        ("opensuse-leap 17.0", "suse.suse16"),
+        ("alpine 4", "alpine.alpine"),
+    ],
 )
 def test_newest_below_offers_the_familys_newest_builder(os, builder):
     newest = registry.newest_below(from_option(os), "bonded")
@@ -99,8 +105,17 @@ def test_newest_below_offers_the_familys_newest_builder(os, builder):
 
 
 @pytest.mark.parametrize(
-    "os", ["debian 9", "ubuntu 16.04", "ubuntu 26.04", "debian", "ubuntu stable", "beos 5",
-           "centos 99", "flatcar 9999"],
+    "os",
+    [
+        "debian 9",
+        "ubuntu 16.04",
+        "ubuntu 26.04",
+        "debian",
+        "ubuntu stable",
+        "beos 5",
+        "centos 99",
+        "flatcar 9999",
+    ],
 )
 def test_newest_below_is_none_unless_newer_than_every_release(os):
     """Older, known, unnumbered, unknown, or an open-ended family: no forward candidate."""
@@ -123,6 +138,7 @@ def test_a_builder_registered_in_parts_is_named_by_its_whole_span():
     rhel7 = registry.select(from_option("rhel 7"), "bonded")
     assert registry.span(rhel7) == "7-9"
     with registry.scoped():
+
         def builder(ctx):
             return []
 

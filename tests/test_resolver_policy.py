@@ -138,9 +138,7 @@ def test_openresolv_reads_the_alpine_servers(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     conf = root / OPENRESOLV
     assert _sourced(conf, "name_servers", "/bin/busybox", "sh") == SERVERS
-    assert conf.read_text() == (
-        f'# the image\'s own\nname_servers="{SERVERS}"\nsearch_domains=x\n'
-    )
+    assert conf.read_text() == (f'# the image\'s own\nname_servers="{SERVERS}"\nsearch_domains=x\n')
 
 
 def test_the_network_scripts_read_the_ifcfg_servers(tmp_path: Path):

@@ -102,8 +102,16 @@ def test_names_are_case_insensitive(os_name, family):
 
 @pytest.mark.parametrize(
     "os_name",
-    ["centos 6", "rhel 6.10", "redhatenterprise 6", "rocky 7", "alma 7.9", "scientific 6",
-     "scientificcernslc 8", "centos"],
+    [
+        "centos 6",
+        "rhel 6.10",
+        "redhatenterprise 6",
+        "rocky 7",
+        "alma 7.9",
+        "scientific 6",
+        "scientificcernslc 8",
+        "centos",
+    ],
 )
 def test_unsupported_versions_are_refused(os_name):
     with pytest.raises(NoBuilder) as caught:
@@ -180,9 +188,20 @@ def test_ifup_pre_local_pins_macs_in_a_netns(tmp_path):
         "cat /sys/class/net/enp1s0f1/address",
     ]
     proc = subprocess.run(
-        ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
-         "\n".join(commands)],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "\n".join(commands),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [f.mac(0), f.mac(0), "02:00:00:00:00:03"]
@@ -207,9 +226,21 @@ def test_ifup_pre_local_delays_members_but_the_first(tmp_path):
             f"DEVICE={nic.name} {script} ifcfg-{nic.name}",
         ]
     proc = subprocess.run(
-        ["unshare", "--net", "--mount", "--propagation", "private", "sh", "-c",
-         "\n".join(commands)],
-        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin"},
+        [
+            "unshare",
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "\n".join(commands),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
     slept = log.read_text().splitlines() if log.exists() else []
@@ -229,9 +260,21 @@ def _cli(root: Path, tmp_path: Path, os_name: str) -> subprocess.CompletedProces
     nics = tmp_path / "nics.json"
     nics.write_text(f.nics_json(2))
     argv = [
-        sys.executable, "-m", "packetnetworking", "-M", str(meta), "--nics", str(nics),
-        "-o", os_name, "--rootfs", str(root), "--resolvers", ",".join(f.RESOLVERS),
-        "--log-format", "json",
+        sys.executable,
+        "-m",
+        "packetnetworking",
+        "-M",
+        str(meta),
+        "--nics",
+        str(nics),
+        "-o",
+        os_name,
+        "--rootfs",
+        str(root),
+        "--resolvers",
+        ",".join(f.RESOLVERS),
+        "--log-format",
+        "json",
     ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 

@@ -225,8 +225,8 @@ def test_display_names_paths_as_relative_to_does(root: str, path: str):
 
 @pytest.mark.parametrize("path", ["/srv/rootfs/etc/hostname", "/hostname", "hostname", "a/b"])
 def test_temp_path_is_a_dot_file_beside(path: str):
-    from packetnetworking import rootfs
+    from packetnetworking import fileio
 
-    expected = Path(path).with_name(f".{Path(path).name}{rootfs.TEMP_SUFFIX}")
-    assert rootfs.temp_path(path) == str(expected)
-    assert rootfs.temp_path(Path(path)) == str(expected)
+    expected = Path(path).with_name(f".{Path(path).name}{fileio.TEMP_SUFFIX}")
+    assert fileio.temp_path(path) == str(expected)
+    assert fileio.temp_path(Path(path)) == str(expected)

@@ -55,8 +55,10 @@ def test_pyz_inputs_are_exactly_the_locked_files():
     """packaging/pyz-inputs.json (what flake.nix fetches) matches both locks: one file
     per pinned package, of the pinned version, with a hash the lock allows."""
     inputs = json.loads((ROOT / "packaging" / "pyz-inputs.json").read_text())
-    for build_tool, lock in ((False, ROOT / "requirements.lock"),
-                             (True, ROOT / "packaging" / "build-tools.lock")):
+    for build_tool, lock in (
+        (False, ROOT / "requirements.lock"),
+        (True, ROOT / "packaging" / "build-tools.lock"),
+    ):
         pinned = lock_entries(lock)
         ours = [i for i in inputs if i["build_tool"] is build_tool]
         assert sorted(i["name"] for i in ours) == sorted(pinned), lock.name
@@ -69,14 +71,19 @@ def test_pyz_inputs_are_exactly_the_locked_files():
 
 
 def test_containerfile_lints_clean():
-    proc = subprocess.run([tool("hadolint"), str(ROOT / "Containerfile")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [tool("hadolint"), str(ROOT / "Containerfile")], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_flake_parses():
-    proc = subprocess.run([tool("nix-instantiate"), "--parse", str(ROOT / "flake.nix")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [tool("nix-instantiate"), "--parse", str(ROOT / "flake.nix")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -136,12 +143,18 @@ def test_flake_evaluates_offline(tmp_path):
     (tmp_path / "stub").mkdir()
     (tmp_path / "stub" / "flake.nix").write_text(STUB_NIXPKGS)
     options = [*NIX, "--store", str(tmp_path / "store")]
-    flags = ["--offline", "--no-write-lock-file",
-             "--override-input", "nixpkgs", f"path:{tmp_path / 'stub'}"]
+    flags = [
+        "--offline",
+        "--no-write-lock-file",
+        "--override-input",
+        "nixpkgs",
+        f"path:{tmp_path / 'stub'}",
+    ]
 
     def nix_run(*args: str) -> str:
-        proc = subprocess.run([nix, *options, *args, *flags],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [nix, *options, *args, *flags], capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
@@ -162,7 +175,9 @@ def _podman(args: list[str], conf: Path, storage: Path, timeout: float = 900):
     proc = subprocess.run(
         ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "run"), *args],
         env={**os.environ, "CONTAINERS_CONF": str(conf)},
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     assert proc.returncode == 0, f"podman {args[0]}: {proc.stdout[-3000:]}{proc.stderr[-3000:]}"
     return proc
@@ -178,8 +193,16 @@ def test_container_image_builds_offline_and_runs_warm(tmp_path):
     context = copy_build_inputs(tmp_path / "context")
     for name in ("Containerfile", ".dockerignore"):
         shutil.copy2(ROOT / name, context / name)
-    subprocess.run([sys.executable, str(ROOT / "packaging" / "build_pyz.py"), "wheelhouse",
-                    str(context / "build" / "wheelhouse")], check=True, timeout=600)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "packaging" / "build_pyz.py"),
+            "wheelhouse",
+            str(context / "build" / "wheelhouse"),
+        ],
+        check=True,
+        timeout=600,
+    )
     conf = tmp_path / "containers.conf"
     conf.write_text(images.PODMAN_CONF)
     # podman refuses a run root path of more than 50 characters: pytest's are longer.
@@ -188,10 +211,21 @@ def test_container_image_builds_offline_and_runs_warm(tmp_path):
         _build_and_run(context, base_tree, conf, storage, tmp_path / "work")
     finally:
         # Images only: `system reset` would also drop the host's network definitions.
-        subprocess.run(["podman", "--root", str(storage / "root"), "--runroot",
-                        str(storage / "run"), "rmi", "--all", "--force"],
-                       env={**os.environ, "CONTAINERS_CONF": str(conf)},
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "podman",
+                "--root",
+                str(storage / "root"),
+                "--runroot",
+                str(storage / "run"),
+                "rmi",
+                "--all",
+                "--force",
+            ],
+            env={**os.environ, "CONTAINERS_CONF": str(conf)},
+            capture_output=True,
+            timeout=300,
+        )
         shutil.rmtree(storage, ignore_errors=True)
 
 
@@ -200,21 +234,65 @@ def _build_and_run(context: Path, base_tree: Path, conf: Path, storage: Path, wo
     subprocess.run(["tar", "-C", str(base_tree), "-cf", str(tarball), "."], check=True)
     _podman(["import", str(tarball), "localhost/pn-test-base:bookworm"], conf, storage)
     tarball.unlink()
-    _podman(["build", "--network", "none", "-f", "Containerfile", "--build-arg",
-             "BASE=localhost/pn-test-base:bookworm", "-t", "localhost/pn-test:latest",
-             str(context)], conf, storage)
+    _podman(
+        [
+            "build",
+            "--network",
+            "none",
+            "-f",
+            "Containerfile",
+            "--build-arg",
+            "BASE=localhost/pn-test-base:bookworm",
+            "-t",
+            "localhost/pn-test:latest",
+            str(context),
+        ],
+        conf,
+        storage,
+    )
     (work / "rootfs").mkdir(parents=True)
     doc = factories.metadata(nics=4)
     (work / "metadata.json").write_text(json.dumps(doc))
     (work / "nics.json").write_text(factories.nics_json(4))
-    _podman(["run", "--rm", "--read-only", "--network", "none", "-v", f"{work}:/work",
-             "localhost/pn-test:latest", "-M", "/work/metadata.json", "--nics",
-             "/work/nics.json", "-o", "debian 12", "--rootfs", "/work/rootfs",
-             "--resolvers", ",".join(factories.RESOLVERS)], conf, storage, timeout=120)
+    _podman(
+        [
+            "run",
+            "--rm",
+            "--read-only",
+            "--network",
+            "none",
+            "-v",
+            f"{work}:/work",
+            "localhost/pn-test:latest",
+            "-M",
+            "/work/metadata.json",
+            "--nics",
+            "/work/nics.json",
+            "-o",
+            "debian 12",
+            "--rootfs",
+            "/work/rootfs",
+            "--resolvers",
+            ",".join(factories.RESOLVERS),
+        ],
+        conf,
+        storage,
+        timeout=120,
+    )
     for path, content in factories.files("debian 12", doc).items():
         assert (work / "rootfs" / path).read_text() == content, path
     # The discovery tool is there, and nothing of the build stage came along.
-    _podman(["run", "--rm", "--entrypoint", "/bin/sh", "localhost/pn-test:latest", "-c",
-             "command -v udevadm && test ! -e /src && test ! -e /tmp/venv"], conf, storage, 120)
-
-
+    _podman(
+        [
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/sh",
+            "localhost/pn-test:latest",
+            "-c",
+            "command -v udevadm && test ! -e /src && test ! -e /tmp/venv",
+        ],
+        conf,
+        storage,
+        120,
+    )

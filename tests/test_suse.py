@@ -60,10 +60,21 @@ def test_every_suse_name_writes_the_same(target):
 
 # ---------------------------------------------------------------------------- selection
 
+
 @pytest.mark.parametrize(
     "target",
-    ["opensuse 15", "openSUSE 15.5", "opensuse-leap 15.6", "OPENSUSE-LEAP 15.0",
-     "sles 12", "sles 12.5", "SLES 15", "sles 15.6", "suse 12", "SUSE 15.5"],
+    [
+        "opensuse 15",
+        "openSUSE 15.5",
+        "opensuse-leap 15.6",
+        "OPENSUSE-LEAP 15.0",
+        "sles 12",
+        "sles 12.5",
+        "SLES 15",
+        "sles 15.6",
+        "suse 12",
+        "SUSE 15.5",
+    ],
 )
 def test_selects_suse(target):
     for mode in ("bonded", "individual", "dhcp"):
@@ -72,8 +83,14 @@ def test_selects_suse(target):
 
 @pytest.mark.parametrize(
     "target",
-    ["opensuse 42.3", "opensuse 14", "sles 11.4", "suse 11", "sles",
-     "opensuse-tumbleweed 20240101"],
+    [
+        "opensuse 42.3",
+        "opensuse 14",
+        "sles 11.4",
+        "suse 11",
+        "sles",
+        "opensuse-tumbleweed 20240101",
+    ],
 )
 def test_other_suse_versions_are_refused(target):
     with pytest.raises(NoBuilder) as caught:
@@ -141,8 +158,15 @@ def test_the_check_catches_what_it_is_for(text, tmp_path):
 # ---------------------------------------------------------------------------- documented keys
 
 _BOND_OPTIONS = {  # ifcfg-bonding(5), the options we use, with their allowed values
-    "mode": {"balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad",
-             "balance-tlb", "balance-alb"},
+    "mode": {
+        "balance-rr",
+        "active-backup",
+        "balance-xor",
+        "broadcast",
+        "802.3ad",
+        "balance-tlb",
+        "balance-alb",
+    },
     "xmit_hash_policy": {"layer2", "layer2+3", "layer3+4", "encap2+3", "encap3+4"},
     "lacp_rate": {"slow", "fast"},
 }
@@ -173,7 +197,7 @@ def _check_documented(name: str, variables: dict[str, str]) -> None:
 def test_only_documented_keys_and_values(case):
     plan = f.build_plan(CASES[case])
     for filename, text in _ifcfg_files(case).items():
-        name = filename[len("ifcfg-"):]
+        name = filename[len("ifcfg-") :]
         variables = spelled_out(text)
         _check_documented(name, variables)
         bond = next((b for b in plan.bonds if b.name == name), None)

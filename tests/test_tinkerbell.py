@@ -166,11 +166,13 @@ def test_dhcp_ip_per_nic_without_instance_ips():
     doc = hardware()
     del doc["spec"]["metadata"]["bonding_mode"]
     del doc["spec"]["metadata"]["instance"]["ips"]
-    doc["spec"]["interfaces"][0]["dhcp"]["ip"] = {"address": "147.75.84.131",
-                                                 "netmask": "255.255.255.128",
-                                                 "gateway": "147.75.84.129", "family": 4}
-    doc["spec"]["interfaces"][1]["dhcp"]["ip"] = {"address": "10.1.2.3",
-                                                 "netmask": "255.255.0.0"}
+    doc["spec"]["interfaces"][0]["dhcp"]["ip"] = {
+        "address": "147.75.84.131",
+        "netmask": "255.255.255.128",
+        "gateway": "147.75.84.129",
+        "family": 4,
+    }
+    doc["spec"]["interfaces"][1]["dhcp"]["ip"] = {"address": "10.1.2.3", "netmask": "255.255.0.0"}
     meta = parse(dump(doc))
     assert addresses(meta) == [("147.75.84.131/25", "147.75.84.129", True, True)]  # global
     first, second = meta.interfaces

@@ -72,8 +72,11 @@ TOOLS = {
     "mkfs.ext4": "the root filesystem, filled from an image (e2fsprogs)",
     "dumpe2fs": "whether the action left it cleanly unmounted (e2fsprogs)",
     "findmnt": "nothing left mounted by the action image (util-linux)",
-    "mktemp": "scripts", "rmdir": "scripts", "sha256sum": "scripts",
-    "getfacl": "POSIX ACLs kept (acl)", "setfacl": "POSIX ACLs kept (acl)",
+    "mktemp": "scripts",
+    "rmdir": "scripts",
+    "sha256sum": "scripts",
+    "getfacl": "POSIX ACLs kept (acl)",
+    "setfacl": "POSIX ACLs kept (acl)",
     "selabel_lookup": "libselinux's own label for a path, against ours (selinux-utils)",
     "run-parts": "ifupdown's if-pre-up.d, as ifup runs it (debianutils)",
     # The VM cells (tests/support/vm.py)
@@ -84,33 +87,57 @@ TOOLS = {
     "nix": "the flake",
     "nix-instantiate": "parsing flake.nix",
     # Shell and coreutils in the tests' scripts
-    "sh": "scripts", "bash": "sourcing ifcfg files", "dash": "sourcing ifcfg files",
+    "sh": "scripts",
+    "bash": "sourcing ifcfg files",
+    "dash": "sourcing ifcfg files",
     "env": "clean environments",
-    "cat": "scripts", "echo": "scripts", "sort": "scripts", "find": "scripts", "sed": "scripts",
-    "ls": "scripts", "mkdir": "scripts", "test": "scripts", "true": "scripts",
-    "sleep": "scripts", "head": "scripts", "tr": "scripts", "grep": "scripts",
+    "cat": "scripts",
+    "echo": "scripts",
+    "sort": "scripts",
+    "find": "scripts",
+    "sed": "scripts",
+    "ls": "scripts",
+    "mkdir": "scripts",
+    "test": "scripts",
+    "true": "scripts",
+    "sleep": "scripts",
+    "head": "scripts",
+    "tr": "scripts",
+    "grep": "scripts",
     "printf": "scripts",
 }
 
 # Names the scan finds that are not programs the tests run on this host: why each is not.
 NOT_RUN = {
     "hostname": "a metadata key and a file name",
-    "write": "a transaction action", "link": "a log event", "yes": "a test value",
-    "dir": "a test value", "nm": "the NetworkManager backend's name", "file": "a URL scheme",
-    "kill": "a test name", "touch": "a hostile value", "reboot": "a hostile value",
-    "as": "a word in a message", "apt-get": "a word in a message",
-    "unlink": "a journal operation", "route": "an ifcfg file name (route-bond0)",
+    "write": "a transaction action",
+    "link": "a log event",
+    "yes": "a test value",
+    "dir": "a test value",
+    "nm": "the NetworkManager backend's name",
+    "file": "a URL scheme",
+    "kill": "a test name",
+    "touch": "a hostile value",
+    "reboot": "a hostile value",
+    "as": "a word in a message",
+    "apt-get": "a word in a message",
+    "unlink": "a journal operation",
+    "route": "an ifcfg file name (route-bond0)",
     "chown": "a word in a message",
-    "init": "the VM guests' own", "cut": "run inside the VM guests",
+    "init": "the VM guests' own",
+    "cut": "run inside the VM guests",
     "dmesg": "run inside the VM guests",
-    "more": "a word in a message", "hardlink": "a file name in a hostile journal",
+    "more": "a word in a message",
+    "hardlink": "a file name in a hostile journal",
 }
 
 # Calls that look a program up by name.
 LOOKUPS = {"which", "require", "tool"}
 # A word at a command position in shell text.
-COMMAND = re.compile(r"(?:^|&&|\|\||[;|(`\n]|\$\(|\bthen\b|\bdo\b|\belse\b|\bif\b|!)"
-                     r"\s*(?:exec\s+)?([A-Za-z0-9_.+/-]+)")
+COMMAND = re.compile(
+    r"(?:^|&&|\|\||[;|(`\n]|\$\(|\bthen\b|\bdo\b|\belse\b|\bif\b|!)"
+    r"\s*(?:exec\s+)?([A-Za-z0-9_.+/-]+)"
+)
 SHELL_FLAGS = {"-c", "-ec", "-euc", "-exc"}
 
 
@@ -130,9 +157,13 @@ def _program(name: str) -> str | None:
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
-    return {id(node.body[0].value) for node in ast.walk(tree)
-            if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
-            and node.body and isinstance(node.body[0], ast.Expr)}
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
 
 
 def scan(source: str) -> set[str]:
@@ -149,15 +180,19 @@ def words(source: str) -> set[str]:
     found: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and node.args:
-            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(
-                node.func, "id", None)
+            func = (
+                node.func.attr
+                if isinstance(node.func, ast.Attribute)
+                else getattr(node.func, "id", None)
+            )
             if func in LOOKUPS and _text(node.args[0]):
                 found += _text(node.args[0]).split()[:1]  # type: ignore[union-attr]
         if isinstance(node, (ast.List, ast.Tuple)) and node.elts:
             first = _text(node.elts[0])
             # An argv: strings (or expressions), never numbers.
-            if first and not any(isinstance(e, ast.Constant) and not isinstance(e.value, str)
-                                 for e in node.elts):
+            if first and not any(
+                isinstance(e, ast.Constant) and not isinstance(e.value, str) for e in node.elts
+            ):
                 found.append(first)
         text = _text(node)
         # Shell text has a space or a line break; a lone word is an argv's element.
@@ -168,8 +203,11 @@ def words(source: str) -> set[str]:
 
 def _sources() -> dict[str, str]:
     """Every test module and helper, but this one (its strings are the scan's test data)."""
-    return {str(p.relative_to(ROOT)): p.read_text()
-            for p in sorted((ROOT / "tests").rglob("*.py")) if p != Path(__file__)}
+    return {
+        str(p.relative_to(ROOT)): p.read_text()
+        for p in sorted((ROOT / "tests").rglob("*.py"))
+        if p != Path(__file__)
+    }
 
 
 def test_the_scan_finds_what_a_test_runs():
@@ -201,9 +239,21 @@ def test_every_program_the_tests_run_is_listed():
 def apt_packages() -> set[str]:
     """The Makefile's APT_PACKAGES, as make itself expands it."""
     proc = subprocess.run(
-        ["make", "--no-print-directory", "-s", "-C", str(ROOT), "-f", "Makefile",
-         "--eval", "print-apt-packages: ; @echo $(APT_PACKAGES)", "print-apt-packages"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "make",
+            "--no-print-directory",
+            "-s",
+            "-C",
+            str(ROOT),
+            "-f",
+            "Makefile",
+            "--eval",
+            "print-apt-packages: ; @echo $(APT_PACKAGES)",
+            "print-apt-packages",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     packages = set(proc.stdout.split())
@@ -221,9 +271,9 @@ def package_of(program: str) -> str | None:
     for path in list(candidates):
         for a, b in (("/usr/bin/", "/bin/"), ("/usr/sbin/", "/sbin/")):
             if path.startswith(a):
-                candidates.append(b + path[len(a):])
+                candidates.append(b + path[len(a) :])
             elif path.startswith(b):
-                candidates.append(a + path[len(b):])
+                candidates.append(a + path[len(b) :])
     for path in candidates:
         proc = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True, timeout=60)
         for line in proc.stdout.splitlines():
@@ -240,9 +290,11 @@ def fresh_packages() -> set[str]:
     if reason:
         skip_or_fail(reason)
     status = (newcomer.pristine() / "var/lib/dpkg/status").read_text()
-    return {block.split("\n", 1)[0].split(": ", 1)[1]
-            for block in status.split("\n\n")
-            if block.startswith("Package: ") and "\nStatus: install ok installed" in block}
+    return {
+        block.split("\n", 1)[0].split(": ", 1)[1]
+        for block in status.split("\n\n")
+        if block.startswith("Package: ") and "\nStatus: install ok installed" in block
+    }
 
 
 def test_every_listed_program_comes_from_an_installed_package(fresh_packages):

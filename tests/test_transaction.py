@@ -176,10 +176,14 @@ ODD = (
     ("task", "expected"),
     [
         (  # the one line that starts with the key is replaced; every other byte stays
-            EnsureLine("etc/config", 'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"',
-                       replaces="NETCONFIG_DNS_STATIC_SERVERS="),  # fmt: skip
-            ODD.replace(b'NETCONFIG_DNS_STATIC_SERVERS="old"\n',
-                        b'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"\n'),  # fmt: skip
+            EnsureLine(
+                "etc/config",
+                'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"',
+                replaces="NETCONFIG_DNS_STATIC_SERVERS=",
+            ),  # fmt: skip
+            ODD.replace(
+                b'NETCONFIG_DNS_STATIC_SERVERS="old"\n', b'NETCONFIG_DNS_STATIC_SERVERS="1.2.3.4"\n'
+            ),  # fmt: skip
         ),
         (  # appended after a newline the file lacked; nothing before it touched
             EnsureLine("etc/config", "bonding"),
@@ -210,7 +214,7 @@ def test_a_file_past_the_limit_is_refused(tmp_path: Path):
     anything is read, one line naming it; run under a 1 GiB address-space limit."""
     import safety
 
-    from packetnetworking.rootfs import MAX_FILE
+    from packetnetworking.fileio import MAX_FILE
 
     root = tmp_path / "root"
     (root / "etc").mkdir(parents=True)
@@ -261,8 +265,8 @@ def test_each_step_is_durable_before_the_next(tmp_path: Path, monkeypatch):
     assert calls[renames[0] + 1] == ("fsync", top)  # ... and made durable there
     first_file = renames[1]
     committed = calls.index(("unlink", journal))
-    assert calls[committed + 1:] == [("fsync", top)]
-    synced_before_commit = {path for op, path in calls[renames[-1]:committed] if op == "fsync"}
+    assert calls[committed + 1 :] == [("fsync", top)]
+    synced_before_commit = {path for op, path in calls[renames[-1] : committed] if op == "fsync"}
     made = {d for c in changes for d in c.created_dirs}
     assert made  # the example makes directories (etc/new/dir, sbin)
     written = [c for c in changes if c.action in ("write", "append")]

@@ -162,7 +162,9 @@ def test_ifupdown_reads_the_vlan(case):
     addresses = [value for key, value in options[vlan.name] if key == "address"]
     assert addresses == [str(plan.primary4.address), str(plan.public6.address)]
     assert [val for key, val in options[vlan.name] if key == "gateway"] == [
-        str(plan.primary4.gateway), str(plan.public6.gateway)]
+        str(plan.primary4.gateway),
+        str(plan.public6.gateway),
+    ]
     assert dict(options[f"{vlan.name}:0"])["address"] == str(plan.private4.address)
 
 
@@ -197,8 +199,15 @@ def _vlan_script(tmp_path: Path, iface: str, options: dict[str, str]) -> list[st
     (stub / "ip").chmod(0o755)
     log = tmp_path / "ip.log"
     log.write_text("")
-    env = {"PATH": f"{stub}:/usr/sbin:/usr/bin:/sbin:/bin", "IFACE": iface, "IP_LOG": str(log),
-           "MODE": "start", "PHASE": "pre-up", "ADDRFAM": "inet", "METHOD": "static"}
+    env = {
+        "PATH": f"{stub}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "IFACE": iface,
+        "IP_LOG": str(log),
+        "MODE": "start",
+        "PHASE": "pre-up",
+        "ADDRFAM": "inet",
+        "METHOD": "static",
+    }
     env.update({"IF_" + k.upper().replace("-", "_"): val for k, val in options.items()})
     proc = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
                           timeout=30, check=False)  # fmt: skip
@@ -339,9 +348,7 @@ def test_networkd_257_loads_every_vlan_file(case, tmp_path: Path):
     assert sorted(p.rsplit("/", 1)[1] for p in loaded) == sorted(p.name for p in conf.iterdir())
 
 
-@pytest.mark.parametrize(
-    "replace", [("VLAN=bond0.100", "VLAN=bond0.999"), ("Id=100", "Id=4095")]
-)
+@pytest.mark.parametrize("replace", [("VLAN=bond0.100", "VLAN=bond0.999"), ("Id=100", "Id=4095")])
 def test_networkd_catches_a_wrong_vlan(replace, tmp_path: Path):
     readback.require_networkd()
     _, complaints = readback.networkd_read(_networkd_conf("vlan-bond", tmp_path / "c", replace))

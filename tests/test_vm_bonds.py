@@ -38,8 +38,6 @@ def _no_member_delay(root: Path) -> None:
     eni.write_text(text.replace(delay, "iface eth1 inet manual\n"))
 
 
-
-
 def _hardware(vlan: str = "") -> str:
     """A Tinkerbell Hardware as PR #395's example writes one (bonding_mode 4, both
     families in instance.ips), with the server VM's MACs; `vlan`: each NIC's vlan_id."""
@@ -98,15 +96,25 @@ CELLS = (
     VmCell("debian12-two-bonds", "vm-bookworm-ifupdown", "debian 12", f.CASES["two-bonds"]),
     VmCell("debian12-mode5", "vm-bookworm-ifupdown", "debian 12", f.CASES["no-ipv6"]),
     VmCell(
-        "hardware-bonded", "vm-bookworm-ifupdown", "debian 12", HARDWARE_MEANS,
+        "hardware-bonded",
+        "vm-bookworm-ifupdown",
+        "debian 12",
+        HARDWARE_MEANS,
         hardware=_hardware(),
     ),
     VmCell(
-        "hardware-vlan-bond", "vm-bookworm-ifupdown", "debian 12", HARDWARE_MEANS,
-        hardware=_hardware(vlan="200"), vlan=200,
+        "hardware-vlan-bond",
+        "vm-bookworm-ifupdown",
+        "debian 12",
+        HARDWARE_MEANS,
+        hardware=_hardware(vlan="200"),
+        vlan=200,
     ),
     VmCell(
-        "debian12-no-member-delay", "vm-bookworm-ifupdown", "debian 12", BONDED,
+        "debian12-no-member-delay",
+        "vm-bookworm-ifupdown",
+        "debian 12",
+        BONDED,
         edit=_no_member_delay,
     ),
 )
@@ -171,8 +179,10 @@ def test_bond_at_boot(
     # default) are read against the variant without it (docs/testing.md).
     detail = f"{vm_checks.check_cell(outcome, cell)}; {vm_checks.port_timeline(outcome)}"
     request.node.user_properties.append(
-        ("matrix_detail", f"{detail}; prepare {outcome.prepare_seconds} s, boot+report "
-                          f"{outcome.boot_seconds} s")  # fmt: skip
+        (
+            "matrix_detail",
+            f"{detail}; prepare {outcome.prepare_seconds} s, boot+report {outcome.boot_seconds} s",
+        )  # fmt: skip
     )
 
 
@@ -321,4 +331,3 @@ def test_vlan_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str
     outcome = _outcome(text.replace(old, new))
     with pytest.raises(AssertionError, match=re.escape(complaint)):
         vm_checks.check_cell(outcome, _cell("hardware-vlan-bond"))
-

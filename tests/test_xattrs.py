@@ -187,12 +187,12 @@ def test_lookup_agrees_with_libselinux(tmp_path: Path):
         "/etc/modprobe.d/bonding.conf", "/etc/sysconfig/network/ifroute-bond0", "/root/.ssh",
     ]  # fmt: skip
     with capture_logs(), Root(root) as fs:
-            labels = selinux.Labels(fs, structlog.get_logger())
-            for path in paths:
-                for kind, mode in (("--", 0o100000), ("-d", 0o040000)):
-                    ours = labels.lookup(path, kind)
-                    assert ours is not None
-                    assert ours.encode() + b"\0" == _selabel(root, path, mode), (path, kind)
+        labels = selinux.Labels(fs, structlog.get_logger())
+        for path in paths:
+            for kind, mode in (("--", 0o100000), ("-d", 0o040000)):
+                ours = labels.lookup(path, kind)
+                assert ours is not None
+                assert ours.encode() + b"\0" == _selabel(root, path, mode), (path, kind)
 
 
 def test_no_policy_files_means_a_relabel_at_boot(tmp_path: Path):

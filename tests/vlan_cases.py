@@ -126,7 +126,7 @@ def files(os_name: str, case: str, directory: str, backend: Optional[str] = None
     chosen = selection.select(target, plan.mode, Path("/nonexistent"), backend)
     prefix = directory.rstrip("/") + "/"
     return {
-        t.path[len(prefix):]: t.content
+        t.path[len(prefix) :]: t.content
         for t in chosen.builder.func(chosen.context(plan))
         if hasattr(t, "content") and t.path.startswith(prefix)
     }

@@ -60,17 +60,27 @@ IFUPDOWN_NG = Dialect(
     nameservers=False,
 )
 
+
 class Stanza:
     """``family``: inet or inet6; ``method``: static, manual, dhcp or loopback."""
 
     __slots__ = ("name", "family", "method", "options", "auto")
 
     def __init__(
-        self, name: str, family: str, method: str,
-        options: tuple[tuple[str, str], ...] = (), auto: bool = True,
+        self,
+        name: str,
+        family: str,
+        method: str,
+        options: tuple[tuple[str, str], ...] = (),
+        auto: bool = True,
     ) -> None:
         self.name, self.family, self.method, self.options, self.auto = (
-            name, family, method, options, auto)
+            name,
+            family,
+            method,
+            options,
+            auto,
+        )
 
 
 def interfaces(plan: Plan, dialect: Dialect = IFUPDOWN) -> Task:
@@ -141,9 +151,7 @@ def _bond(plan: Plan, bond: Bond, dialect: Dialect) -> Stanza:
     return _link(plan, bond.name, tuple(options), dialect)
 
 
-def _link(
-    plan: Plan, name: str, extra: tuple[tuple[str, str], ...], dialect: Dialect
-) -> Stanza:
+def _link(plan: Plan, name: str, extra: tuple[tuple[str, str], ...], dialect: Dialect) -> Stanza:
     """The stanza of the link that carries the primary IPv4 (or none: manual)."""
     ip = plan.primary4
     if ip is None:

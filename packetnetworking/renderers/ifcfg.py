@@ -117,9 +117,7 @@ def pre_local(plan: Plan) -> Task:
     table = [(shlex.quote(name), shlex.quote(mac)) for name, mac in macs]
     # The plan's member delay (a quirk): where the old tool slept, after the MAC fix-up.
     delayed = "|".join(shlex.quote(name) for name in plan.delayed_members)
-    content = render(
-        "ifcfg-pre-local.j2", macs=table, delayed=delayed, delay=plan.member_delay
-    )
+    content = render("ifcfg-pre-local.j2", macs=table, delayed=delayed, delay=plan.member_delay)
     return Write("sbin/ifup-pre-local", content, mode=SCRIPT)
 
 

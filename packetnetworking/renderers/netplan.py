@@ -23,7 +23,6 @@ from .values import checked
 PATH = "etc/netplan/90-packet.yaml"
 
 
-
 @attrs.frozen
 class Device:
     """One entry under ``ethernets`` or ``bonds``; empty fields are left out."""
@@ -61,7 +60,8 @@ def devices(plan: Plan, legacy_routes: bool) -> tuple[list[Device], list[Device]
             _bond(plan, bond, legacy_routes),
         ],
         individual=lambda nic: [
-            _ethernet(nic) if plan.vlan
+            _ethernet(nic)
+            if plan.vlan
             else attrs.evolve(_ethernet(nic), **_addressing(plan, legacy_routes))
         ],
         dhcp=lambda nic: [attrs.evolve(_ethernet(nic), dhcp4=True)],
@@ -95,9 +95,7 @@ def _own(nic: Nic, ip: IP, legacy_routes: bool) -> Device:
     if ip.gateway:
         legacy = "0.0.0.0/0" if ip.version == 4 else "::/0"
         routes = ((legacy if legacy_routes else "default", str(ip.gateway)),)
-    return attrs.evolve(
-        _ethernet(nic), addresses=(ip.cidr,), accept_ra=False, routes=routes
-    )
+    return attrs.evolve(_ethernet(nic), addresses=(ip.cidr,), accept_ra=False, routes=routes)
 
 
 def _vlan(plan: Plan, vlan: Vlan, legacy_routes: bool) -> Device:

@@ -139,9 +139,7 @@ def _addressing(plan: Plan) -> list[common.Section]:
     ]
 
 
-def _family(
-    addresses: list[IP], routes: list[tuple[str, str]], dns: str, off: str
-) -> common.Pairs:
+def _family(addresses: list[IP], routes: list[tuple[str, str]], dns: str, off: str) -> common.Pairs:
     """One [ipv4]/[ipv6] section; ``off`` is the method when there is no address."""
     if not addresses:
         return (("method", off),)

@@ -101,4 +101,3 @@ def _udev_reads(p: Prepared, conf: Path) -> str:
     parsed = set(re.findall(r'Parsed configuration file "([^"]+)"', output))
     assert links <= parsed, f"udev did not parse {sorted(links - parsed)}"
     return f"; udev parsed {len(links)} .link files"
-

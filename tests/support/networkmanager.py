@@ -235,7 +235,11 @@ def _root_owned_not_writable(root: Path) -> None:
 def _run(argv: list[str], cwd: Path | None = None) -> None:
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.run(
-            argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT,
+            argv,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT,
             env={**os.environ, "LC_ALL": "C.UTF-8"},
         )
         if proc.returncode != 0:

@@ -34,8 +34,12 @@ CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The local package indexes pip's configuration points at, where this machine has them.
 LOCAL_INDEXES = (Path("/opt/wheels"), Path("/opt/pypi"), Path("/opt/pypi-more"))
 APT_CONFIG = Path("/etc/apt")
-ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-       "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+    "TERM": "dumb",
+}
 HOSTNAME = "debian"
 # The user's home in the tree: pip's user configuration goes there.
 HOME = "/root"
@@ -49,13 +53,19 @@ def pristine() -> Path:
 
 def _mmdebstrap(dest: Path) -> None:
     images._run_checked(
-        ["mmdebstrap", "--mode=unshare", "--variant=apt", "--quiet",
-         f"--include={','.join(PACKAGES)}",
-         # mmdebstrap copies this host's /etc/hostname in; a new machine has its own
-         # (Debian's installer suggests "debian"), and images built inside the tree
-         # copy it again.
-         f"--customize-hook=echo {HOSTNAME} > \"$1/etc/hostname\"",
-         SUITE, str(dest)],
+        [
+            "mmdebstrap",
+            "--mode=unshare",
+            "--variant=apt",
+            "--quiet",
+            f"--include={','.join(PACKAGES)}",
+            # mmdebstrap copies this host's /etc/hostname in; a new machine has its own
+            # (Debian's installer suggests "debian"), and images built inside the tree
+            # copy it again.
+            f'--customize-hook=echo {HOSTNAME} > "$1/etc/hostname"',
+            SUITE,
+            str(dest),
+        ],
         images.BUILD_TIMEOUT,
     )
     images._populate_dev(dest)
@@ -82,12 +92,18 @@ def _copy_settings(root: Path) -> None:
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     for old in (root / "etc/apt/sources.list.d").glob("*"):
         old.unlink()
-    sources = [APT_CONFIG / "sources.list", *sorted(APT_CONFIG.glob("sources.list.d/*.list")),
-               *sorted(APT_CONFIG.glob("sources.list.d/*.sources"))]
+    sources = [
+        APT_CONFIG / "sources.list",
+        *sorted(APT_CONFIG.glob("sources.list.d/*.list")),
+        *sorted(APT_CONFIG.glob("sources.list.d/*.sources")),
+    ]
     # apt settings on how to reach the mirror (a snapshot's dates, say); the others
     # belong to what this host has installed.
-    settings = [p for p in sorted(APT_CONFIG.glob("apt.conf.d/*"))
-                if p.is_file() and "Acquire::" in p.read_text(errors="replace")]
+    settings = [
+        p
+        for p in sorted(APT_CONFIG.glob("apt.conf.d/*"))
+        if p.is_file() and "Acquire::" in p.read_text(errors="replace")
+    ]
     for path in (*sources, *settings):
         if path.exists():
             _copy(path, root / str(path).lstrip("/"))
@@ -114,23 +130,40 @@ def run(root: Path, script: str, timeout: float) -> subprocess.CompletedProcess[
         f"mount --rbind /sys {r}/sys",
         f"mount -t tmpfs tmpfs {r}/tmp",
         f"mount -t tmpfs tmpfs {r}/run",
-        *(f"mount --bind -o ro {shlex.quote(str(i))} {r}{shlex.quote(str(i))}"
-          for i in LOCAL_INDEXES if i.is_dir()),
+        *(
+            f"mount --bind -o ro {shlex.quote(str(i))} {r}{shlex.quote(str(i))}"
+            for i in LOCAL_INDEXES
+            if i.is_dir()
+        ),
     ]
     inner = " && ".join([*mounts, f"exec chroot {r} /bin/sh -ec {shlex.quote(script)}"])
     return subprocess.run(
-        ["unshare", "--mount", "--pid", "--fork", "--propagation", "private",
-         "/bin/sh", "-ec", inner],
-        env=ENV, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, cwd="/",
+        [
+            "unshare",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-ec",
+            inner,
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        cwd="/",
     )
 
 
 def clone(checkout: Path, root: Path, dest: str) -> None:
     """git clone the checkout's HEAD to dest in the tree, as a new user would clone it."""
     images._run_checked(
-        ["git", "clone", "--quiet", "--no-hardlinks", str(checkout),
-         str(root / dest.lstrip("/"))], 300)
+        ["git", "clone", "--quiet", "--no-hardlinks", str(checkout), str(root / dest.lstrip("/"))],
+        300,
+    )
 
 
 def host_has_everything() -> str | None:

@@ -200,8 +200,10 @@ def _addresses(plan: Plan, conn: Connection) -> list[str]:
     out += _same_set(conn, "ipv6.addresses", [plan.public6.cidr] if plan.public6 else [])
     out += _same_set(conn, "ipv4.routes", [f"{r.destination} {r.gateway}" for r in plan.routes])
     for version in (4, 6):  # each family's resolvers in its own setting
-        dns, wanted = conn.values(f"ipv{version}.dns"), [
-            str(r) for r in plan.resolvers if r.version == version]
+        dns, wanted = (
+            conn.values(f"ipv{version}.dns"),
+            [str(r) for r in plan.resolvers if r.version == version],
+        )
         if dns != wanted:
             out.append(f"{conn.id}: ipv{version}.dns {dns} != {wanted}")
     return out

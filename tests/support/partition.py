@@ -27,8 +27,9 @@ def missing_tool() -> str | None:
 
 
 def _run(*args: str, stdin: str | None = None) -> str:
-    return subprocess.run(args, input=stdin, capture_output=True, text=True, check=True,
-                          timeout=300).stdout
+    return subprocess.run(
+        args, input=stdin, capture_output=True, text=True, check=True, timeout=300
+    ).stdout
 
 
 @contextmanager
@@ -62,11 +63,16 @@ def _wait_for(path: str, seconds: float = 10.0) -> None:
 def in_target(partition: str, script: str, *args: str) -> subprocess.CompletedProcess[str]:
     """``sh -c script`` with the partition mounted read-only at ``$ROOT``, in a mount
     namespace of its own (so nothing the check does is left mounted either)."""
-    wrapper = ('ROOT=$(mktemp -d) && mount -o ro,noload "$0" "$ROOT" && '
-               f'export ROOT && ( {script} ); rc=$?; umount "$ROOT"; rmdir "$ROOT"; exit $rc')
+    wrapper = (
+        'ROOT=$(mktemp -d) && mount -o ro,noload "$0" "$ROOT" && '
+        f'export ROOT && ( {script} ); rc=$?; umount "$ROOT"; rmdir "$ROOT"; exit $rc'
+    )
     return subprocess.run(
         ["unshare", "--mount", "--propagation", "private", "sh", "-c", wrapper, partition, *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
     )
 
@@ -82,12 +88,13 @@ def cleanly_unmounted(partition: str) -> tuple[bool, str]:
     """Whether ext4 says it was unmounted cleanly: state ``clean`` and no journal left to
     replay (``needs_recovery`` stays set while it is mounted read-write, anywhere)."""
     header = _run("dumpe2fs", "-h", partition)
-    state = next((line for line in header.splitlines() if line.startswith("Filesystem state:")),
-                 "")
-    features = next((line for line in header.splitlines()
-                     if line.startswith("Filesystem features:")), "")
+    state = next((line for line in header.splitlines() if line.startswith("Filesystem state:")), "")
+    features = next(
+        (line for line in header.splitlines() if line.startswith("Filesystem features:")), ""
+    )
     return state.split(":", 1)[1].strip() == "clean" and "needs_recovery" not in features, (
-        f"{state} / {features}")
+        f"{state} / {features}"
+    )
 
 
 def mounted_anywhere_here(partition: str) -> list[str]:

@@ -238,8 +238,19 @@ def make_disk(root: Path, image: Path) -> Path:
     used = sum(p.lstat().st_size for p in root.rglob("*")) // (1 << 20)
     size_mb = int(used * 1.3) + DISK_HEADROOM_MB
     images._run_checked(
-        ["mke2fs", "-q", "-F", "-t", "ext4", "-L", "root", "-d", str(root),
-         str(image), f"{size_mb}M"],  # fmt: skip
+        [
+            "mke2fs",
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-L",
+            "root",
+            "-d",
+            str(root),
+            str(image),
+            f"{size_mb}M",
+        ],  # fmt: skip
         300,
     )
     return image
@@ -310,8 +321,7 @@ def boot(
             f"remote.type=unix,remote.path={remote}",
             # Without a speed virtio-net reports none, and a bond keeps such ports down.
             "-device",
-            f"virtio-net-pci,netdev=n{i},mac={nic.mac},addr={0x10 + i:#x},"
-            "speed=10000,duplex=full",
+            f"virtio-net-pci,netdev=n{i},mac={nic.mac},addr={0x10 + i:#x},speed=10000,duplex=full",
         ]
     kernel_args = f"console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 {cmdline}"
     if init:

@@ -64,9 +64,7 @@ def _fields(block: str) -> dict[str, str]:
     return fields
 
 
-def check_bond(
-    outcome: Outcome, cell: VmCell, bond: str, lacp: bool, mode: int
-) -> str:
+def check_bond(outcome: Outcome, cell: VmCell, bond: str, lacp: bool, mode: int) -> str:
     state = BondState.parse(outcome.section(f"bonding {bond}"))
     got_mode = state.master.get("Bonding Mode")
     assert got_mode == MODE_TEXT[mode], f"{bond}: mode {got_mode!r}, want {MODE_TEXT[mode]!r}"
