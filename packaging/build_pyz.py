@@ -20,7 +20,7 @@ directory (default build/pyz, wiped first):
    Local wheels are installed by name from a find-links directory: installed by path,
    pip would record the build directory in direct_url.json.
 3. The Jinja2 templates compiled to Python modules (``packetnetworking.render.compile_into``),
-   and the plugin index (``packetnetworking.registry.write_index``): which distro modules
+   and the plugin index (``packetnetworking.plugins.write_index``): which distro modules
    a run for a given OS imports, instead of all of them.
 4. Every module compiled to unchecked-hash bytecode for the interpreter running this
    script: an extraction is importable at once (timestamp bytecode would be stale, since
@@ -142,7 +142,7 @@ def stage(site: Path, work: Path) -> None:
     if unwanted:
         raise SystemExit(f"unexpected in site-packages: {unwanted}")
     _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
-    _staged_python(site, "from packetnetworking.registry import write_index; write_index()")
+    _staged_python(site, "from packetnetworking.plugins import write_index; write_index()")
     _staged_python(
         site,
         # ddir: code objects record "site-packages/...", not this build directory (the

@@ -9,22 +9,18 @@ Ranges of one family and mode may nest (the inner one wins) but never partly ove
 run applies only on evidence in the rootfs (run.py, docs/systems.md).
 
 Builders live in ``packetnetworking.distros`` and hooks in ``packetnetworking.hooks``,
-one module each, found by scanning those packages. Importing every distro costs a run
-more than its real work, so the zipapp carries an index (``write_index``, called by
-packaging/build_pyz.py) naming, for each distro name, the modules that register its
-family: a run imports those and the hooks only. Without the index (a checkout) and for
-a name the index does not know, everything is imported, as are the listings
-(``builders``, ``supported``, ``overlaps``).
+one module each; plugins.py imports them: all of them for the listings (``builders``,
+``supported``, ``overlaps``), only a name's own family where the zipapp's index says
+which.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
+from . import plugins
 from .errors import NoBuilder
 from .plan import MODES
 from .target import Target, version_tuple
@@ -191,12 +187,12 @@ def hook(point: str, plans: Optional[tuple[str, ...]] = None) -> Callable[[Hooke
 
 
 def hooks(point: str, plan_slug: Optional[str]) -> list[Hook]:
-    _load_hooks()
+    plugins.load_hooks()
     return [h for h in _hooks if h.point == point and (h.plans is None or plan_slug in h.plans)]
 
 
 def builders() -> list[Registration]:
-    load_plugins()
+    plugins.load_plugins()
     return list(_builders)
 
 
@@ -215,7 +211,7 @@ def select(target: Target, mode: str) -> Registration:
 
 def _family(name: str) -> Optional[str]:
     """The family a distro name means, its modules imported; None for an unknown name."""
-    _load_family(name)
+    plugins.load_family(name)
     return next((r.family for r in _builders if name in r.names), None)
 
 
@@ -279,97 +275,6 @@ def overlaps() -> list[str]:
             if a.versions.overlaps(b.versions) and not nested:
                 problems.append(f"{a.id} ({a}) overlaps {b.id} ({b})")
     return problems
-
-
-PLUGIN_PACKAGES = ("packetnetworking.distros", "packetnetworking.hooks")
-INDEX_MODULE = "_plugin_index"  # in this package, written by write_index
-_scanned: set[str] = set()
-_UNREAD = object()
-_index_module: Any = _UNREAD
-
-
-def load_plugins() -> None:
-    """Import every module in ``packetnetworking.distros`` and ``.hooks``: they register."""
-    for package_name in PLUGIN_PACKAGES:
-        _import_package(package_name)
-
-
-def _import_package(package_name: str) -> None:
-    if package_name in _scanned:
-        return
-    _scanned.add(package_name)
-    for module in _modules_in(package_name):
-        importlib.import_module(module)
-
-
-def _modules_in(package_name: str) -> tuple[str, ...]:
-    import pkgutil  # only a scan needs it: not a run from the zipapp
-
-    package = importlib.import_module(package_name)
-    return tuple(
-        f"{package_name}.{info.name}"
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name)
-        if not info.name.startswith("_")
-    )
-
-
-def _index() -> Any:
-    """The generated index module, or None (a checkout has none)."""
-    global _index_module
-    if _index_module is _UNREAD:
-        try:
-            _index_module = importlib.import_module(f"{__package__}.{INDEX_MODULE}")
-        except ImportError:
-            _index_module = None
-    return _index_module
-
-
-def _load_family(distro_name: str) -> None:
-    index = _index()
-    modules = index.FAMILIES.get(distro_name) if index is not None else None
-    if modules is None:
-        load_plugins()
-        return
-    for module in modules:
-        importlib.import_module(module)
-
-
-def _load_hooks() -> None:
-    index = _index()
-    if index is None:
-        _import_package("packetnetworking.hooks")
-        return
-    for module in index.HOOKS:
-        importlib.import_module(module)
-
-
-def write_index(target: Optional[str] = None) -> str:
-    """Write the index of every plugin into this package (or target): for each distro
-    name, the modules registering its family; and every hooks module. Refuses to index
-    registrations that overlap, since the index could not say which one a name means."""
-    load_plugins()
-    problems = overlaps()
-    if problems:
-        raise ValueError(f"overlapping registrations: {problems}")
-    by_family: dict[str, set[str]] = {}
-    for reg in _builders:
-        if not reg.func.__module__.startswith(f"{PLUGIN_PACKAGES[0]}."):
-            raise ValueError(f"{reg.id}: registered from outside {PLUGIN_PACKAGES[0]}")
-        by_family.setdefault(reg.family, set()).add(reg.func.__module__)
-    families = {
-        name: tuple(sorted(by_family[reg.family])) for reg in _builders for name in reg.names
-    }
-    lines = [
-        "# Generated by packetnetworking.registry.write_index (packaging/build_pyz.py).",
-        "FAMILIES = {",
-        *(f"    {name!r}: {families[name]!r}," for name in sorted(families)),
-        "}",
-        f"HOOKS = {_modules_in(PLUGIN_PACKAGES[1])!r}",
-    ]
-    path = os.fspath(target or os.path.join(os.path.dirname(__file__), f"{INDEX_MODULE}.py"))
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    return path
 
 
 class Context:

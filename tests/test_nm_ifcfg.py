@@ -29,7 +29,6 @@ IMAGE = f"networkmanager-{networkmanager.VERSION.split('-')[0]} ifcfg-rh"
 
 def _targets() -> list[str]:
     """Every name the RHEL-family ifcfg builder is registered under, at each major version."""
-    registry.load_plugins()
     out = []
     for reg in registry.builders():
         if reg.func is not rhel.ifcfg_scripts:

@@ -86,10 +86,10 @@ def test_compiled_templates_render_exactly_like_the_sources(tmp_path, monkeypatc
 _INDEX_PROBE = """\
 import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
-from packetnetworking import _plugin_index as index, registry
+from packetnetworking import _plugin_index as index, plugins, registry
 modules = json.loads(sys.argv[2])
 if modules is None:
-    registry.load_plugins()
+    plugins.load_plugins()
 else:
     for module in modules:
         importlib.import_module(module)
