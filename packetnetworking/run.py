@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import documents, interrupts, metadata, nics, registry, selection, source
+from . import interrupts, metadata, nics, registry, selection, source
 from .changes import Change, event_fields
 from .errors import (
     InvalidMetadata,
@@ -22,7 +22,7 @@ from .errors import (
     UsageError,
 )
 from .journal import JOURNAL
-from .metadata import IPAddress
+from .metadata import IPAddress, documents
 from .plan import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
 from .transaction import Transaction

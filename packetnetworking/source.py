@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional
 
-from . import __version__, documents, inputs
+from . import __version__, inputs
 from .errors import FetchFailed, NoMetadataSource
+from .metadata import documents
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger as Log

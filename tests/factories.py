@@ -17,6 +17,7 @@ from typing import Optional
 from packetnetworking import metadata as md
 from packetnetworking import plan as plan_module
 from packetnetworking import registry, selection
+from packetnetworking.metadata import equinix
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
 
@@ -131,7 +132,7 @@ def nics_json(count: int = 2) -> str:
 
 
 def build_plan(doc: dict, nics: Optional[tuple[HostNic, ...]] = None) -> plan_module.Plan:
-    document = md.from_dict(doc)
+    document = equinix.from_dict(doc)
     nics = nics if nics is not None else host_nics(len(doc["network"]["interfaces"]))
     resolvers = md.parse_resolvers(list(RESOLVERS), "--resolvers")
     plan = plan_module.build(document, nics, resolvers)

@@ -22,6 +22,7 @@ from treehash import snapshot
 
 from packetnetworking import action, cli, metadata, nics, source
 from packetnetworking.errors import InvalidMetadata, InvalidOption
+from packetnetworking.metadata import equinix
 
 ROOT = Path(__file__).resolve().parents[1]
 PYZ = ROOT / "packet-networking.pyz"
@@ -299,7 +300,7 @@ def test_no_visible_nic_configures_from_the_document(tmp_path):
         netns=True,
     )
     assert proc.returncode == 0, proc.stderr
-    expected = nics.from_document(metadata.parse(json.dumps(DOC)).interfaces)
+    expected = nics.from_document(equinix.parse(json.dumps(DOC)).interfaces)
     for path, content in f.files("debian 12", DOC, nics=expected).items():
         assert (root / path).read_text() == content, path
     rules = (root / "etc/udev/rules.d/70-persistent-net.rules").read_text()

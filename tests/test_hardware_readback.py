@@ -22,7 +22,7 @@ import readback
 import yaml
 from conftest import require
 
-from packetnetworking import documents
+from packetnetworking.metadata import documents
 from packetnetworking.nics import HostNic
 from packetnetworking.plan import BONDED, DHCP, Plan
 from packetnetworking.plan import build as build_plan

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import factories as f
 
-from packetnetworking import metadata as md
 from packetnetworking import registry
+from packetnetworking.metadata import equinix
 from packetnetworking.plan import build as build_plan
 from packetnetworking.renderers import eni, ifcfg
 
@@ -48,7 +48,7 @@ def test_member_delay_is_every_member_but_the_first_nic():
 
 def test_member_delay_needs_the_hook():
     """Without the hook (the quirk dropped), the plan holds no delay and nothing sleeps."""
-    raw = build_plan(md.from_dict(f.metadata(nics=2)), f.host_nics(2), ())
+    raw = build_plan(equinix.from_dict(f.metadata(nics=2)), f.host_nics(2), ())
     assert raw.member_delay == 0 and raw.delayed_members == ()
     text = eni.interfaces(raw).content
     assert "sleep" not in text

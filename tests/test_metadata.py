@@ -8,13 +8,13 @@ import json
 import factories as f
 import pytest
 
-from packetnetworking import metadata
 from packetnetworking.errors import InvalidMetadata
+from packetnetworking.metadata import equinix
 
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in f.SAMPLES.glob("*.json")))
 def test_published_documents_parse(sample):
-    doc = metadata.parse((f.SAMPLES / sample).read_bytes())
+    doc = equinix.parse((f.SAMPLES / sample).read_bytes())
     raw = json.loads((f.SAMPLES / sample).read_text())
     assert doc.hostname == raw["hostname"]
     assert [i.mac for i in doc.interfaces] == [i["mac"] for i in raw["network"]["interfaces"]]
@@ -27,7 +27,7 @@ def test_normalises_macs_and_uncompressed_ipv6():
     v6 = doc["network"]["addresses"][1]
     v6["address"] = "2604:1380:4641:1f00:0000:0000:0000:0009"
     v6["gateway"] = "2604:1380:4641:1f00:0000:0000:0000:0008"
-    parsed = metadata.from_dict(doc)
+    parsed = equinix.from_dict(doc)
     assert parsed.interfaces[0].mac == "b4:96:91:7a:01:10"
     assert str(parsed.addresses[1].address) == "2604:1380:4641:1f00::9"
     assert parsed.addresses[1].gateway == ipaddress.ip_address("2604:1380:4641:1f00::8")
@@ -36,7 +36,7 @@ def test_normalises_macs_and_uncompressed_ipv6():
 def test_defaults_for_absent_fields():
     doc = f.metadata(aggregation=None)
     del doc["network"]["bonding"]["mode"]
-    parsed = metadata.from_dict(doc)
+    parsed = equinix.from_dict(doc)
     assert parsed.bonding.link_aggregation == "bonded"
     assert parsed.bonding.mode == 4
     assert parsed.private_subnets == (ipaddress.ip_network("10.0.0.0/8"),)
@@ -47,7 +47,7 @@ def test_unknown_fields_are_ignored():
     doc = f.metadata()
     doc["whatever"] = {"nested": [1, 2]}
     doc["network"]["interfaces"][0]["speed"] = 10
-    assert metadata.from_dict(doc).hostname == "web-1"
+    assert equinix.from_dict(doc).hostname == "web-1"
 
 
 def _set(doc: dict, path: str, value: object) -> dict:
@@ -96,7 +96,7 @@ def _set(doc: dict, path: str, value: object) -> dict:
 )
 def test_refuses_values_that_could_reach_a_file(path, value, field):
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.from_dict(_set(f.metadata(), path, value))
+        equinix.from_dict(_set(f.metadata(), path, value))
     assert caught.value.field == field
     assert caught.value.exit_code == 50
     assert "\n" not in str(caught.value)  # one line, whatever the value held
@@ -118,7 +118,7 @@ def test_refuses_values_that_could_reach_a_file(path, value, field):
 )
 def test_refuses_broken_documents(text, field):
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.parse(text)
+        equinix.parse(text)
     assert caught.value.field == field
 
 
@@ -126,11 +126,11 @@ def test_duplicate_macs_are_refused():
     doc = f.metadata()
     doc["network"]["interfaces"][1]["mac"] = f.mac(0)
     with pytest.raises(InvalidMetadata, match="appears twice"):
-        metadata.from_dict(doc)
+        equinix.from_dict(doc)
 
 
 def test_na_os_fields_mean_none():
     doc = f.metadata()
     doc["operating_system"] = {"distro": "debian", "version": "N/A", "slug": "n/a"}
-    os = metadata.from_dict(doc).operating_system
+    os = equinix.from_dict(doc).operating_system
     assert (os.distro, os.version, os.slug) == ("debian", None, None)

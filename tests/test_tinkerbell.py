@@ -1,5 +1,5 @@
 """A Tinkerbell Hardware becomes the same Metadata as the Equinix document
-(packetnetworking/tinkerbell.py), told apart and chosen by packetnetworking/documents.py.
+(packetnetworking/metadata/tinkerbell.py), told apart and chosen by metadata/documents.py.
 
 The published samples (tests/data/hardware-samples, SOURCES.txt) are checked against
 expectations written out by hand from the documents; the rules of docs/tinkerbell.md
@@ -20,9 +20,8 @@ import pytest
 import yaml
 from test_fetch import serve  # noqa: F401, F811  (the fixture)
 
-from packetnetworking import documents
 from packetnetworking.errors import InvalidMetadata, NoMatchingNic
-from packetnetworking.metadata import Metadata
+from packetnetworking.metadata import Metadata, documents
 from packetnetworking.nics import HostNic
 
 SAMPLES = Path(__file__).parent / "data" / "hardware-samples"

@@ -21,6 +21,7 @@ from treehash import snapshot
 
 from packetnetworking import metadata
 from packetnetworking.errors import InvalidMetadata
+from packetnetworking.metadata import equinix
 from packetnetworking.plan import build as build_plan
 
 ELASTIC = {
@@ -51,7 +52,7 @@ def _with_address(entry: dict, at: int = 1) -> dict:
 
 
 def test_installer_ci_document_parses_with_one_warning():
-    parsed = metadata.from_dict(installer_ci_document())
+    parsed = equinix.from_dict(installer_ci_document())
     assert [str(a.interface) for a in metadata.configured(parsed.addresses)] == [
         "147.75.84.131/31", "2604:1380:4641:1f00::9/127", "10.70.17.9/31",
     ]  # fmt: skip
@@ -65,7 +66,7 @@ def test_configured_address_with_the_same_fault_is_refused():
     doc["network"]["addresses"][1]["management"] = True  # now it is the first public IPv4
     doc["network"]["addresses"].pop(0)
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.from_dict(doc)
+        equinix.from_dict(doc)
     assert caught.value.field == "network.addresses[0].gateway"
     assert caught.value.value == "10.42.42.41" and caught.value.exit_code == 50
 
@@ -82,7 +83,7 @@ def test_inconsistent_configured_address_is_refused(key, value, reason):
     doc = f.metadata()
     doc["network"]["addresses"][0][key] = value
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.from_dict(doc)
+        equinix.from_dict(doc)
     assert (caught.value.field, caught.value.value) == (f"network.addresses[0].{key}", value)
     assert caught.value.reason == reason
 
@@ -103,7 +104,7 @@ def test_inconsistent_configured_address_is_refused(key, value, reason):
 def test_unconfigured_inconsistency_is_a_warning(flags, key, value):
     consistent = {**copy.deepcopy(ELASTIC), "gateway": "10.42.42.43", "management": True}
     entry = {**consistent, **flags, key: value}
-    parsed = metadata.from_dict(_with_address(entry, at=1))
+    parsed = equinix.from_dict(_with_address(entry, at=1))
     [(address, problem)] = parsed.ignored_problems
     assert address.address == ipaddress.ip_address("10.42.42.42")
     assert problem[:2] == (f"network.addresses[1].{key}", value)
@@ -114,7 +115,7 @@ def test_disabled_address_is_never_configured():
     """enabled: false wins over management: true, even as the only public IPv4."""
     doc = f.metadata()
     doc["network"]["addresses"][0]["enabled"] = False
-    built = build_plan(metadata.from_dict(doc), f.host_nics(2), ())
+    built = build_plan(equinix.from_dict(doc), f.host_nics(2), ())
     assert built.public4 is None and str(built.private4.interface) == "10.70.17.9/31"
 
 
@@ -136,7 +137,7 @@ def test_injectable_value_in_unconfigured_address_is_refused(key, value, flags):
     doc["network"]["addresses"][1].update(flags)
     doc["network"]["addresses"][1][key] = value
     with pytest.raises(InvalidMetadata) as caught:
-        metadata.from_dict(doc)
+        equinix.from_dict(doc)
     assert caught.value.field == f"network.addresses[1].{key}"
 
 

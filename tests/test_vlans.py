@@ -126,7 +126,7 @@ def test_a_hook_that_drops_nics_keeps_the_vlan():
 
 
 def test_a_value_that_is_not_a_vlan_id_is_refused():
-    iface = f.md.from_dict(f.metadata()).interfaces[0]
+    iface = f.equinix.from_dict(f.metadata()).interfaces[0]
     for bad in (0, 4095, "100", True):
         with pytest.raises(InvalidMetadata):
             attrs.evolve(iface, vlan=bad)

@@ -34,6 +34,7 @@ import factories as f
 from packetnetworking import metadata as md
 from packetnetworking import plan as plan_module
 from packetnetworking import registry, selection
+from packetnetworking.metadata import equinix
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
 
@@ -88,7 +89,7 @@ OWN_CASES = {
 
 def addressed(doc: dict, addresses: tuple[Optional[md.IP], ...]) -> md.Metadata:
     """The document's Metadata with ``addresses[i]`` as its i-th interface's own."""
-    metadata = md.from_dict(doc)
+    metadata = equinix.from_dict(doc)
     interfaces = tuple(
         attrs.evolve(iface, address=ip) for iface, ip in zip(metadata.interfaces, addresses)
     )
@@ -97,7 +98,7 @@ def addressed(doc: dict, addresses: tuple[Optional[md.IP], ...]) -> md.Metadata:
 
 def tagged(doc: dict, vlans: tuple[Optional[int], ...]) -> md.Metadata:
     """The document's Metadata with ``vlans[i]`` on its i-th interface."""
-    metadata = md.from_dict(doc)
+    metadata = equinix.from_dict(doc)
     interfaces = tuple(
         attrs.evolve(iface, vlan=vlan) for iface, vlan in zip(metadata.interfaces, vlans)
     )

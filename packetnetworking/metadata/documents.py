@@ -30,9 +30,9 @@ import re
 from collections.abc import Mapping
 from typing import Any, Callable
 
-from . import metadata
-from .errors import InvalidMetadata, NoMatchingNic
-from .nics import HostNic
+from ..errors import InvalidMetadata, NoMatchingNic
+from ..nics import HostNic
+from . import Metadata, equinix
 
 HardwareNics = Callable[[], "tuple[HostNic, ...]"]
 LIST_KINDS = ("List", "HardwareList")
@@ -43,13 +43,13 @@ LEGACY_KEYS = frozenset(("Disks", "Interfaces", "UserData", "Metadata", "VendorD
 _YAML_ANSWER = re.compile(rb"^(?:---|apiVersion:|kind:)", re.M)
 
 
-def parse(body: bytes, host_nics: HardwareNics) -> metadata.Metadata:
+def parse(body: bytes, host_nics: HardwareNics) -> Metadata:
     """The Metadata of the one description in ``body`` (see the module doc)."""
     if _starts_like_json(body):
         try:
             raw = json.loads(body)
         except (ValueError, RecursionError):
-            return metadata.parse(body)  # raises, with the message it always gave
+            return equinix.parse(body)  # raises, with the message it always gave
         documents = [raw]
     else:
         documents = _yaml(body)
@@ -101,9 +101,9 @@ def kind(doc: object) -> str:
     return "equinix"
 
 
-def _choose(documents: list[Any], host_nics: HardwareNics) -> metadata.Metadata:
+def _choose(documents: list[Any], host_nics: HardwareNics) -> Metadata:
     if len(documents) == 1 and kind(documents[0]) == "equinix":
-        return metadata.from_dict(documents[0])
+        return equinix.from_dict(documents[0])
     found = _hardware(documents)
     if not found:
         kinds = ", ".join(sorted({str(_kind_name(d)) for d in documents})) or "none"

@@ -18,8 +18,8 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, Optional, TypeVar
 
-from .errors import InvalidMetadata
-from .metadata import (
+from ..errors import InvalidMetadata
+from . import (
     IP,
     Address,
     Bonding,
@@ -32,6 +32,7 @@ from .metadata import (
     configured,
     parse_resolvers,
 )
+from .fields import given, listed, mapping, or_empty, require, unless_na
 
 V1ALPHA1, V1ALPHA2 = "tinkerbell.org/v1alpha1", "tinkerbell.org/v1alpha2"
 B = TypeVar("B")
@@ -45,24 +46,26 @@ def parse(doc: Mapping[str, Any], shape: str) -> Metadata:
                          None)  # fmt: skip
     api = doc.get("apiVersion")
     if shape == "hardware-v1alpha2":
-        return _v1alpha2(doc)
+        from . import tinkerbell_v1alpha2  # its own module; rare
+
+        return tinkerbell_v1alpha2.parse(doc)
     if api not in (None, "", V1ALPHA1):
         raise InvalidMetadata("apiVersion", api, f"is not a Hardware version this tool reads "
                               f"({V1ALPHA1}, {V1ALPHA2})")  # fmt: skip
-    spec = _mapping(_require(doc, "spec", ""), "spec")
+    spec = mapping(require(doc, "spec", ""), "spec")
     return _metadata(spec.get("interfaces"), "spec.interfaces", spec.get("metadata"),
-                     "spec.metadata", _object_name(doc))  # fmt: skip
+                     "spec.metadata", object_name(doc))  # fmt: skip
 
 
 def _metadata(
     raw_ifaces: object, ifaces_path: str, raw_meta: object, meta_path: str,
     name: Optional[tuple[object, str]],
 ) -> Metadata:  # fmt: skip
-    meta = _mapping(raw_meta if raw_meta is not None else {}, meta_path)
-    instance = _mapping(_or_empty(meta.get("instance")), f"{meta_path}.instance")
+    meta = mapping(raw_meta if raw_meta is not None else {}, meta_path)
+    instance = mapping(or_empty(meta.get("instance")), f"{meta_path}.instance")
     entries = _nic_entries(raw_ifaces, ifaces_path)
     bonded = meta.get("bonding_mode") is not None
-    bonding = _build(Bonding, {"mode": f"{meta_path}.bonding_mode"},
+    bonding = build(Bonding, {"mode": f"{meta_path}.bonding_mode"},
                      mode=meta.get("bonding_mode", 4),
                      link_aggregation="bonded" if bonded else "individual")  # fmt: skip
     raw_ips = instance.get("ips")
@@ -72,8 +75,8 @@ def _metadata(
     dhcp_ips = {k: _dhcp_ip(dhcp, path) for k, (path, dhcp) in enumerate(entries)}
     if raw_ips not in (None, []):
         addresses = tuple(
-            _address(item, f"{ips_path}[{i}]", flags=True)
-            for i, item in enumerate(_list(raw_ips, ips_path))
+            read_address(item, f"{ips_path}[{i}]", flags=True)
+            for i, item in enumerate(listed(raw_ips, ips_path))
         )
     else:
         first = dhcp_ips.get(0)
@@ -85,11 +88,11 @@ def _metadata(
             raise InvalidMetadata(*address.problems[0])
     interfaces = tuple(_interface(k, path, dhcp, bonded, own.get(k))
                        for k, (path, dhcp) in enumerate(entries))  # fmt: skip
-    _unique([(i.mac, f"{entries[k][0]}.dhcp.mac") for k, i in enumerate(interfaces)])
-    custom = _mapping(_or_empty(meta.get("custom")), f"{meta_path}.custom")
-    facility = _mapping(_or_empty(meta.get("facility")), f"{meta_path}.facility")
+    unique([(i.mac, f"{entries[k][0]}.dhcp.mac") for k, i in enumerate(interfaces)])
+    custom = mapping(or_empty(meta.get("custom")), f"{meta_path}.custom")
+    facility = mapping(or_empty(meta.get("facility")), f"{meta_path}.facility")
     hostname, hostname_path = _hostname(instance, f"{meta_path}.instance", entries, name)
-    return _build(
+    return build(
         Metadata,
         {"hostname": hostname_path, "plan": f"{meta_path}.facility.plan_slug"},
         hostname=hostname,
@@ -98,7 +101,7 @@ def _metadata(
         bonding=bonding,
         private_subnets=_subnets(custom.get("private_subnets"),
                                  f"{meta_path}.custom.private_subnets"),
-        plan=_given(facility.get("plan_slug")),
+        plan=given(facility.get("plan_slug")),
         operating_system=_os(instance.get("operating_system"),
                              f"{meta_path}.instance.operating_system"),
         resolvers=_resolvers(entries),
@@ -109,12 +112,12 @@ def _nic_entries(raw: object, path: str) -> list[tuple[str, Mapping[str, Any]]]:
     """The interfaces that name a NIC (a ``dhcp.mac``), with their paths, in order: an
     interface without one has nothing to match a host NIC by."""
     entries = []
-    for i, item in enumerate(_list(raw if raw is not None else [], path)):
-        item = _mapping(item, f"{path}[{i}]")
+    for i, item in enumerate(listed(raw if raw is not None else [], path)):
+        item = mapping(item, f"{path}[{i}]")
         dhcp = item.get("dhcp")
         if dhcp is None:
             continue
-        dhcp = _mapping(dhcp, f"{path}[{i}].dhcp")
+        dhcp = mapping(dhcp, f"{path}[{i}].dhcp")
         if dhcp.get("mac") not in (None, ""):
             entries.append((f"{path}[{i}]", dhcp))
     if not entries:
@@ -125,15 +128,15 @@ def _nic_entries(raw: object, path: str) -> list[tuple[str, Mapping[str, Any]]]:
 def _interface(
     k: int, path: str, dhcp: Mapping[str, Any], bonded: bool, address: Optional[IP]
 ) -> Interface:
-    return _build(
+    return build(
         Interface,
         {"mac": f"{path}.dhcp.mac", "os_name": f"{path}.dhcp.iface_name",
          "vlan": f"{path}.dhcp.vlan_id"},
         name=f"eth{k}",
         mac=dhcp["mac"],
         bond="bond0" if bonded else None,
-        vlan=_vlan(dhcp.get("vlan_id"), f"{path}.dhcp.vlan_id"),
-        os_name=_given(dhcp.get("iface_name")),
+        vlan=read_vlan(dhcp.get("vlan_id"), f"{path}.dhcp.vlan_id"),
+        os_name=given(dhcp.get("iface_name")),
         address=address,
     )  # fmt: skip
 
@@ -145,7 +148,7 @@ def _own(address: Address) -> IP:
     return IP(address.interface, address.gateway)
 
 
-def _vlan(raw: object, path: str) -> Optional[int]:
+def read_vlan(raw: object, path: str) -> Optional[int]:
     """Tinkerbell stores the VLAN id as a string ("" for none); its CRD also lets "0" and
     comma lists through, which no NIC config can carry: refused."""
     if raw is None or raw == "":
@@ -162,14 +165,14 @@ def _dhcp_ip(dhcp: Mapping[str, Any], path: str) -> Optional[Address]:
     raw = dhcp.get("ip")
     if raw is None:
         return None
-    return _address(raw, f"{path}.dhcp.ip", flags=False)
+    return read_address(raw, f"{path}.dhcp.ip", flags=False)
 
 
-def _address(raw: object, path: str, flags: bool) -> Address:
+def read_address(raw: object, path: str, flags: bool) -> Address:
     """An ``instance.ips[]`` entry (``flags``: with public and management) or a
     ``dhcp.ip``: address with a dotted netmask or a /prefix in it, gateway, family."""
-    item = _mapping(raw, path)
-    text = _require(item, "address", path)
+    item = mapping(raw, path)
+    text = require(item, "address", path)
     if not isinstance(text, str):
         raise InvalidMetadata(f"{path}.address", text, "must be a string (an IP address)")
     address, _, prefix = text.partition("/")
@@ -194,7 +197,7 @@ def _address(raw: object, path: str, flags: bool) -> Address:
         elif gateway not in interface.network:
             problems.append((f"{path}.gateway", raw_gateway, f"is outside {interface.network}"))
     public, management = _scope(item, path, interface, flags)
-    return _build(Address, {"public": f"{path}.public", "management": f"{path}.management"},
+    return build(Address, {"public": f"{path}.public", "management": f"{path}.management"},
                   interface=interface, gateway=gateway, family=ip.version, public=public,
                   management=management, problems=tuple(problems))  # fmt: skip
 
@@ -265,7 +268,7 @@ def _resolvers(entries: list[tuple[str, Mapping[str, Any]]]) -> tuple[IPAddress,
     found: list[IPAddress] = []
     for path, dhcp in entries:
         servers = dhcp.get("name_servers")
-        for j, server in enumerate(_list(servers if servers is not None else [],
+        for j, server in enumerate(listed(servers if servers is not None else [],
                                          f"{path}.dhcp.name_servers")):  # fmt: skip
             (ip,) = parse_resolvers([server], f"{path}.dhcp.name_servers[{j}]")
             if ip not in found:
@@ -274,22 +277,22 @@ def _resolvers(entries: list[tuple[str, Mapping[str, Any]]]) -> tuple[IPAddress,
 
 
 def _os(raw: object, path: str) -> OperatingSystem:
-    item = _mapping(_or_empty(raw), path)
+    item = mapping(or_empty(raw), path)
     slug = item.get("os_slug") if item.get("os_slug") not in (None, "") else item.get("slug")
-    return _build(
+    return build(
         OperatingSystem,
         {"distro": f"{path}.distro", "version": f"{path}.version",
          "slug": f"{path}.os_slug" if item.get("os_slug") not in (None, "") else f"{path}.slug"},
-        distro=_unless_na(item.get("distro")),
-        version=_unless_na(item.get("version")),
-        slug=_unless_na(slug),
+        distro=unless_na(item.get("distro")),
+        version=unless_na(item.get("version")),
+        slug=unless_na(slug),
     )  # fmt: skip
 
 
 def _subnets(raw: object, path: str) -> tuple[ipaddress.IPv4Network, ...]:
     """No default: Equinix's 10.0.0.0/8 is its own backend network, not a Tinkerbell one."""
     subnets = []
-    for i, item in enumerate(_list(raw if raw is not None else [], path)):
+    for i, item in enumerate(listed(raw if raw is not None else [], path)):
         try:
             if not isinstance(item, str):
                 raise ValueError
@@ -299,76 +302,12 @@ def _subnets(raw: object, path: str) -> tuple[ipaddress.IPv4Network, ...]:
     return tuple(subnets)
 
 
-def _v1alpha2(doc: Mapping[str, Any]) -> Metadata:
-    """tinkerbell.org/v1alpha2 (api/v1alpha2/tinkerbell/hardware.go): NICs in a map by MAC,
-    addresses in ``ipam`` (a prefix as a string), no bonding mode, OS or plan: rewritten
-    to the v1alpha1 paths' meaning, its own paths kept for messages."""
-    spec = _mapping(_require(doc, "spec", ""), "spec")
-    nics = _mapping(_require(spec, "networkInterfaces", "spec"), "spec.networkInterfaces")
-    if not nics:
-        raise InvalidMetadata("spec.networkInterfaces", {}, "names no interface")
-    interfaces, addresses, resolvers, hostname = [], [], [], None
-    for k, (mac, raw) in enumerate(nics.items()):
-        path = f"spec.networkInterfaces[{mac!r}]"
-        nic = _mapping(_or_empty(raw), path)
-        dhcp = _mapping(_or_empty(nic.get("dhcp")), f"{path}.dhcp")
-        v4 = _mapping(_or_empty(dhcp.get("v4")), f"{path}.dhcp.v4")
-        v6 = _mapping(_or_empty(dhcp.get("v6")), f"{path}.dhcp.v6")
-        ipam = _mapping(_or_empty(nic.get("ipam")), f"{path}.ipam")
-        own = [_ipam(ipam.get(f), f"{path}.ipam.{f}", 4 if f == "ipv4" else 6)
-               for f in ("ipv4", "ipv6")]  # fmt: skip
-        found = [a for a in own if a is not None]
-        if k == 0:
-            addresses = found
-        interfaces.append(_build(
-            Interface, {"mac": path, "vlan": f"{path}.dhcp.v4.vlanID"}, name=f"eth{k}", mac=mac,
-            vlan=_vlan(v4.get("vlanID"), f"{path}.dhcp.v4.vlanID"),
-            address=IP(found[0].interface, found[0].gateway) if k and found else None,
-        ))  # fmt: skip
-        for f, block in (("v4", v4), ("v6", v6)):
-            servers = block.get("nameservers")
-            for j, s in enumerate(_list(servers if servers is not None else [],
-                                        f"{path}.dhcp.{f}.nameservers")):  # fmt: skip
-                (ip,) = parse_resolvers([s], f"{path}.dhcp.{f}.nameservers[{j}]")
-                if ip not in resolvers:
-                    resolvers.append(ip)
-        if hostname is None and v4.get("hostname") not in (None, ""):
-            hostname = (v4["hostname"], f"{path}.dhcp.v4.hostname")
-    for address in configured(tuple(addresses)):
-        if address.problems:
-            raise InvalidMetadata(*address.problems[0])
-    _unique([(i.mac, f"spec.networkInterfaces[{m!r}]") for i, m in zip(interfaces, nics)])
-    name, name_path = hostname or _object_name(doc)
-    if name in (None, ""):
-        raise InvalidMetadata(name_path, None, "is missing: no hostname in the Hardware")
-    return _build(
-        Metadata, {"hostname": name_path}, hostname=name, interfaces=tuple(interfaces),
-        addresses=tuple(addresses), bonding=Bonding(link_aggregation="individual"),
-        private_subnets=(), resolvers=tuple(resolvers),
-    )  # fmt: skip
-
-
-def _ipam(raw: object, path: str, family: int) -> Optional[Address]:
-    if raw is None:
-        return None
-    item = _mapping(raw, path)
-    prefix = item.get("prefix")
-    if not isinstance(prefix, str) or not prefix:
-        raise InvalidMetadata(f"{path}.prefix", prefix, "must be a string (a prefix length)")
-    address = item.get("address")
-    if isinstance(address, str) and "/" in address:
-        raise InvalidMetadata(f"{path}.address", address, "must be an address without /prefix")
-    rewritten = {"address": f"{address}/{prefix}" if isinstance(address, str) else address,
-                 "gateway": item.get("gateway"), "family": family}  # fmt: skip
-    return _address(rewritten, path, flags=False)
-
-
-def _object_name(doc: Mapping[str, Any]) -> tuple[object, str]:
+def object_name(doc: Mapping[str, Any]) -> tuple[object, str]:
     meta = doc.get("metadata")
     return (meta.get("name") if isinstance(meta, Mapping) else None), "metadata.name"
 
 
-def _build(cls: type[B], paths: Mapping[str, str], **fields: Any) -> B:
+def build(cls: type[B], paths: Mapping[str, str], **fields: Any) -> B:
     """Construct a model class; a validator's attribute name becomes the Hardware's path."""
     try:
         return cls(**fields)
@@ -387,53 +326,9 @@ def _ip(raw: str, path: str, shown: str) -> IPAddress:
     return ip
 
 
-def _unless_na(value: object) -> object:
-    """As for the Equinix document: lsb_release's "n/a" means none."""
-    if isinstance(value, str) and value.lower() == "n/a":
-        return None
-    return _given(value)
-
-
-def _given(value: object) -> object:
-    """ "" is Go's zero string, never written out: not given. Other values, of whatever
-    type, go on to the validator."""
-    return None if value == "" else value
-
-
-def _or_empty(raw: object) -> object:
-    return {} if raw is None else raw
-
-
-def _require(item: Mapping[str, Any], key: str, path: str) -> object:
-    where = f"{path}.{key}" if path else key
-    if item.get(key) is None:
-        raise InvalidMetadata(where, None, "is missing")
-    return item[key]
-
-
-def _mapping(raw: object, path: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
-        raise InvalidMetadata(path, _excerpt(raw), "must be a mapping (an object)")
-    return raw
-
-
-def _list(raw: object, path: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise InvalidMetadata(path, _excerpt(raw), "must be a list")
-    return raw
-
-
-def _unique(values: list[tuple[str, str]]) -> None:
+def unique(values: list[tuple[str, str]]) -> None:
     seen: dict[str, str] = {}
     for value, path in values:
         if value in seen:
             raise InvalidMetadata(path, value, f"appears twice (also {seen[value]})")
         seen[value] = path
-
-
-def _excerpt(raw: object) -> object:
-    if isinstance(raw, str) and len(raw) > 40:
-        return raw[:40]
-    if isinstance(raw, (list, dict)):
-        return type(raw).__name__
-    return raw
