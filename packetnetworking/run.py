@@ -23,7 +23,7 @@ from .errors import (
 )
 from .journal import JOURNAL
 from .metadata import IPAddress, documents
-from .plan import build as build_plan
+from .planner import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
 from .transaction import Transaction
 

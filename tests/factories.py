@@ -16,7 +16,7 @@ from typing import Optional
 
 from packetnetworking import metadata as md
 from packetnetworking import plan as plan_module
-from packetnetworking import registry, selection
+from packetnetworking import planner, registry, selection
 from packetnetworking.metadata import equinix
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
@@ -135,7 +135,7 @@ def build_plan(doc: dict, nics: Optional[tuple[HostNic, ...]] = None) -> plan_mo
     document = equinix.from_dict(doc)
     nics = nics if nics is not None else host_nics(len(doc["network"]["interfaces"]))
     resolvers = md.parse_resolvers(list(RESOLVERS), "--resolvers")
-    plan = plan_module.build(document, nics, resolvers)
+    plan = planner.build(document, nics, resolvers)
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
     return plan

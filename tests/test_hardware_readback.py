@@ -25,7 +25,7 @@ from conftest import require
 from packetnetworking.metadata import documents
 from packetnetworking.nics import HostNic
 from packetnetworking.plan import BONDED, DHCP, Plan
-from packetnetworking.plan import build as build_plan
+from packetnetworking.planner import build as build_plan
 
 SAMPLES = Path(__file__).parent / "data" / "hardware-samples"
 ROOT = Path(__file__).resolve().parents[1]

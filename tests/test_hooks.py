@@ -6,7 +6,7 @@ import factories as f
 
 from packetnetworking import registry
 from packetnetworking.metadata import equinix
-from packetnetworking.plan import build as build_plan
+from packetnetworking.planner import build as build_plan
 from packetnetworking.renderers import eni, ifcfg
 
 

@@ -26,6 +26,7 @@ from test_suse import _check_documented, sourced, spelled_out
 from test_vlans import GOLDEN_FORMATS, network_files
 
 from packetnetworking import plan as plan_module
+from packetnetworking import planner
 from packetnetworking.errors import InvalidMetadata
 
 CASES = v.OWN_CASES
@@ -51,7 +52,7 @@ def _build(doc: dict, addresses: tuple, **dhcp: bool) -> plan_module.Plan:
             ),
         )
     resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
-    return plan_module.build(metadata, f.host_nics(len(addresses)), resolvers)
+    return planner.build(metadata, f.host_nics(len(addresses)), resolvers)
 
 
 # ---------------------------------------------------------------------------- the plan
@@ -98,7 +99,7 @@ def test_refused_on_a_tagged_nic():
     )
     resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
     with pytest.raises(InvalidMetadata) as err:
-        plan_module.build(metadata, f.host_nics(2), resolvers)
+        planner.build(metadata, f.host_nics(2), resolvers)
     assert (err.value.field, err.value.value) == ("interfaces[eth1].vlan", 300)
 
 

@@ -7,7 +7,7 @@ import ipaddress
 import factories as f
 import pytest
 
-from packetnetworking import metadata, nics, plan
+from packetnetworking import metadata, nics, plan, planner
 from packetnetworking.errors import InvalidMetadata, NoMatchingNic
 
 
@@ -105,7 +105,7 @@ def test_gateway_of_a_slash_30_is_network_plus_one():
 
 def test_natural_sort():
     names = ["eth10", "eth2", "eth1"]
-    assert sorted(names, key=plan.natural_key) == ["eth1", "eth2", "eth10"]
+    assert sorted(names, key=planner.natural_key) == ["eth1", "eth2", "eth10"]
 
 
 def test_resolvers_are_validated():

@@ -22,7 +22,7 @@ from treehash import snapshot
 from packetnetworking import metadata
 from packetnetworking.errors import InvalidMetadata
 from packetnetworking.metadata import equinix
-from packetnetworking.plan import build as build_plan
+from packetnetworking.planner import build as build_plan
 
 ELASTIC = {
     "address": "10.42.42.42",

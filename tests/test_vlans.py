@@ -25,6 +25,7 @@ from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture
 from test_suse import _check_documented, sourced, spelled_out
 
 from packetnetworking import plan as plan_module
+from packetnetworking import planner
 from packetnetworking.errors import InvalidMetadata
 from packetnetworking.plan import Vlan, vlan_name
 from packetnetworking.renderers import eni, ifcfg, netplan, networkd, networkmanager, wicked
@@ -87,7 +88,7 @@ def test_names_and_their_fallback(parent, vid, name):
 def _build(doc: dict, vlans: tuple, nics=None) -> plan_module.Plan:
     resolvers = f.md.parse_resolvers(list(f.RESOLVERS), "--resolvers")
     hosts = nics or f.host_nics(len(vlans))
-    return plan_module.build(v.tagged(doc, vlans), hosts, resolvers)
+    return planner.build(v.tagged(doc, vlans), hosts, resolvers)
 
 
 @pytest.mark.parametrize("vlans", [(100, 200), (100, None), (None, 7)])

@@ -33,7 +33,7 @@ import factories as f
 
 from packetnetworking import metadata as md
 from packetnetworking import plan as plan_module
-from packetnetworking import registry, selection
+from packetnetworking import planner, registry, selection
 from packetnetworking.metadata import equinix
 from packetnetworking.nics import HostNic
 from packetnetworking.target import from_option
@@ -111,10 +111,10 @@ def plan_of(case: str) -> plan_module.Plan:
         own = OWN_CASES[case]
         metadata = addressed(own.doc, own.addresses)
         resolvers = md.parse_resolvers(list(own.resolvers), "--resolvers")
-        plan = plan_module.build(metadata, f.host_nics(len(own.addresses)), resolvers)
+        plan = planner.build(metadata, f.host_nics(len(own.addresses)), resolvers)
     else:
         c = CASES[case]
-        plan = plan_module.build(tagged(c.doc, c.vlans), c.nics, resolvers)
+        plan = planner.build(tagged(c.doc, c.vlans), c.nics, resolvers)
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
     return plan
