@@ -157,7 +157,7 @@ def _backend(text: str) -> str:
 
 
 def _resolvers(text: str) -> str:
-    from .run import resolver_list
+    from .resolvers import resolver_list
 
     try:
         resolver_list(text, "RESOLVERS")

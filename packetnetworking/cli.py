@@ -221,6 +221,7 @@ def _run(
 ) -> int:
     # Imported here so --help and --version stay fast.
     from . import audit, run, source
+    from .resolvers import resolvers_option
 
     origins = origins or {"resolvers": "--resolvers", "audit_log": "--audit-log"}
     with contextlib.ExitStack() as stack:
@@ -239,7 +240,7 @@ def _run(
         if args.resolvers is not None:
             resolvers, origin = args.resolvers, origins["resolvers"]
         else:
-            resolvers, origin = run.resolvers_option(None)
+            resolvers, origin = resolvers_option(None)
         options = run.Options(
             rootfs=rootfs,
             metadata_file=args.metadata_file,

@@ -11,27 +11,23 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-from . import interrupts, metadata, nics, registry, selection, source
+from . import interrupts, metadata, nics, registry, resolvers, selection, source
 from .changes import Change, event_fields
 from .errors import (
     InvalidMetadata,
-    InvalidOption,
     MalformedOS,
     NoMetadataSource,
     NothingToDo,
     UsageError,
 )
 from .journal import JOURNAL
-from .metadata import IPAddress, documents
+from .metadata import documents
 from .planner import build as build_plan
 from .target import Target, from_metadata, from_option, from_os_release
 from .transaction import Transaction
 
 if TYPE_CHECKING:
     from structlog.typing import FilteringBoundLogger as Log
-
-# Equinix Metal's public resolvers: the last resort when nothing else names any.
-FALLBACK_RESOLVERS = ("147.75.207.207", "147.75.207.208")
 
 
 class Options:
@@ -126,7 +122,11 @@ def _run(options: Options, log: Log, transaction: Transaction, root: str, starte
     _warn_ignored(document, log)
     target = _choose_target(options.operating_system, document, root, log)
     plan_nics = _plan_nics(host_nics(), document, log)
-    plan = build_plan(document, plan_nics, _resolvers(options, document, log))
+    plan = build_plan(
+        document,
+        plan_nics,
+        resolvers.choose(options.resolvers, options.resolvers_origin, document, log),
+    )
     for hook in registry.hooks("plan", plan.plan_slug):
         plan = hook.func(plan)
         log.debug("hook applied", hook=hook.func.__name__, plan=plan.plan_slug)
@@ -317,30 +317,6 @@ def _choose_target(
     return found
 
 
-def _resolvers(options: Options, document: metadata.Metadata, log: Log) -> tuple[IPAddress, ...]:
-    """--resolvers (or PACKET_RESOLVERS), else the document's own, else the host's."""
-    if options.resolvers is not None:
-        return resolver_list(options.resolvers, options.resolvers_origin)
-    if document.resolvers:
-        return document.resolvers
-    values = source.resolvers_from_host()
-    if not values:
-        log.info("no resolvers given or found on this host; using Equinix Metal's")
-        values = list(FALLBACK_RESOLVERS)
-    return metadata.parse_resolvers(values, "/etc/resolv.conf")
-
-
-def resolver_list(text: str, origin: str) -> tuple[IPAddress, ...]:
-    """A resolver list the operator gave ("a,b"), checked; errors name ``origin``."""
-    values = [v.strip(" ") for v in text.split(",") if v.strip(" ")]
-    if not values:  # "," or " ": a list given on purpose, with nothing in it
-        raise InvalidOption(origin, text, "names no resolver")
-    try:
-        return metadata.parse_resolvers(values, origin)
-    except InvalidMetadata as exc:  # the operator's input, not the metadata's
-        raise InvalidOption(exc.field, exc.value, exc.reason) from None
-
-
 def _print_diffs(changes: list[Change]) -> None:
     import difflib  # only --diff needs it
 
@@ -357,11 +333,3 @@ def _print_diffs(changes: list[Change]) -> None:
                 tofile=f"b{change.display}" if change.content is not None else "/dev/null",
             )
         )
-
-
-def resolvers_option(cli_value: Optional[str]) -> tuple[Optional[str], str]:
-    """--resolvers wins over PACKET_RESOLVERS; both are checked the same way."""
-    if cli_value is not None:
-        return cli_value, "--resolvers"
-    env = os.environ.get("PACKET_RESOLVERS")
-    return (env, "PACKET_RESOLVERS") if env else (None, "--resolvers")
