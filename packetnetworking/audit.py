@@ -1,7 +1,9 @@
 """Structured logging: the console or JSON lines on stderr, and the audit log file.
 
 Processors are plain functions. The audit sink sits before the level filter, so
-``-q`` silences the console without emptying the audit log.
+``-q`` silences the console without emptying the audit log. The log is opened, and its
+first event written, before anything else (``open_sink``), and checked again just
+before the first change (``check_intact``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,17 @@ import logging
 import os
 import stat
 import sys
-from typing import Any, BinaryIO, Optional
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger  # loaded by structlog itself
+
+from . import __version__
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .changes import Change
 
 AUDIT_EVENTS = {
     "task",
@@ -109,6 +118,59 @@ def started_event(version: str, rootfs: str, dry_run: bool) -> EventDict:
         "rootfs": rootfs,
         "dry_run": dry_run,
     }
+
+
+def open_sink(
+    stack: contextlib.ExitStack, path: str, rootfs: str, dry_run: bool, origin: str
+) -> AuditSink:
+    """Open the audit log and write its first event before anything else happens (the
+    action's mount included), so an unwritable log (a directory, /dev/full, a full disk)
+    stops the run with nothing changed. Unbuffered: each event is one write the sink can
+    check. ``rootfs``: the action's is its BLOCK_DEVICE."""
+    from .inputs import NotRegular, open_regular
+
+    try:
+        stream = stack.enter_context(open(open_regular(path, append=True), "ab", buffering=0))  # noqa: SIM115
+        sink = AuditSink(stream)
+        sink.write(started_event(__version__, rootfs, dry_run))
+    except NotRegular as exc:
+        raise UsageError(
+            f"{origin} {path!r}: is {exc.what}, not a file; nothing was changed"
+        ) from None
+    except OSError as exc:
+        raise _unwritable(path, exc, origin) from None
+    return sink
+
+
+def check_intact(
+    sink: AuditSink, path: str, origin: str = "--audit-log", changes: Sequence[Change] = ()
+) -> None:
+    """Called by the run just before its first change: an audit log that has failed
+    since it was opened, or that is one of the files the run replaces or deletes, stops
+    the run while nothing is changed yet. (A file renamed over keeps being written
+    through its old, unlinked inode: every later event would be lost.) Compared by
+    device and inode, so no symlink, ``..``, bind mount or hard link hides it."""
+    if sink.error is not None:
+        raise _unwritable(path, sink.error, origin)
+    log = os.fstat(sink.stream.fileno())
+    for change in changes:
+        if change.action == "unchanged":
+            continue
+        try:
+            info = os.lstat(change.path)
+        except OSError:
+            continue  # not there yet: a new file, created beside the log, not over it
+        if (info.st_dev, info.st_ino) == (log.st_dev, log.st_ino):
+            os.ftruncate(sink.stream.fileno(), sink.start)
+            sink.error = OSError("refused")  # nothing more goes into the target's file
+            raise UsageError(
+                f"{origin} {path!r}: is {change.display} of the rootfs, which "
+                "the run replaces; write the log elsewhere; nothing was changed"
+            )
+
+
+def _unwritable(path: str, exc: OSError, origin: str = "--audit-log") -> UsageError:
+    return UsageError(f"{origin} {path!r}: {exc.strerror or exc}; nothing was changed")
 
 
 class LevelFilter:

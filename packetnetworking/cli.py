@@ -8,7 +8,6 @@ import functools
 import os
 import shutil
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, NoReturn, Optional
 
 from . import __version__
@@ -16,14 +15,11 @@ from .errors import (
     EXIT_CODES,
     AuditIncomplete,
     PacketNetworkingError,
-    UsageError,
     printable,
 )
 
 if TYPE_CHECKING:
     from . import action
-    from .audit import AuditSink
-    from .changes import Change
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
 MAX_ATTEMPTS = 1000
@@ -228,7 +224,9 @@ def _run(
         sink = None
         if args.audit_log is not None:
             target = settings.block_device if settings is not None else args.rootfs
-            sink = _audit_sink(stack, args.audit_log, target, args.dry_run, origins["audit_log"])
+            sink = audit.open_sink(
+                stack, args.audit_log, target, args.dry_run, origins["audit_log"]
+            )
         log = audit.configure(fmt, verbosity, sink)
         rootfs = args.rootfs
         if settings is not None:  # the action (no --rootfs): mount the partition
@@ -255,7 +253,7 @@ def _run(
             diff=args.diff,
             backend=args.backend,
             audit_check=(
-                functools.partial(_audit_intact, sink, args.audit_log, origins["audit_log"])
+                functools.partial(audit.check_intact, sink, args.audit_log, origins["audit_log"])
                 if sink
                 else None
             ),
@@ -269,60 +267,6 @@ def _run(
                 f"{sink.error.strerror or sink.error}"
             )
     return 0
-
-
-def _audit_sink(
-    stack: contextlib.ExitStack, path: str, rootfs: str, dry_run: bool, origin: str
-) -> AuditSink:
-    """Open the audit log and write its first event before anything else happens (the
-    action's mount included), so an unwritable log (a directory, /dev/full, a full disk)
-    stops the run with nothing changed. Unbuffered: each event is one write the sink can
-    check. ``rootfs``: the action's is its BLOCK_DEVICE."""
-    from . import audit
-    from .inputs import NotRegular, open_regular
-
-    try:
-        stream = stack.enter_context(open(open_regular(path, append=True), "ab", buffering=0))  # noqa: SIM115
-        sink = audit.AuditSink(stream)
-        sink.write(audit.started_event(__version__, rootfs, dry_run))
-    except NotRegular as exc:
-        raise UsageError(
-            f"{origin} {path!r}: is {exc.what}, not a file; nothing was changed"
-        ) from None
-    except OSError as exc:
-        raise _unwritable(path, exc, origin) from None
-    return sink
-
-
-def _audit_intact(
-    sink: AuditSink, path: str, origin: str = "--audit-log", changes: Sequence[Change] = ()
-) -> None:
-    """Called by the run just before its first change: an audit log that has failed
-    since it was opened, or that is one of the files the run replaces or deletes, stops
-    the run while nothing is changed yet. (A file renamed over keeps being written
-    through its old, unlinked inode: every later event would be lost.) Compared by
-    device and inode, so no symlink, ``..``, bind mount or hard link hides it."""
-    if sink.error is not None:
-        raise _unwritable(path, sink.error, origin)
-    log = os.fstat(sink.stream.fileno())
-    for change in changes:
-        if change.action == "unchanged":
-            continue
-        try:
-            info = os.lstat(change.path)
-        except OSError:
-            continue  # not there yet: a new file, created beside the log, not over it
-        if (info.st_dev, info.st_ino) == (log.st_dev, log.st_ino):
-            os.ftruncate(sink.stream.fileno(), sink.start)
-            sink.error = OSError("refused")  # nothing more goes into the target's file
-            raise UsageError(
-                f"{origin} {path!r}: is {change.display} of the rootfs, which "
-                "the run replaces; write the log elsewhere; nothing was changed"
-            )
-
-
-def _unwritable(path: str, exc: OSError, origin: str = "--audit-log") -> UsageError:
-    return UsageError(f"{origin} {path!r}: {exc.strerror or exc}; nothing was changed")
 
 
 def _backend(text: str) -> str:
