@@ -4,16 +4,11 @@ Images are built once with mmdebstrap (or unpacked from an external tarball or p
 image) into a cache outside the repository, and each test works on a fresh copy of the
 pristine tree so nothing a test writes can leak into the cache or into another test.
 
-Cache layout, under $PN_IMAGE_CACHE or ~/.cache/packet-networking/images/:
-    <suite>-<hash>/          a finished image (only ever appears via an atomic rename)
-    <suite>-<hash>.lock      flock'ed while that image is being built
-    .tmp-<suite>-<hash>-*    a build in progress (or a killed one, removed on the next build)
+The cache (its layout and its locking) is image_cache.py's.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -25,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from . import image_cache
 
 # Bump when the way images are built changes, so old cache entries are not reused.
 RECIPE_VERSION = "2"
@@ -55,7 +52,8 @@ class ImageSpec:
     packages: tuple[str, ...]
 
     def cache_dirname(self) -> str:
-        return f"{self.suite}-{short_hash(RECIPE_VERSION, self.suite, *sorted(self.packages))}"
+        key = image_cache.short_hash(RECIPE_VERSION, self.suite, *sorted(self.packages))
+        return f"{self.suite}-{key}"
 
 
 # procps: ifupdown's inet6 method runs sysctl (every real install has it, minbase has not).
@@ -108,13 +106,6 @@ def require_root_tools() -> None:
     require("image tools", reason or "", reason is None)
 
 
-def cache_root() -> Path:
-    env = os.environ.get("PN_IMAGE_CACHE")
-    root = Path(env) if env else Path.home() / ".cache" / "packet-networking" / "images"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 # ---------------------------------------------------------------------------- image names
 
 
@@ -160,13 +151,15 @@ def _recipe(name: str) -> _Recipe:
         # Keyed by image id so a re-tagged or rebuilt image is exported again.
         image_id = _podman(["image", "inspect", "--format", "{{.Id}}", image]).strip()
         return _Recipe(
-            f"extra-{name}-{short_hash(RECIPE_VERSION, 'podman', image_id)}",
+            f"extra-{name}-{image_cache.short_hash(RECIPE_VERSION, 'podman', image_id)}",
             lambda dest: _unpack_podman(image, dest),
         )
     tarball = Path(source).resolve()
     st = tarball.stat()
     # Keyed by path, size and mtime so a replaced tarball is unpacked again.
-    key = short_hash(RECIPE_VERSION, "tar", str(tarball), str(st.st_size), str(st.st_mtime_ns))
+    key = image_cache.short_hash(
+        RECIPE_VERSION, "tar", str(tarball), str(st.st_size), str(st.st_mtime_ns)
+    )
     return _Recipe(f"extra-{name}-{key}", lambda dest: _untar(tarball, dest))
 
 
@@ -179,37 +172,12 @@ def build(name: str) -> Path:
     Never write into the returned tree: use fresh_copy() or overlay_copy() for that.
     """
     recipe = _recipe(name)
-    return cached_tree(recipe.dirname, recipe.populate)
+    return image_cache.cached_tree(recipe.dirname, recipe.populate)
 
 
 def build_spec(spec: ImageSpec) -> Path:
     """The pristine cached rootfs of an image that is not in IMAGES (e.g. a VM guest's)."""
-    return cached_tree(spec.cache_dirname(), lambda dest: _mmdebstrap(spec, dest))
-
-
-def cached_tree(dirname: str, populate: Callable[[Path], None]) -> Path:
-    """cache_root()/dirname, filled by populate(empty temp dir) first if it is missing.
-
-    Built under a lock, in a temp dir renamed into place, so a reader never sees a
-    half-built tree and a killed build leaves only a temp dir the next build removes.
-    """
-    root = cache_root()
-    final = root / dirname
-    if final.is_dir():
-        return final
-    with _locked(root / f"{dirname}.lock"):
-        if final.is_dir():  # another worker built it while we waited for the lock
-            return final
-        _remove_stale_builds(root, dirname)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{dirname}-", dir=root))
-        try:
-            populate(tmp)
-            tmp.chmod(0o755)  # mkdtemp made it 0700; a rootfs's / is 0755
-            os.rename(tmp, final)  # atomic: a half-built tree never has the final name
-        except BaseException:
-            _rmtree(tmp)
-            raise
-    return final
+    return image_cache.cached_tree(spec.cache_dirname(), lambda dest: _mmdebstrap(spec, dest))
 
 
 def fresh_copy(name: str, dest: Path) -> Path:
@@ -360,36 +328,9 @@ def _podman(args: list[str]) -> str:
 # ---------------------------------------------------------------------------- helpers
 
 
-def short_hash(*parts: str) -> str:
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
-
-
 def _run_checked(argv: list[str], timeout: float) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{argv[0]} exited {proc.returncode}:\n{proc.stdout[-4000:]}{proc.stderr[-4000:]}"
         )
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed, even on a crash
-        yield
-
-
-def _remove_stale_builds(root: Path, dirname: str) -> None:
-    """Delete temp dirs left by killed builds of this image (caller holds its lock)."""
-    for stale in root.glob(f".tmp-{dirname}-*"):
-        _rmtree(stale)
-
-
-def _rmtree(path: Path) -> None:
-    # Refuse to recurse into a tree that has something mounted in it (e.g. a bind of /dev).
-    prefix = str(path.resolve()) + "/"
-    with open("/proc/self/mountinfo") as fh:
-        mounted = [line.split()[4] for line in fh if line.split()[4].startswith(prefix)]
-    if mounted:
-        raise RuntimeError(f"not removing {path}: mounts inside it: {mounted}")
-    shutil.rmtree(path, ignore_errors=True)

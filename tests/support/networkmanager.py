@@ -14,7 +14,7 @@ The prefix holds `sbin/NetworkManager`, `bin/nmcli`, `lib/` (libnm and the plugi
 so a test bind-mounts its files there inside a private mount namespace (see nm_run.py);
 nothing is ever written into the cached tree.
 
-Cache, beside the distro images (images.cache_root(): $PN_IMAGE_CACHE or
+Cache, beside the distro images (image_cache.root(): $PN_IMAGE_CACHE or
 ~/.cache/packet-networking/images):
     networkmanager-<version>-<hash>/         a finished build (appears only by atomic rename)
     networkmanager-<version>-<hash>.lock     flock'ed while it is being built
@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import images
+from . import image_cache
 
 # The Debian source version bookworm ships (1.42.4, with Debian's security fix).
 VERSION = "1.42.4-1+deb12u1"
@@ -102,9 +102,9 @@ _DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
 def build_networkmanager() -> Path:
     """The install prefix of NetworkManager VERSION with ifcfg-rh (built once, then cached)."""
-    dirname = f"networkmanager-{VERSION}-{images.short_hash(RECIPE_VERSION, *MESON_OPTIONS)}"
-    final = images.cache_root() / dirname
-    return images.cached_tree(dirname, lambda dest: _populate(dest, final))
+    dirname = f"networkmanager-{VERSION}-{image_cache.short_hash(RECIPE_VERSION, *MESON_OPTIONS)}"
+    final = image_cache.root() / dirname
+    return image_cache.cached_tree(dirname, lambda dest: _populate(dest, final))
 
 
 def build_seconds(prefix: Path) -> float | None:

@@ -3,7 +3,7 @@
     mmdebstrap --variant=apt --include=git,make,python3,ca-certificates bookworm DIR
 
 no python3-venv, no procps, no sudo: what the README's Quick start must cope with. Built
-once into the image cache (images.cached_tree: lock, temp dir, atomic rename) and used through
+once into the image cache (image_cache.cached_tree: lock, temp dir, atomic rename) and used through
 an overlay, so a run never changes the cached tree. Into the overlay go what a fresh
 machine here is given besides the distro: this machine's package-index settings (pip's
 configuration and the local indexes it names, apt's sources and settings) and its CA
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import images
+from . import image_cache, images
 
 SUITE = "bookworm"
 PACKAGES = ("git", "make", "python3", "ca-certificates")
@@ -47,8 +47,8 @@ HOME = "/root"
 
 def pristine() -> Path:
     """The cached fresh Debian 12 tree (built on first use). Never write into it."""
-    key = images.short_hash(RECIPE_VERSION, SUITE, *PACKAGES)
-    return images.cached_tree(f"newcomer-{SUITE}-{key}", _mmdebstrap)
+    key = image_cache.short_hash(RECIPE_VERSION, SUITE, *PACKAGES)
+    return image_cache.cached_tree(f"newcomer-{SUITE}-{key}", _mmdebstrap)
 
 
 def _mmdebstrap(dest: Path) -> None:

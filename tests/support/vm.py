@@ -2,7 +2,7 @@
 
 The machines running the suite have no bonding driver, so bonded configs are brought up
 in VMs that run Debian's own kernel. Everything is built once and cached (images.cached:
-a lock, an atomic rename) under cache_root():
+a lock, an atomic rename) under image_cache.root():
 
     vm-kernel-<hash>/    vmlinuz, initrd.img (initramfs-tools, MODULES=list: only what
                          mounts a virtio ext4 root) and lib/modules/<release>/: the
@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import images
+from . import image_cache, images
 from . import vm_guest as guest
 
 KERNEL_SUITE = "bookworm"
@@ -136,7 +136,7 @@ class Kernel:
 
 def kernel() -> Kernel:
     parts = (*KERNEL_PACKAGES, *INITRD_MODULES, *GUEST_MODULES)
-    d = images.cached_tree(_dirname("vm-kernel", *parts), _build_kernel)
+    d = image_cache.cached_tree(_dirname("vm-kernel", *parts), _build_kernel)
     modules = next((d / "lib" / "modules").iterdir())
     return Kernel(d / "vmlinuz", d / "initrd.img", modules, modules.name)
 
@@ -151,12 +151,12 @@ def switch_disk() -> Path:
     k = kernel()
     kernel_dir = k.modules.parents[2].name  # its modules go into the disk
     parts = (guest.SWITCH_INIT, kernel_dir, SWITCH_GUEST, GUESTS[SWITCH_GUEST].cache_dirname())
-    d = images.cached_tree(_dirname("vm-switch", *parts), lambda dest: _build_switch(dest, k))
+    d = image_cache.cached_tree(_dirname("vm-switch", *parts), lambda dest: _build_switch(dest, k))
     return d / "switch.img"
 
 
 def _dirname(prefix: str, *parts: str) -> str:
-    return f"{prefix}-{images.short_hash(VM_RECIPE, *parts)}"
+    return f"{prefix}-{image_cache.short_hash(VM_RECIPE, *parts)}"
 
 
 def _build_kernel(dest: Path) -> None:
@@ -181,7 +181,7 @@ def _build_kernel(dest: Path) -> None:
         shutil.copy(src / name, out / name)
     images.run_in(tree, ["depmod", "-b", "/pn-modules", release], check=True)
     (staged / "lib").rename(dest / "lib")
-    images._rmtree(tree)
+    image_cache.rmtree(tree)
 
 
 def _small_initrd(tree: Path, release: str) -> None:
