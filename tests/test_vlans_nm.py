@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import vlan_cases as v
-from support import networkmanager, nm_check, nm_run
+from support import networkmanager, nm_check, nm_run, nm_terse
 
 KEYFILES = "etc/NetworkManager/system-connections"
 
@@ -40,7 +40,7 @@ def keyfile() -> Iterator[nm_run.Reader]:
         yield nm_run.Reader(daemon)
 
 
-def _vlan_connection(parsed: nm_run.Parsed, name: str) -> nm_run.Connection:
+def _vlan_connection(parsed: nm_run.Parsed, name: str) -> nm_terse.Connection:
     return next(c for c in parsed.connections if c.id == name)
 
 

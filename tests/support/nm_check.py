@@ -16,7 +16,8 @@ from typing import Optional
 
 from packetnetworking.plan import INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 
-from .nm_run import Connection, Parsed, split_list
+from .nm_run import Parsed
+from .nm_terse import Connection, split_list
 
 # Keys that only the legacy network scripts (initscripts) read: NetworkManager's ifcfg-rh
 # logs each as "key X is unknown and ignored" (at debug level). Any other unknown key is
