@@ -28,7 +28,7 @@ directory (default build/pyz, wiped first):
    the sources on first import, as usual.
 5. shiv. It leaves bytecode out of the archive, so the archive is rewritten with the
    bytecode and our __main__.py (packaging/pyz_main.py, with its bytecode beside it) in
-   it, site-packages packed as one inner zip (``finish_archive`` says why), entries
+   it, site-packages packed as one inner zip (``pyz_archive.finish_archive`` says why), entries
    sorted and timestamps fixed: two builds of the same sources give the same bytes.
 
 Offline: PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR, with DIR made by the wheelhouse command.
@@ -38,22 +38,20 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
-from typing import IO
+
+import pyz_archive  # packaging/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 TOOLS_LOCK = ROOT / "packaging" / "build-tools.lock"
 INPUTS = ROOT / "packaging" / "pyz-inputs.json"
-ENTRY_POINT = "packetnetworking.cli:main"
 DEFAULT_SHEBANG = "/usr/bin/python3 -IS"
 # Packages that publish no pure-Python wheel: built from their sdist without a compiler.
 SDIST_ONLY = ("markupsafe", "pyyaml")
@@ -62,9 +60,6 @@ PURE = ("--only-binary", ":all:", "--platform", "any", "--implementation", "py",
         "--abi", "none", "--python-version", "3.9")
 # What of the source tree our own wheel is built from (pyproject.toml maps these).
 PROJECT_FILES = ("pyproject.toml", "README.md", "LICENSE", "packetnetworking", "distros", "hooks")
-# The member of the pyz holding site-packages (see finish_archive); pyz_main.py extracts it.
-SITE_PACKAGES_ZIP = "site-packages.zip"
-ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
 SOURCE_DATE_EPOCH = "315532800"  # the same instant, for shiv's built_at
 
 
@@ -113,11 +108,12 @@ def _build(output: Path, python: str, work: Path) -> None:
     shiv_archive = work / "shiv.pyz"
     subprocess.run(
         [str(Path(sys.executable).with_name("shiv")), "--reproducible", "--compressed",
-         "--site-packages", str(site), "-p", python, "-e", ENTRY_POINT, "-o", str(shiv_archive)],
+         "--site-packages", str(site), "-p", python, "-e", pyz_archive.ENTRY_POINT,
+         "-o", str(shiv_archive)],
         check=True,
         env=_env(),
     )
-    finish_archive(shiv_archive, site, output, python)
+    pyz_archive.finish_archive(shiv_archive, site, output, python, main_pyc)
     print(f"built {output}", file=sys.stderr)
 
 
@@ -252,18 +248,6 @@ def _staged_python(site: Path, code: str) -> None:
     )
 
 
-def main_py(build_id: str) -> bytes:
-    """Our __main__.py (packaging/pyz_main.py) with this build's values filled in."""
-    module, _, function = ENTRY_POINT.partition(":")
-    text = (ROOT / "packaging" / "pyz_main.py").read_text()
-    for key, value in (("BUILD_ID", build_id), ("ENTRY_MODULE", module),
-                       ("ENTRY_FUNCTION", function), ("SITE_PACKAGES_ZIP", SITE_PACKAGES_ZIP)):
-        text = text.replace(f'"@{key}@"', repr(value))
-    if '"@' in text:
-        raise SystemExit("packaging/pyz_main.py: an @KEY@ field has no value in main_py()")
-    return text.encode()
-
-
 def main_pyc(source: bytes, work: Path) -> bytes:
     """__main__.py compiled (unchecked-hash bytecode) for the interpreter running this.
 
@@ -279,58 +263,6 @@ def main_pyc(source: bytes, work: Path) -> bytes:
         "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
     )
     return pyc.read_bytes()
-
-
-def finish_archive(shiv_archive: Path, site: Path, output: Path, python: str) -> None:
-    """Rewrite shiv's archive: our __main__.py, site-packages' bytecode, sorted entries.
-
-    site-packages goes in as one stored member (SITE_PACKAGES_ZIP), a zip of its own:
-    zipimport reads the whole directory of the archive on every start, warm or cold, and
-    reading ten entries instead of five hundred saves a warm run a few milliseconds.
-    Only an extraction (pyz_main.py) opens the inner one."""
-    entries: dict[str, tuple[bytes, int]] = {}
-    with zipfile.ZipFile(shiv_archive) as src:
-        for info in src.infolist():
-            entries[info.filename] = (src.read(info), info.external_attr)
-    build_id = json.loads(entries["environment.json"][0])["build_id"]
-    entries["__main__.py"] = (main_py(build_id), 0o100644 << 16)
-    entries["__main__.pyc"] = (main_pyc(entries["__main__.py"][0], shiv_archive.parent),
-                               0o100644 << 16)
-    for path in sorted(site.rglob("*.pyc")):
-        entries["site-packages/" + path.relative_to(site).as_posix()] = (
-            path.read_bytes(), 0o100644 << 16)
-    inner = {name: entry for name, entry in entries.items() if name.startswith("site-packages/")}
-    outer = {name: entry for name, entry in entries.items() if name not in inner}
-    outer[SITE_PACKAGES_ZIP] = (_zip_bytes(inner, zipfile.ZIP_DEFLATED), 0o100644 << 16)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=output.parent, prefix=".pyz-", delete=False) as tmp:
-        tmp.write(b"#!" + python.encode() + b"\n")
-        # Stored: the inner archive is compressed already.
-        _write_zip(tmp, outer, {SITE_PACKAGES_ZIP: zipfile.ZIP_STORED})
-    os.chmod(tmp.name, 0o755)
-    os.replace(tmp.name, output)
-
-
-def _zip_bytes(entries: dict[str, tuple[bytes, int]], compression: int) -> bytes:
-    buffer = io.BytesIO()
-    _write_zip(buffer, entries, {}, compression)
-    return buffer.getvalue()
-
-
-def _write_zip(
-    file: IO[bytes],
-    entries: dict[str, tuple[bytes, int]],
-    compression_of: dict[str, int],
-    compression: int = zipfile.ZIP_DEFLATED,
-) -> None:
-    """Entries sorted, timestamps fixed: the same entries give the same bytes."""
-    with zipfile.ZipFile(file, "w", compression) as archive:
-        for name in sorted(entries):
-            data, attr = entries[name]
-            info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
-            info.compress_type = compression_of.get(name, compression)
-            info.external_attr = attr
-            archive.writestr(info, data, compresslevel=9)
 
 
 # ---------------------------------------------------------------------------- inputs
