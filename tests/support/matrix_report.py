@@ -48,6 +48,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     cell["seconds"] = round(cell["seconds"] + report.duration, 2)
     if "matrix_detail" in props:
         cell["detail"] = props["matrix_detail"]
+    cell.update(props.get("matrix_fields", {}))  # a measurement's own fields (VM timings)
     if _RANK[report.outcome] > _RANK[cell["outcome"]]:
         cell["outcome"] = report.outcome
         cell["reason"] = _reason(report)
@@ -92,13 +93,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     write(f"{summary}; {written}")
 
 
+REACHABLE = "to reachable"  # the column of a VM cell's seconds_to_reachable
+
+
 def table(cells: list[dict[str, Any]]) -> list[str]:
     """One row per image, os and mode; one column per check; '-' where a check does not apply."""
     checks = [c for c in CHECK_ORDER if any(x["check"] == c for x in cells)]
     checks += sorted({x["check"] for x in cells} - set(checks))
     rows: dict[tuple[str, str, str], dict[str, str]] = {}
     for c in cells:
-        rows.setdefault((c["image"], c["os"], c["mode"]), {})[c["check"]] = _SHOWN[c["outcome"]]
+        row = rows.setdefault((c["image"], c["os"], c["mode"]), {})
+        row[c["check"]] = _SHOWN[c["outcome"]]
+        if c.get("seconds_to_reachable") is not None:  # a VM cell's, from its guest's clock
+            row[REACHABLE] = f"{c['seconds_to_reachable']} s"
+    if any(REACHABLE in row for row in rows.values()):
+        checks.append(REACHABLE)
     head = ("image", "os", "mode", *checks)
     body = [(*key, *(row.get(check, "-") for check in checks)) for key, row in rows.items()]
     widths = [max(len(r[i]) for r in (head, *body)) for i in range(len(head))]

@@ -62,6 +62,15 @@ GUESTS: dict[str, images.ImageSpec] = {
         images.ImageSpec("vm-bookworm-nm", "bookworm", (*_BASE, "network-manager")),
     )
 }
+# The unit of each guest's network tool, whose start the cells' timing counts from.
+GUEST_SERVICE = {
+    "vm-bullseye-ifupdown": "networking.service",
+    "vm-bookworm-ifupdown": "networking.service",
+    "vm-trixie-ifupdown": "networking.service",
+    "vm-trixie-networkd": "systemd-networkd.service",
+    "vm-trixie-netplan": "systemd-networkd.service",  # netplan's generator writes for it
+    "vm-bookworm-nm": "NetworkManager.service",
+}
 SWITCH_GUEST = "vm-bookworm-ifupdown"  # the switch only needs ip and modprobe from it
 
 

@@ -67,6 +67,7 @@ class Outcome:
     written: list[str]  # paths the tool wrote, as the guest sees them
     prepare_seconds: float
     boot_seconds: float
+    member_delay: float = 0.0  # seconds of `pre-up sleep` the written ENI holds members back
 
     def section(self, name: str) -> str:
         if self.report is None:
@@ -119,7 +120,7 @@ def _switch_bonds(cell: VmCell) -> list[guest.SwitchBond]:
     return out
 
 
-def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str]]:
+def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str], float]:
     """The server's disk image holding the guest root plus what the tool wrote."""
     with vm.populated_root(cell.guest, workdir / "root") as root:
         for argv in cell.setup:
@@ -128,9 +129,20 @@ def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str]]:
         written = run_tool(cell, pyz, root, workdir)
         if cell.edit is not None:
             cell.edit(root)
+        delay = member_delay(root)
         _install_report(cell, root)
         disk = vm.make_disk(root, workdir / "server.img")
-    return disk, written
+    return disk, written, delay
+
+
+def member_delay(root: Path) -> float:
+    """The seconds the written ENI's `pre-up sleep` lines hold bond members back (the
+    bond_member_delay quirk; ifupdown brings the stanzas up one after the other)."""
+    eni = root / "etc" / "network" / "interfaces"
+    if not eni.is_file():
+        return 0.0
+    lines = [line.split() for line in eni.read_text().splitlines()]
+    return float(sum(float(w[2]) for w in lines if w[:2] == ["pre-up", "sleep"] and len(w) == 3))
 
 
 def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
@@ -157,20 +169,26 @@ def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
 def _install_report(cell: VmCell, root: Path) -> None:
     v4, v6 = gateways(cell.doc)
     lacp = cell.doc["network"]["bonding"]["mode"] == 4 and cell.switch_mode is None
-    spec = guest.ReportSpec(list(bonds_of(cell.doc)), lacp, v4, v6, cell.settle_wait)
-    script = root / guest.REPORT_SCRIPT_PATH
-    script.parent.mkdir(parents=True, exist_ok=True)
-    script.write_text(guest.report_script(spec))
-    script.chmod(0o755)
-    (root / guest.REPORT_UNIT_PATH).write_text(guest.REPORT_UNIT)
-    wants = root / guest.REPORT_WANTS_PATH
-    wants.parent.mkdir(parents=True, exist_ok=True)
-    wants.symlink_to("/" + guest.REPORT_UNIT_PATH)
+    spec = guest.ReportSpec(
+        list(bonds_of(cell.doc)), lacp, v4, v6, cell.settle_wait, vm.GUEST_SERVICE[cell.guest]
+    )
+    for script, text, unit, unit_text, wants in (
+        (guest.REPORT_SCRIPT_PATH, guest.report_script(spec), guest.REPORT_UNIT_PATH,
+         guest.REPORT_UNIT, guest.REPORT_WANTS_PATH),
+        (guest.TIMING_SCRIPT_PATH, guest.timing_script(spec), guest.TIMING_UNIT_PATH,
+         guest.TIMING_UNIT, guest.TIMING_WANTS_PATH),
+    ):  # fmt: skip
+        (root / script).parent.mkdir(parents=True, exist_ok=True)
+        (root / script).write_text(text)
+        (root / script).chmod(0o755)
+        (root / unit).write_text(unit_text)
+        (root / wants).parent.mkdir(parents=True, exist_ok=True)
+        (root / wants).symlink_to("/" + unit)
 
 
 def run(cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
     started = time.monotonic()
-    disk, written = prepare(cell, pyz, workdir)
+    disk, written, delay = prepare(cell, pyz, workdir)
     prepared = time.monotonic()
     switch_disk = vm.switch_disk()
     with vm.socket_dir() as sockets:
@@ -209,6 +227,7 @@ def run(cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
         written,
         round(prepared - started, 1),
         round(time.monotonic() - prepared, 1),
+        delay,
     )
 
 

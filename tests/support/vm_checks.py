@@ -191,3 +191,52 @@ def port_timeline(outcome: Outcome) -> str:
         f"enslaved {', '.join(enslaved)}; went down {', '.join(downs) or 'never'}; "
         f"all up +{last_up:.1f}s"
     )
+
+
+@dataclass(frozen=True)
+class Reachability:
+    """From the guest's own clock: seconds from the network service's start to the bonds
+    up with every port in the aggregator, and to the first gateway's answer (None: not
+    seen); the member delay the written files hold, for its share."""
+
+    service: str
+    to_bonds: float | None
+    to_reachable: float | None
+    member_delay: float
+
+    def fields(self) -> dict[str, object]:
+        return {
+            "seconds_to_bonds": self.to_bonds,
+            "seconds_to_reachable": self.to_reachable,
+            "member_delay_seconds": self.member_delay,
+        }
+
+    def summary(self) -> str:
+        def shown(value: float | None) -> str:
+            return "not seen" if value is None else f"{value:.1f} s"
+
+        delay = f"{self.member_delay:g} s configured" if self.member_delay else "none"
+        return (
+            f"from {self.service} start: bonds up {shown(self.to_bonds)}, first gateway "
+            f"answered {shown(self.to_reachable)} (member delay: {delay})"
+        )
+
+
+def reachability(outcome: Outcome) -> Reachability:
+    """Read the report's timing section (vm_guest.py's poller and the service's start)."""
+    service, start = "", None
+    seen: dict[str, float | None] = {"bonds": None, "gateway": None}
+    for line in outcome.section("timing").splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "service":
+            service = words[1]
+            start = int(words[2]) / 1e6 if words[2].isdigit() and int(words[2]) else None
+        elif len(words) == 2 and words[0] in seen:
+            seen[words[0]] = None if words[1] == "none" else float(words[1])
+    assert start is not None, f"no start time for the network service {service!r}"
+
+    def since(t: float | None) -> float | None:
+        return None if t is None else round(t - start, 1)
+
+    bonds = since(seen["bonds"])
+    return Reachability(service, bonds, since(seen["gateway"]), outcome.member_delay)

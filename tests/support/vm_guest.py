@@ -97,12 +97,35 @@ TTYPath=/dev/ttyS0
 WantedBy=multi-user.target
 """
 
+# Started before the network service (Before=network-pre.target), it polls every 0.1 s
+# from the guest's own clock (/proc/uptime, the kernel's monotonic seconds since boot)
+# and appends when the bonds are up with every port in the aggregator, and when the
+# first gateway answered; the report adds when the network service started.
+TIMING_UNIT = """\
+[Unit]
+Description=packet-networking VM test: when the network became reachable
+DefaultDependencies=no
+Before=network-pre.target
+Wants=network-pre.target
+
+[Service]
+Type=simple
+ExecStart=/usr/local/sbin/pn-timing
+
+[Install]
+WantedBy=sysinit.target
+"""
+TIMING_UNIT_PATH = "etc/systemd/system/pn-timing.service"
+TIMING_WANTS_PATH = "etc/systemd/system/sysinit.target.wants/pn-timing.service"
+TIMING_SCRIPT_PATH = "usr/local/sbin/pn-timing"
+TIMING_FILE = "/run/pn-timing"
+
 REPORT_UNIT_PATH = "etc/systemd/system/pn-report.service"
 REPORT_WANTS_PATH = "etc/systemd/system/multi-user.target.wants/pn-report.service"
 REPORT_SCRIPT_PATH = "usr/local/sbin/pn-report"
 
-_REPORT_BODY = r"""
-settled() {
+_BONDS_READY = r"""
+bonds_ready() {  # every bond has ports, all up, and (802.3ad) a partner on every port
     for b in $BONDS; do
         f=/proc/net/bonding/$b
         [ -r "$f" ] || return 1
@@ -110,8 +133,34 @@ settled() {
         ! grep -q 'MII Status: down' "$f" || return 1
         if [ -n "$LACP" ]; then
             ! grep -q 'Partner Mac Address: 00:00:00:00:00:00' "$f" || return 1
+            [ "$(grep -o 'Aggregator ID: [0-9]*' "$f" | sort -u | wc -l)" -eq 1 ] || return 1
         fi
     done
+    return 0
+}
+"""
+
+_TIMING_BODY = r"""
+now() { cut -d' ' -f1 /proc/uptime; }
+bonds_seen=; gateway_seen=
+[ -z "$BONDS" ] && bonds_seen=none
+[ -z "$GATEWAY" ] && gateway_seen=none
+for _ in $(seq 1200); do
+    if [ -z "$bonds_seen" ] && bonds_ready; then
+        bonds_seen=$(now); echo "bonds $bonds_seen" >>"$OUT"
+    fi
+    if [ -z "$gateway_seen" ] && ping -n -c 1 -W 1 "$GATEWAY" >/dev/null 2>&1; then
+        gateway_seen=$(now); echo "gateway $gateway_seen" >>"$OUT"
+    fi
+    [ -n "$bonds_seen" ] && [ -n "$gateway_seen" ] && break
+    sleep 0.1
+done
+echo done >>"$OUT"
+"""
+
+_REPORT_BODY = r"""
+settled() {
+    bonds_ready || return 1
     [ -z "$(ip -6 addr show tentative)" ] || return 1
     for t in $PING4; do ping -c 1 -W 1 "$t" >/dev/null 2>&1 || return 1; break; done
     return 0
@@ -130,6 +179,11 @@ until settled || [ "$waited" -ge "$WAIT" ]; do sleep 1; waited=$((waited + 1)); 
     echo "$BEGIN"
     echo "${SECTION}uptime"; cut -d' ' -f1 /proc/uptime
     echo "${SECTION}waited"; echo "$waited"
+    echo "${SECTION}timing"
+    # When the unit left "inactive": the start of its activation, ExecStartPre included
+    # (ExecMainStart moves with each of a oneshot's ExecStart lines).
+    echo "service $SERVICE $(systemctl show -p InactiveExitTimestampMonotonic --value "$SERVICE")"
+    cat /run/pn-timing 2>/dev/null
     for f in /proc/net/bonding/*; do
         [ -e "$f" ] || continue
         echo "${SECTION}bonding ${f##*/}"; cat "$f"
@@ -160,6 +214,7 @@ class ReportSpec:
     ping4: Sequence[str]  # the first one must answer before the bonds count as settled
     ping6: Sequence[str]
     wait: int  # seconds to wait for the bonds to settle before reporting anyway
+    service: str = "networking.service"  # the guest's network service, for the timing
 
 
 def report_script(spec: ReportSpec) -> str:
@@ -169,12 +224,12 @@ def report_script(spec: ReportSpec) -> str:
         "PING4": " ".join(spec.ping4),
         "PING6": " ".join(spec.ping6),
         "WAIT": str(spec.wait),
+        "SERVICE": spec.service,
         "BEGIN": REPORT_BEGIN,
         "END": REPORT_END,
         "SECTION": SECTION,
     }
-    head = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
-    return f"#!/bin/bash\n# Written by tests/support/vm_guest.py.\n{head}{_REPORT_BODY}"
+    return _script(values, _BONDS_READY + _REPORT_BODY)
 
 
 @dataclass(frozen=True)
@@ -186,6 +241,21 @@ class SwitchBond:
     ports: Sequence[str]
     addresses: Sequence[str] = ()  # the gateways, with their prefix
     vlan: Optional[int] = None  # the addresses are on a VLAN of this id over the bond
+
+
+def timing_script(spec: ReportSpec) -> str:
+    values = {
+        "BONDS": " ".join(spec.bonds),
+        "LACP": "1" if spec.lacp else "",
+        "GATEWAY": next(iter(spec.ping4), ""),
+        "OUT": TIMING_FILE,
+    }
+    return _script(values, _BONDS_READY + _TIMING_BODY)
+
+
+def _script(values: dict[str, str], body: str) -> str:
+    head = "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
+    return f"#!/bin/bash\n# Written by tests/support/vm_guest.py.\n{head}{body}"
 
 
 def switch_args(bonds: Sequence[SwitchBond]) -> str:
