@@ -85,6 +85,16 @@ HARDWARE_MEANS = {
     }
 }  # fmt: skip
 
+def _ifupdown_ng_service(root: Path) -> None:
+    """The guest's stand-in for Alpine's OpenRC networking service (vm.IFUPDOWN_NG_UNIT)."""
+    unit = root / "etc/systemd/system/ifupdown-ng.service"
+    unit.write_text(vm.IFUPDOWN_NG_UNIT)
+    for target in ("multi-user.target", "network-online.target"):
+        wants = root / f"etc/systemd/system/{target}.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / "ifupdown-ng.service").symlink_to("/etc/systemd/system/ifupdown-ng.service")
+
+
 CELLS = (
     VmCell("debian12-bonded", "vm-bookworm-ifupdown", "debian 12", BONDED),
     VmCell("debian12-mlag_ha", "vm-bookworm-ifupdown", "debian 12", f.metadata()),
@@ -109,6 +119,10 @@ CELLS = (
         HARDWARE_MEANS,
         hardware=_hardware(vlan="200"),
         vlan=200,
+    ),
+    VmCell(
+        "alpine-bonded", "vm-trixie-ifupdown-ng", "alpine 3.20", BONDED,
+        edit=_ifupdown_ng_service,
     ),
     VmCell(
         "debian12-no-member-delay",
@@ -136,7 +150,7 @@ DEFAULT_CELLS = frozenset(
     {
         "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
         "netplan-ubuntu", "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
-        "hardware-bonded", "hardware-vlan-bond",
+        "hardware-bonded", "hardware-vlan-bond", "alpine-bonded",
     }
 )  # fmt: skip
 

@@ -60,6 +60,8 @@ GUESTS: dict[str, images.ImageSpec] = {
         images.ImageSpec("vm-trixie-networkd", "trixie", _BASE),  # networkd is in systemd
         images.ImageSpec("vm-trixie-netplan", "trixie", (*_BASE, "netplan.io")),
         images.ImageSpec("vm-bookworm-nm", "bookworm", (*_BASE, "network-manager")),
+        # Alpine's ifupdown-ng, as Debian 13 packages it (no unit of its own: IFUPDOWN_NG_UNIT)
+        images.ImageSpec("vm-trixie-ifupdown-ng", "trixie", (*_BASE, "ifupdown-ng")),
     )
 }
 # The unit of each guest's network tool, whose start the cells' timing counts from.
@@ -70,7 +72,29 @@ GUEST_SERVICE = {
     "vm-trixie-networkd": "systemd-networkd.service",
     "vm-trixie-netplan": "systemd-networkd.service",  # netplan's generator writes for it
     "vm-bookworm-nm": "NetworkManager.service",
+    "vm-trixie-ifupdown-ng": "ifupdown-ng.service",
 }
+# Alpine brings ifupdown-ng's interfaces up from OpenRC's networking service (`ifup -a`);
+# Debian's package has no unit, so the guest gets this one, which runs the same.
+IFUPDOWN_NG_UNIT = """\
+[Unit]
+Description=ifupdown-ng: ifup -a, as Alpine's OpenRC networking service runs it
+DefaultDependencies=no
+Wants=network.target
+After=local-fs.target systemd-modules-load.service systemd-udevd.service
+Before=network.target network-online.target shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStartPre=/usr/bin/udevadm settle
+ExecStart=/usr/sbin/ifup-ng -a
+ExecStop=/usr/sbin/ifdown-ng -a
+
+[Install]
+WantedBy=multi-user.target network-online.target
+"""
 SWITCH_GUEST = "vm-bookworm-ifupdown"  # the switch only needs ip and modprobe from it
 
 

@@ -100,6 +100,9 @@ def check_network(outcome: Outcome, cell: VmCell) -> str:
         json.loads(outcome.section("route6")),
     )
     nics = [n.name for n in cell.nics()]
+    # Only ifupdown labels the private IPv4 NIC:0. ifupdown-ng runs `ip addr add ... dev
+    # bond0:0` for its bond0:0 stanza, which iproute2 adds to bond0 unlabelled (seen at
+    # boot in alpine-bonded); NetworkManager, networkd and netplan merge it.
     want = matrix_apply.expected(cell.doc, nics, alias_labels=cell.os.startswith("debian"))
     # expected() puts every NIC in the one bond; with two bonds only some are its ports.
     want = dataclasses.replace(want, members=tuple(port_names(cell, want.link)))
