@@ -7,6 +7,7 @@ run the pyz. The clone is of this checkout's HEAD: what is committed is what is 
 from __future__ import annotations
 
 import pytest
+import yaml
 from pyz_build import ROOT, skip_or_fail
 from support import newcomer
 
@@ -44,7 +45,9 @@ def test_make_demo_works_on_a_fresh_debian_12(demo):
     assert (root / CLONE.lstrip("/") / "build/demo-rootfs/etc/network/interfaces").is_file()
     # And the Tinkerbell example: a Hardware with its addresses on VLAN 100 over the bond.
     assert "===== /etc/netplan/90-packet.yaml\n" in proc.stdout, proc.stdout[-3000:]
-    assert '    "bond0.100":\n      id: 100\n      link: "bond0"\n' in proc.stdout
+    netplan = root / CLONE.lstrip("/") / "build/demo-rootfs-tinkerbell/etc/netplan/90-packet.yaml"
+    vlan = yaml.safe_load(netplan.read_text())["network"]["vlans"]["bond0.100"]
+    assert (vlan["id"], vlan["link"]) == (100, "bond0")
 
 
 def test_make_demo_installed_what_it_needs(demo):

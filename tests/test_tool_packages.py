@@ -127,6 +127,9 @@ NOT_RUN = {
     "init": "the VM guests' own",
     "cut": "run inside the VM guests",
     "dmesg": "run inside the VM guests",
+    "wc": "run inside the VM guests",
+    "seq": "run inside the VM guests",
+    "dnsmasq": "run inside the switch VM",
     "more": "a word in a message",
     "hardlink": "a file name in a hostile journal",
 }
