@@ -125,6 +125,14 @@ CELLS = (
         edit=_ifupdown_ng_service,
     ),
     VmCell(
+        "debian12-dhcp", "vm-bookworm-ifupdown", "debian 12", f.CASES["dhcp"],
+        switch_mode="bridge", dhcp=True,
+    ),
+    VmCell(
+        "netplan-dhcp", "vm-trixie-netplan", "ubuntu 24.04", f.CASES["dhcp"],
+        switch_mode="bridge", dhcp=True,
+    ),
+    VmCell(
         "debian12-no-member-delay",
         "vm-bookworm-ifupdown",
         "debian 12",
@@ -139,6 +147,8 @@ _MODE_OF = {
     "debian12-no-member-delay": "bonded-member-delay",
     "hardware-bonded": "hardware-bonded",
     "hardware-vlan-bond": "hardware-vlan-bond",
+    "debian12-dhcp": "dhcp",
+    "netplan-dhcp": "dhcp",
 }
 
 
@@ -150,7 +160,8 @@ DEFAULT_CELLS = frozenset(
     {
         "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
         "netplan-ubuntu", "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
-        "hardware-bonded", "hardware-vlan-bond", "alpine-bonded",
+        "hardware-bonded", "hardware-vlan-bond", "alpine-bonded", "debian12-dhcp",
+        "netplan-dhcp",
     }
 )  # fmt: skip
 
@@ -191,7 +202,9 @@ def test_bond_at_boot(
     outcome = vm_cells.run(cell, pyz, tmp_path)
     # The ports' timeline goes with every cell: the cells with the member-delay quirk (the
     # default) are read against the variant without it (docs/testing.md).
-    detail = f"{vm_checks.check_cell(outcome, cell)}; {vm_checks.port_timeline(outcome)}"
+    detail = vm_checks.check_cell(outcome, cell)
+    if not cell.dhcp:  # a bond's ports
+        detail += f"; {vm_checks.port_timeline(outcome)}"
     # A benchmark, not an assertion (issue 23): how long the network took to be there.
     reach = vm_checks.reachability(outcome)
     request.node.user_properties.append(("matrix_fields", reach.fields()))
@@ -309,8 +322,8 @@ def test_switch_arguments() -> None:
          vm_guest.SwitchBond("bond1", "bridge", ["eth1"], [], vlan=200)]
     )  # fmt: skip
     assert args == (
-        "pn.bond=bond0@802.3ad@eth0+eth2@147.75.84.130/31+2604::8/127@- "
-        "pn.bond=bond1@bridge@eth1@-@200"
+        "pn.bond=bond0@802.3ad@eth0+eth2@147.75.84.130/31+2604::8/127@-@- "
+        "pn.bond=bond1@bridge@eth1@-@200@-"
     )
 
 
@@ -344,3 +357,36 @@ def test_vlan_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str
     outcome = _outcome(text.replace(old, new))
     with pytest.raises(AssertionError, match=re.escape(complaint)):
         vm_checks.check_cell(outcome, _cell("hardware-vlan-bond"))
+
+
+# The debian12-dhcp cell's report as the server printed it (carriage returns taken out).
+DHCP_REPORT = Path(__file__).parent / "data" / "vm" / "debian12-dhcp.report"
+
+
+def test_dhcp_checks_pass_on_a_real_report() -> None:
+    outcome = _outcome(DHCP_REPORT.read_text())
+    said = vm_checks.check_cell(outcome, _cell("debian12-dhcp"))
+    assert said == "eth0, eth1 leased from 10.99.0.100-10.99.0.199; router answers"
+    reach = vm_checks.reachability(outcome)
+    assert reach.to_bonds is None and reach.to_reachable is not None and reach.to_reachable > 0
+
+
+@pytest.mark.parametrize(
+    "old, new, complaint",
+    [
+        ('"local":"10.99.0.134","prefixlen":24', '"local":"10.99.0.34","prefixlen":24',
+         "not a lease from"),
+        ('"local":"10.99.0.134","prefixlen":24', '"local":"10.99.0.134","prefixlen":25',
+         "not a lease from"),
+        ('"scope":"global","dynamic":true,"label":"eth0"', '"scope":"global","label":"eth0"',
+         "not dynamic"),
+        ('"dst":"default","gateway":"10.99.0.1"', '"dst":"default","gateway":"10.99.0.2"',
+         "default routes"),
+        ("--- ping 10.99.0.1\nok", "--- ping 10.99.0.1\nfail", "does not answer"),
+    ],
+)  # fmt: skip
+def test_dhcp_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str) -> None:
+    text = DHCP_REPORT.read_text()
+    assert old in text
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        vm_checks.check_cell(_outcome(text.replace(old, new)), _cell("debian12-dhcp"))

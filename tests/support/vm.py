@@ -55,13 +55,16 @@ GUESTS: dict[str, images.ImageSpec] = {
     spec.name: spec
     for spec in (
         images.ImageSpec("vm-bullseye-ifupdown", "bullseye", _IFUPDOWN),
-        images.ImageSpec("vm-bookworm-ifupdown", "bookworm", _IFUPDOWN),
+        # isc-dhcp-client: what ifupdown's `inet dhcp` runs (Debian installs it by default).
+        images.ImageSpec("vm-bookworm-ifupdown", "bookworm", (*_IFUPDOWN, "isc-dhcp-client")),
         images.ImageSpec("vm-trixie-ifupdown", "trixie", _IFUPDOWN),
         images.ImageSpec("vm-trixie-networkd", "trixie", _BASE),  # networkd is in systemd
         images.ImageSpec("vm-trixie-netplan", "trixie", (*_BASE, "netplan.io")),
         images.ImageSpec("vm-bookworm-nm", "bookworm", (*_BASE, "network-manager")),
         # Alpine's ifupdown-ng, as Debian 13 packages it (no unit of its own: IFUPDOWN_NG_UNIT)
         images.ImageSpec("vm-trixie-ifupdown-ng", "trixie", (*_BASE, "ifupdown-ng")),
+        # The switch: ip and modprobe, and dnsmasq to serve the DHCP cells their leases.
+        images.ImageSpec("vm-bookworm-switch", "bookworm", (*_BASE, "dnsmasq-base")),
     )
 }
 # The unit of each guest's network tool, whose start the cells' timing counts from.
@@ -95,7 +98,7 @@ ExecStop=/usr/sbin/ifdown-ng -a
 [Install]
 WantedBy=multi-user.target network-online.target
 """
-SWITCH_GUEST = "vm-bookworm-ifupdown"  # the switch only needs ip and modprobe from it
+SWITCH_GUEST = "vm-bookworm-switch"
 
 
 # ---------------------------------------------------------------------------- environment

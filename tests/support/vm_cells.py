@@ -25,6 +25,9 @@ from . import images, vm
 from . import vm_guest as guest
 
 SWITCH_MAC = "52:54:00:5e:00:{:02x}"
+DHCP_GATEWAY = "10.99.0.1"  # the switch's address in the DHCP cells, and their router
+DHCP_PREFIX = 24
+DHCP_RANGE = ("10.99.0.100", "10.99.0.199")
 SETTLE_WAIT = 60  # seconds the server waits for its bonds before reporting anyway
 SWITCH_BOOT_TIMEOUT = 120
 
@@ -47,6 +50,9 @@ class VmCell:
     # The document the tool reads, when not `doc` itself: a Tinkerbell Hardware's YAML.
     hardware: Optional[str] = field(default=None, hash=False, compare=False)
     vlan: Optional[int] = None  # the addresses ride a VLAN of this id on the first bond
+    # DHCP mode: the switch bridges every port and serves DHCP_RANGE with DHCP_GATEWAY as
+    # the router; the server's DHCP NICs must get leases there.
+    dhcp: bool = False
 
     @property
     def nic_count(self) -> int:
@@ -103,6 +109,10 @@ def _switch_bonds(cell: VmCell) -> list[guest.SwitchBond]:
     """The switch's side: its port i faces the server's NIC i; the bond facing the
     server's first bond holds the gateways' addresses (on the cell's VLAN, if any)."""
     macs = [n.mac for n in cell.nics()]
+    if cell.dhcp:  # one L2 segment over every port, with the DHCP server on it
+        ports = [f"eth{i}" for i in range(len(macs))]
+        gateway = [f"{DHCP_GATEWAY}/{DHCP_PREFIX}"]
+        return [guest.SwitchBond("br0", "bridge", ports, gateway, dhcp=",".join(DHCP_RANGE))]
     mode = cell.switch_mode or _SWITCH_MODE[cell.doc["network"]["bonding"]["mode"]]
     first = cell.doc["network"]["interfaces"][0]["bond"]
     out = []
@@ -169,9 +179,10 @@ def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
 def _install_report(cell: VmCell, root: Path) -> None:
     v4, v6 = gateways(cell.doc)
     lacp = cell.doc["network"]["bonding"]["mode"] == 4 and cell.switch_mode is None
-    spec = guest.ReportSpec(
-        list(bonds_of(cell.doc)), lacp, v4, v6, cell.settle_wait, vm.GUEST_SERVICE[cell.guest]
-    )
+    bonds = list(bonds_of(cell.doc))
+    if cell.dhcp:  # no bond; the lease's router is the one gateway
+        bonds, lacp, v4, v6 = [], False, [DHCP_GATEWAY], []
+    spec = guest.ReportSpec(bonds, lacp, v4, v6, cell.settle_wait, vm.GUEST_SERVICE[cell.guest])
     for script, text, unit, unit_text, wants in (
         (guest.REPORT_SCRIPT_PATH, guest.report_script(spec), guest.REPORT_UNIT_PATH,
          guest.REPORT_UNIT, guest.REPORT_WANTS_PATH),

@@ -10,13 +10,23 @@ what it saw; check_cell returns a one-line summary for the matrix detail.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from . import matrix_apply, netns
-from .vm_cells import Outcome, VmCell, bonds_of, gateways, port_names
+from .vm_cells import (
+    DHCP_GATEWAY,
+    DHCP_PREFIX,
+    DHCP_RANGE,
+    Outcome,
+    VmCell,
+    bonds_of,
+    gateways,
+    port_names,
+)
 
 # /proc/net/bonding's "Bonding Mode:" line for the metadata's mode number.
 MODE_TEXT = {
@@ -156,8 +166,42 @@ def check_pings(outcome: Outcome, cell: VmCell) -> str:
     return f"{len(v4) + len(v6)} gateways answer"
 
 
+def check_dhcp(outcome: Outcome, cell: VmCell) -> str:
+    """DHCP mode: each DHCP NIC holds one lease from the switch's range, nothing else global
+    (none of the document's static addresses), a default route via the lease's router,
+    which answers."""
+    first, last = (ipaddress.ip_address(a) for a in DHCP_RANGE)
+    dhcp_nics = [f"eth{i}" for i, iface in enumerate(cell.doc["network"]["interfaces"])
+                 if iface.get("dhcp")]  # fmt: skip
+    assert dhcp_nics, "a DHCP cell whose document asks no NIC for DHCP"
+    addresses = [
+        {**a, "ifname": link["ifname"]}
+        for link in json.loads(outcome.section("addr"))
+        for a in link["addr_info"]
+        if a.get("scope") == "global"
+    ]
+    for nic in dhcp_nics:
+        mine = [a for a in addresses if a["ifname"] == nic]
+        assert len(mine) == 1 and mine[0]["family"] == "inet", f"{nic} holds {mine}"
+        lease = ipaddress.ip_address(mine[0]["local"])
+        assert first <= lease <= last and mine[0]["prefixlen"] == DHCP_PREFIX, (
+            f"{nic} holds {lease}/{mine[0]['prefixlen']}, not a lease from {DHCP_RANGE}"
+        )
+        assert mine[0].get("dynamic"), f"{nic}'s {lease} is not a DHCP lease (not dynamic)"
+    others = [a["local"] for a in addresses if a["ifname"] not in dhcp_nics]
+    assert not others, f"addresses besides the leases: {others}"
+    defaults = [r for r in json.loads(outcome.section("route4")) if r.get("dst") == "default"]
+    assert any(r.get("gateway") == DHCP_GATEWAY for r in defaults), f"default routes {defaults}"
+    assert outcome.section(f"ping {DHCP_GATEWAY}").strip() == "ok", "the router does not answer"
+    failed_units = outcome.section("failed-units").strip()
+    assert not failed_units, f"failed units: {failed_units}"
+    return f"{', '.join(dhcp_nics)} leased from {DHCP_RANGE[0]}-{DHCP_RANGE[1]}; router answers"
+
+
 def check_cell(outcome: Outcome, cell: VmCell, pings: bool = True) -> str:
     """Every check of a cell; the summary of what was shown."""
+    if cell.dhcp:
+        return check_dhcp(outcome, cell)
     mode = cell.doc["network"]["bonding"]["mode"]
     lacp = mode == 4
     said = [check_bond(outcome, cell, bond, lacp, mode) for bond in bonds_of(cell.doc)]
@@ -206,6 +250,7 @@ class Reachability:
     to_bonds: float | None
     to_reachable: float | None
     member_delay: float
+    bonded: bool = True  # False: the plan has no bond (DHCP), so no to_bonds to see
 
     def fields(self) -> dict[str, object]:
         return {
@@ -219,27 +264,30 @@ class Reachability:
             return "not seen" if value is None else f"{value:.1f} s"
 
         delay = f"{self.member_delay:g} s configured" if self.member_delay else "none"
+        bonds = f"bonds up {shown(self.to_bonds)}" if self.bonded else "no bond"
         return (
-            f"from {self.service} start: bonds up {shown(self.to_bonds)}, first gateway "
+            f"from {self.service} start: {bonds}, first gateway "
             f"answered {shown(self.to_reachable)} (member delay: {delay})"
         )
 
 
 def reachability(outcome: Outcome) -> Reachability:
     """Read the report's timing section (vm_guest.py's poller and the service's start)."""
-    service, start = "", None
+    service, start, bonded = "", None, True
     seen: dict[str, float | None] = {"bonds": None, "gateway": None}
     for line in outcome.section("timing").splitlines():
         words = line.split()
         if len(words) == 3 and words[0] == "service":
             service = words[1]
             start = int(words[2]) / 1e6 if words[2].isdigit() and int(words[2]) else None
+        elif words == ["bonds", "none"]:
+            bonded = False
         elif len(words) == 2 and words[0] in seen:
-            seen[words[0]] = None if words[1] == "none" else float(words[1])
+            seen[words[0]] = float(words[1])
     assert start is not None, f"no start time for the network service {service!r}"
 
     def since(t: float | None) -> float | None:
         return None if t is None else round(t - start, 1)
 
     bonds = since(seen["bonds"])
-    return Reachability(service, bonds, since(seen["gateway"]), outcome.member_delay)
+    return Reachability(service, bonds, since(seen["gateway"]), outcome.member_delay, bonded)

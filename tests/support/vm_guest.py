@@ -1,10 +1,11 @@
 """What runs inside the VMs: the switch's init and the server's report.
 
 The switch VM boots straight into SWITCH_INIT (init=/pn-switch, no systemd): it reads
-its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR@VLAN``
+its bonds from the kernel command line, one ``pn.bond=NAME@MODE@PORT+PORT@ADDR+ADDR@VLAN@DHCP``
 each, makes them with the partner side of the server's options (MODE "bridge": a plain
 L2 switch, for a bond without LACP), puts the addresses on the bond or, with a VLAN id,
-on a VLAN of that id over it (the tagged side of a server's VLAN), and idles until killed.
+on a VLAN of that id over it (the tagged side of a server's VLAN), serves DHCP leases
+from a range there if given (dnsmasq: the DHCP cells), and idles until killed.
 
 The server VM boots its own init (systemd) and network tool, which bring up the files
 the tool wrote. A oneshot unit ordered after network-online.target waits until the
@@ -40,9 +41,10 @@ for arg in $(cat /proc/cmdline); do
     case "$arg" in
     pn.bond=*)
         old=$IFS; IFS=@; set -- ${arg#pn.bond=}; IFS=$old
-        name=$1 mode=$2 ports=$3 addrs=$4 vlan=$5
+        name=$1 mode=$2 ports=$3 addrs=$4 vlan=$5 dhcp=$6
         [ "$addrs" = - ] && addrs=
         [ "$vlan" = - ] && vlan=
+        [ "$dhcp" = - ] && dhcp=
         if [ "$mode" = bridge ]; then  # a plain L2 switch: what a non-LACP bond faces
             ip link add "$name" type bridge || say "$name: add failed"
         elif [ "$mode" = 802.3ad ]; then
@@ -73,6 +75,12 @@ for arg in $(cat /proc/cmdline); do
             *) ip addr add "$addr" dev "$dev" || say "$addr: not added" ;;
             esac
         done
+        if [ -n "$dhcp" ]; then  # leases from the range FIRST,LAST, this address as router
+            dnsmasq --keep-in-foreground --port=0 --user=root --pid-file= --leasefile-ro \
+                --interface="$dev" --bind-interfaces --dhcp-authoritative \
+                --dhcp-range="$dhcp,255.255.255.0,1h" --log-dhcp --log-facility=- \
+                >/dev/ttyS0 2>&1 &
+        fi
         ;;
     esac
 done
@@ -143,7 +151,7 @@ bonds_ready() {  # every bond has ports, all up, and (802.3ad) a partner on ever
 _TIMING_BODY = r"""
 now() { cut -d' ' -f1 /proc/uptime; }
 bonds_seen=; gateway_seen=
-[ -z "$BONDS" ] && bonds_seen=none
+[ -z "$BONDS" ] && bonds_seen=none && echo "bonds none" >>"$OUT"
 [ -z "$GATEWAY" ] && gateway_seen=none
 for _ in $(seq 1200); do
     if [ -z "$bonds_seen" ] && bonds_ready; then
@@ -241,6 +249,7 @@ class SwitchBond:
     ports: Sequence[str]
     addresses: Sequence[str] = ()  # the gateways, with their prefix
     vlan: Optional[int] = None  # the addresses are on a VLAN of this id over the bond
+    dhcp: Optional[str] = None  # "FIRST,LAST": serve leases from this range (dnsmasq)
 
 
 def timing_script(spec: ReportSpec) -> str:
@@ -262,7 +271,7 @@ def switch_args(bonds: Sequence[SwitchBond]) -> str:
     """Kernel arguments for SWITCH_INIT, one per bond."""
     return " ".join(
         f"pn.bond={b.name}@{b.mode}@{'+'.join(b.ports)}@{'+'.join(b.addresses) or '-'}"
-        f"@{b.vlan if b.vlan is not None else '-'}"
+        f"@{b.vlan if b.vlan is not None else '-'}@{b.dhcp or '-'}"
         for b in bonds
     )
 
