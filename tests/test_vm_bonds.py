@@ -10,6 +10,7 @@ gateways. The cells join the image matrix with check "boot".
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import factories as f
 import pytest
-from support import vm, vm_cells, vm_checks, vm_guest
+from support import vm, vm_cells, vm_checks, vm_guest, vm_ifcfg_rh
 from support.vm_cells import VmCell
 
 BONDED = f.metadata(aggregation="bonded")
@@ -102,7 +103,10 @@ CELLS = (
     VmCell("debian13-bonded", "vm-trixie-ifupdown", "debian 13", BONDED),
     VmCell("networkd-arch", "vm-trixie-networkd", "arch", BONDED, setup=ENABLE_NETWORKD),
     VmCell("netplan-ubuntu", "vm-trixie-netplan", "ubuntu 24.04", BONDED),
-    VmCell("nm-keyfile", "vm-bookworm-nm", "fedora 40", BONDED),
+    VmCell(
+        "nm-keyfile", "vm-bookworm-nm", "fedora 40", BONDED,
+        nm=lambda: ("/usr/sbin/NetworkManager", "/etc/NetworkManager/system-connections/"),
+    ),
     VmCell("debian12-two-bonds", "vm-bookworm-ifupdown", "debian 12", f.CASES["two-bonds"]),
     VmCell("debian12-mode5", "vm-bookworm-ifupdown", "debian 12", f.CASES["no-ipv6"]),
     VmCell(
@@ -133,6 +137,14 @@ CELLS = (
         switch_mode="bridge", dhcp=True,
     ),
     VmCell(
+        "rhel9-ifcfg", "vm-bookworm-nm", "rhel 9", BONDED, before=vm_ifcfg_rh.install,
+        nm=vm_ifcfg_rh.expected,
+    ),
+    VmCell(
+        "rhel9-ifcfg-individual", "vm-bookworm-nm", "rhel 9", f.CASES["individual"],
+        before=vm_ifcfg_rh.install, nm=vm_ifcfg_rh.expected,
+    ),
+    VmCell(
         "debian12-no-member-delay",
         "vm-bookworm-ifupdown",
         "debian 12",
@@ -149,6 +161,8 @@ _MODE_OF = {
     "hardware-vlan-bond": "hardware-vlan-bond",
     "debian12-dhcp": "dhcp",
     "netplan-dhcp": "dhcp",
+    "rhel9-ifcfg": "ifcfg-rh bonded",
+    "rhel9-ifcfg-individual": "ifcfg-rh individual",
 }
 
 
@@ -161,9 +175,22 @@ DEFAULT_CELLS = frozenset(
         "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
         "netplan-ubuntu", "nm-keyfile", "debian12-two-bonds", "debian12-mode5",
         "hardware-bonded", "hardware-vlan-bond", "alpine-bonded", "debian12-dhcp",
-        "netplan-dhcp",
+        "netplan-dhcp", "rhel9-ifcfg", "rhel9-ifcfg-individual",
     }
 )  # fmt: skip
+
+
+# Found at boot, not fixed yet: in individual mode the ifcfg files leave the second NIC
+# alone, so NetworkManager gives it its automatic DHCP profile ("Wired connection 1"),
+# which never gets a lease here, and NetworkManager-wait-online fails after its timeout.
+# The plan's own NIC is up, addressed and reachable. networkd's files mark such a NIC
+# Unmanaged=yes; the NetworkManager formats have no counterpart yet (NM_CONTROLLED=no, or
+# unmanaged-devices). The cell requires exactly that failure, and every other check to
+# pass: it fails the day that is fixed (then drop it from _KNOWN).
+_KNOWN = {
+    "rhel9-ifcfg-individual": "NetworkManager's automatic profile on the NIC the plan leaves "
+    "alone makes NetworkManager-wait-online fail (docs/testing.md, Bonds at boot)",
+}
 
 
 def _params() -> list[object]:
@@ -171,10 +198,13 @@ def _params() -> list[object]:
         pytest.param(
             cell,
             id=cell.name,
-            marks=pytest.mark.matrix(
-                image=cell.guest, os=cell.os, mode=_MODE_OF.get(cell.name, "bonded"), check="boot"
-            ),
-        )
+            marks=[
+                pytest.mark.matrix(
+                    image=cell.guest, os=cell.os, mode=_MODE_OF.get(cell.name, "bonded"),
+                    check="boot",
+                ),
+            ],
+        )  # fmt: skip
         for cell in CELLS
     ]
 
@@ -200,23 +230,24 @@ def test_bond_at_boot(
     if cell.name not in DEFAULT_CELLS and os.environ.get("PN_VM_ALL") != "1":
         pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
     outcome = vm_cells.run(cell, pyz, tmp_path)
+    known = ""
+    if cell.name in _KNOWN:
+        with pytest.raises(AssertionError, match=r"failed units: NetworkManager-wait-online\."):
+            vm_checks.check_cell(outcome, cell)
+        assert outcome.report is not None
+        outcome = dataclasses.replace(outcome, report={**outcome.report, "failed-units": ""})
+        known = f"; known failure: {_KNOWN[cell.name]}"
     # The ports' timeline goes with every cell: the cells with the member-delay quirk (the
     # default) are read against the variant without it (docs/testing.md).
     detail = vm_checks.check_cell(outcome, cell)
-    if not cell.dhcp:  # a bond's ports
+    if cell.bonded:  # a bond's ports
         detail += f"; {vm_checks.port_timeline(outcome)}"
     # A benchmark, not an assertion (issue 23): how long the network took to be there.
     reach = vm_checks.reachability(outcome)
     request.node.user_properties.append(("matrix_fields", reach.fields()))
     timing = f"prepare {outcome.prepare_seconds} s, boot+report {outcome.boot_seconds} s"
-    request.node.user_properties.append(("matrix_detail", f"{detail}; {reach.summary()}; {timing}"))
-
-
-@pytest.mark.matrix(image="vm-nm-ifcfg-rh", os="rhel 9", mode="bonded", check="boot")
-def test_rhel9_ifcfg_not_run() -> None:
-    pytest.skip(
-        "RHEL 9 ifcfg at boot needs the NetworkManager built with ifcfg-rh "
-        "(tests/support/networkmanager.py) inside a guest: not part of this harness yet"
+    request.node.user_properties.append(
+        ("matrix_detail", f"{detail}; {reach.summary()}; {timing}{known}")
     )
 
 

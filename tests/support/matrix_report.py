@@ -55,6 +55,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def _reason(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):  # a known failure (xfail, strict): say which
+        return f"known failure: {report.wasxfail}"
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):  # a skip: (file, line, "Skipped: reason")
         return str(longrepr[2]).removeprefix("Skipped: ")

@@ -45,6 +45,8 @@ class VmCell:
     switch_mode: Optional[str] = None  # None: the server's own mode (a matching partner)
     setup: tuple[tuple[str, ...], ...] = ()  # run in the guest root before the tool
     settle_wait: int = SETTLE_WAIT  # a cell whose bond must not settle waits less
+    # Applied to the root before the tool runs (e.g. a network tool installed by hand).
+    before: Optional[Callable[[Path], None]] = field(default=None, hash=False, compare=False)
     # Applied to the root after the tool (e.g. another helper's pending change to a file).
     edit: Optional[Callable[[Path], None]] = field(default=None, hash=False, compare=False)
     # The document the tool reads, when not `doc` itself: a Tinkerbell Hardware's YAML.
@@ -53,6 +55,15 @@ class VmCell:
     # DHCP mode: the switch bridges every port and serves DHCP_RANGE with DHCP_GATEWAY as
     # the router; the server's DHCP NICs must get leases there.
     dhcp: bool = False
+    # NetworkManager guests: (the daemon that must run, the directory every active
+    # connection's file must be in: ifcfg-rh's network-scripts, or the keyfiles').
+    nm: Optional[Callable[[], tuple[str, str]]] = field(default=None, hash=False, compare=False)
+
+    @property
+    def bonded(self) -> bool:
+        """Whether the plan bonds: not in individual mode, nor in DHCP mode."""
+        aggregation = self.doc["network"]["bonding"]["link_aggregation"]
+        return aggregation != "individual" and not self.dhcp
 
     @property
     def nic_count(self) -> int:
@@ -113,6 +124,9 @@ def _switch_bonds(cell: VmCell) -> list[guest.SwitchBond]:
         ports = [f"eth{i}" for i in range(len(macs))]
         gateway = [f"{DHCP_GATEWAY}/{DHCP_PREFIX}"]
         return [guest.SwitchBond("br0", "bridge", ports, gateway, dhcp=",".join(DHCP_RANGE))]
+    if not cell.bonded:  # individual: one L2 segment, the gateways on it
+        ports = [f"eth{i}" for i in range(len(macs))]
+        return [guest.SwitchBond("br0", "bridge", ports, _gateway_addresses(cell))]
     mode = cell.switch_mode or _SWITCH_MODE[cell.doc["network"]["bonding"]["mode"]]
     first = cell.doc["network"]["interfaces"][0]["bond"]
     out = []
@@ -121,13 +135,16 @@ def _switch_bonds(cell: VmCell) -> list[guest.SwitchBond]:
         if name != first:
             out.append(guest.SwitchBond(name, mode, ports))
             continue
-        addrs = [
-            f"{a['gateway']}/{a['cidr']}"
-            for a in cell.doc["network"]["addresses"]
-            if a.get("management") and a.get("enabled", True)
-        ]
-        out.append(guest.SwitchBond(name, mode, ports, addrs, cell.vlan))
+        out.append(guest.SwitchBond(name, mode, ports, _gateway_addresses(cell), cell.vlan))
     return out
+
+
+def _gateway_addresses(cell: VmCell) -> list[str]:
+    return [
+        f"{a['gateway']}/{a['cidr']}"
+        for a in cell.doc["network"]["addresses"]
+        if a.get("management") and a.get("enabled", True)
+    ]
 
 
 def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str], float]:
@@ -136,6 +153,8 @@ def prepare(cell: VmCell, pyz: Path, workdir: Path) -> tuple[Path, list[str], fl
         for argv in cell.setup:
             proc = images.run_in(root, list(argv))
             assert proc.returncode == 0, f"setup {argv}: {proc.stderr}"
+        if cell.before is not None:
+            cell.before(root)
         written = run_tool(cell, pyz, root, workdir)
         if cell.edit is not None:
             cell.edit(root)
@@ -179,9 +198,10 @@ def run_tool(cell: VmCell, pyz: Path, root: Path, workdir: Path) -> list[str]:
 def _install_report(cell: VmCell, root: Path) -> None:
     v4, v6 = gateways(cell.doc)
     lacp = cell.doc["network"]["bonding"]["mode"] == 4 and cell.switch_mode is None
-    bonds = list(bonds_of(cell.doc))
+    bonds = list(bonds_of(cell.doc)) if cell.bonded else []
+    lacp = lacp and cell.bonded
     if cell.dhcp:  # no bond; the lease's router is the one gateway
-        bonds, lacp, v4, v6 = [], False, [DHCP_GATEWAY], []
+        v4, v6 = [DHCP_GATEWAY], []
     spec = guest.ReportSpec(bonds, lacp, v4, v6, cell.settle_wait, vm.GUEST_SERVICE[cell.guest])
     for script, text, unit, unit_text, wants in (
         (guest.REPORT_SCRIPT_PATH, guest.report_script(spec), guest.REPORT_UNIT_PATH,

@@ -115,7 +115,8 @@ def check_network(outcome: Outcome, cell: VmCell) -> str:
     # boot in alpine-bonded); NetworkManager, networkd and netplan merge it.
     want = matrix_apply.expected(cell.doc, nics, alias_labels=cell.os.startswith("debian"))
     # expected() puts every NIC in the one bond; with two bonds only some are its ports.
-    want = dataclasses.replace(want, members=tuple(port_names(cell, want.link)))
+    if cell.bonded:
+        want = dataclasses.replace(want, members=tuple(port_names(cell, want.link)))
     links = {link["ifname"]: link for link in json.loads(outcome.section("link"))}
     mac = cell.doc["network"]["bonding"]["mac"].lower()
     got_mac = links.get(want.link, {}).get("address")
@@ -198,16 +199,39 @@ def check_dhcp(outcome: Outcome, cell: VmCell) -> str:
     return f"{', '.join(dhcp_nics)} leased from {DHCP_RANGE[0]}-{DHCP_RANGE[1]}; router answers"
 
 
+def check_nm(outcome: Outcome, cell: VmCell) -> str:
+    """The NetworkManager that ran is the cell's, and every device it brought up has its
+    connection from a file in the cell's directory (ifcfg-rh's or the keyfile plugin's)."""
+    assert cell.nm is not None
+    daemon, directory = cell.nm()
+    lines = outcome.section("nm").splitlines()
+    exe = lines[0].removeprefix("exe ") if lines else ""
+    assert exe == daemon, f"NetworkManager ran as {exe!r}, not {daemon!r}"
+    active = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    # The devices the plan configures: the bonds and their ports, or the first NIC (an
+    # untouched NIC may get NetworkManager's own automatic profile, as on RHEL).
+    nics = [n.name for n in cell.nics()]
+    devices = {*nics, *bonds_of(cell.doc)} if cell.bonded else {nics[0]}
+    missing = sorted(devices - set(active))
+    assert not missing, f"no active connection on {missing}: {active}"
+    elsewhere = {d: f for d, f in active.items() if d in devices and not f.startswith(directory)}
+    assert not elsewhere, f"connections not from {directory}: {elsewhere}"
+    return f"{len(devices)} devices up from {directory}"
+
+
 def check_cell(outcome: Outcome, cell: VmCell, pings: bool = True) -> str:
     """Every check of a cell; the summary of what was shown."""
     if cell.dhcp:
         return check_dhcp(outcome, cell)
     mode = cell.doc["network"]["bonding"]["mode"]
     lacp = mode == 4
-    said = [check_bond(outcome, cell, bond, lacp, mode) for bond in bonds_of(cell.doc)]
+    bonds = bonds_of(cell.doc) if cell.bonded else {}
+    said = [check_bond(outcome, cell, bond, lacp, mode) for bond in bonds]
     said.append(check_network(outcome, cell))
     if pings:
         said.append(check_pings(outcome, cell))
+    if cell.nm is not None:
+        said.append(check_nm(outcome, cell))
     failed_units = outcome.section("failed-units").strip()
     assert not failed_units, f"failed units: {failed_units}"
     return "; ".join(said)

@@ -203,6 +203,11 @@ until settled || [ "$waited" -ge "$WAIT" ]; do sleep 1; waited=$((waited + 1)); 
     for t in $PING4; do echo "${SECTION}ping $t"; answers "$t"; done
     for t in $PING6; do echo "${SECTION}ping $t"; answers -6 "$t"; done
     echo "${SECTION}neigh"; ip neigh
+    if command -v nmcli >/dev/null; then  # which daemon, and the files it brought up
+        echo "${SECTION}nm"
+        echo "exe $(readlink "/proc/$(pidof NetworkManager)/exe")"
+        nmcli -t -f DEVICE,FILENAME connection show --active
+    fi
     echo "${SECTION}failed-units"; systemctl --failed --no-legend --plain
     echo "${SECTION}kernel"; dmesg | grep -E ' (bond[0-9]+|eth[0-9]+)' || true
     echo "$END"
