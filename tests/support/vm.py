@@ -1,13 +1,11 @@
 """QEMU virtual machines for what a network namespace cannot show: bonds at boot (issue 16).
 
 The machines running the suite have no bonding driver, so bonded configs are brought up
-in VMs that run Debian's own kernel. Everything is built once and cached (images.cached:
-a lock, an atomic rename) under image_cache.root():
+in VMs that run Debian's own kernel (vm_kernel.py). Everything is built once and cached
+(image_cache.cached_tree: a lock, an atomic rename) under image_cache.root():
 
-    vm-kernel-<hash>/    vmlinuz, initrd.img (initramfs-tools, MODULES=list: only what
-                         mounts a virtio ext4 root) and lib/modules/<release>/: the
-                         modules a guest loads after the initrd (GUEST_MODULES and their
-                         dependencies) with their depmod files, copied into each guest.
+    vm-kernel-<hash>/    vmlinuz, initrd.img and lib/modules/<release>/ (vm_kernel.py),
+                         the modules copied into each guest.
     <suite>-<hash>/      a guest root per network tool (GUESTS), made by mmdebstrap.
     vm-switch-<hash>/    switch.img: the "switch" VM's disk (see vm_guest.SWITCH_INIT).
 
@@ -29,18 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import image_cache, images
+from . import image_cache, images, vm_kernel
 from . import vm_guest as guest
-
-KERNEL_SUITE = "bookworm"
-KERNEL_PACKAGES = ("linux-image-amd64", "initramfs-tools", "kmod")
-# What the initrd needs to mount the root disk (dependencies come along).
-INITRD_MODULES = ("virtio_pci", "virtio_blk", "ext4")
-# What a guest loads after switching root (bridge: the switch facing a non-LACP bond;
-# 8021q: a VLAN on a bond); their dependencies come along (modprobe -D).
-GUEST_MODULES = ("bonding", "virtio_net", "bridge", "8021q")
-# Bump when the kernel, module or switch recipes change, so old cache entries are not reused.
-VM_RECIPE = "2"
 
 MEMORY_MB = 256  # per VM; with tb-size=64 a TCG QEMU stays near 350 MiB resident
 KVM_PROBE_SECONDS = 8
@@ -141,7 +129,7 @@ def _kvm_runs_a_guest() -> bool:
         argv = [
             "qemu-system-x86_64", "-accel", "kvm", "-m", str(MEMORY_MB), "-nodefaults",
             "-display", "none", "-no-reboot", "-monitor", "none",
-            "-serial", f"file:{console}", "-kernel", str(kernel().vmlinuz),
+            "-serial", f"file:{console}", "-kernel", str(vm_kernel.kernel().vmlinuz),
             "-append", "console=ttyS0 panic=-1 init=/none",
         ]  # fmt: skip
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -162,21 +150,6 @@ def _kvm_runs_a_guest() -> bool:
 # ---------------------------------------------------------------------------- cached builds
 
 
-@dataclass(frozen=True)
-class Kernel:
-    vmlinuz: Path
-    initrd: Path
-    modules: Path  # lib/modules/<release> of the guest modules, with depmod's files
-    release: str
-
-
-def kernel() -> Kernel:
-    parts = (*KERNEL_PACKAGES, *INITRD_MODULES, *GUEST_MODULES)
-    d = image_cache.cached_tree(_dirname("vm-kernel", *parts), _build_kernel)
-    modules = next((d / "lib" / "modules").iterdir())
-    return Kernel(d / "vmlinuz", d / "initrd.img", modules, modules.name)
-
-
 def guest_root(name: str) -> Path:
     """The pristine cached root of guest `name`; never write into it."""
     return images.build_spec(GUESTS[name])
@@ -184,67 +157,16 @@ def guest_root(name: str) -> Path:
 
 def switch_disk() -> Path:
     """The switch VM's disk image; boot it with snapshot=on, never write to it."""
-    k = kernel()
+    k = vm_kernel.kernel()
     kernel_dir = k.modules.parents[2].name  # its modules go into the disk
     parts = (guest.SWITCH_INIT, kernel_dir, SWITCH_GUEST, GUESTS[SWITCH_GUEST].cache_dirname())
-    d = image_cache.cached_tree(_dirname("vm-switch", *parts), lambda dest: _build_switch(dest, k))
+    d = image_cache.cached_tree(
+        vm_kernel.cache_name("vm-switch", *parts), lambda dest: _build_switch(dest, k)
+    )
     return d / "switch.img"
 
 
-def _dirname(prefix: str, *parts: str) -> str:
-    return f"{prefix}-{image_cache.short_hash(VM_RECIPE, *parts)}"
-
-
-def _build_kernel(dest: Path) -> None:
-    spec = images.ImageSpec("vm-kernel", KERNEL_SUITE, KERNEL_PACKAGES)
-    tree = dest / "tree"
-    tree.mkdir()
-    images._mmdebstrap(spec, tree)
-    boot = tree / "boot"
-    release = next(boot.glob("vmlinuz-*")).name.removeprefix("vmlinuz-")
-    _small_initrd(tree, release)
-    shutil.copy(boot / f"vmlinuz-{release}", dest / "vmlinuz")
-    shutil.copy(boot / f"initrd.img-{release}", dest / "initrd.img")
-    src = tree / "lib" / "modules" / release
-    # Staged inside the tree so the tree's own depmod (kmod) indexes the subset.
-    staged = tree / "pn-modules"
-    out = staged / "lib" / "modules" / release
-    for ko in _module_closure(tree, release):
-        target = out / ko.relative_to(src)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ko, target)
-    for name in ("modules.builtin", "modules.builtin.modinfo", "modules.order"):
-        shutil.copy(src / name, out / name)
-    images.run_in(tree, ["depmod", "-b", "/pn-modules", release], check=True)
-    (staged / "lib").rename(dest / "lib")
-    image_cache.rmtree(tree)
-
-
-def _small_initrd(tree: Path, release: str) -> None:
-    """Rebuild the initrd with only what mounts a virtio ext4 root. MODULES=most makes
-    a 35 MB initrd that a TCG guest takes many seconds to unpack at every boot."""
-    conf = tree / "etc" / "initramfs-tools"
-    text = (conf / "initramfs.conf").read_text()
-    (conf / "initramfs.conf").write_text(text.replace("MODULES=most", "MODULES=list"))
-    (conf / "modules").write_text("".join(f"{m}\n" for m in INITRD_MODULES))
-    images.run_in(tree, ["update-initramfs", "-u", "-k", release], timeout=600, check=True)
-
-
-def _module_closure(tree: Path, release: str) -> list[Path]:
-    """The .ko files of GUEST_MODULES and everything they need, from `modprobe -D`."""
-    found: list[Path] = []
-    for module in GUEST_MODULES:
-        proc = images.run_in(tree, ["modprobe", "-S", release, "-D", module], check=True)
-        for line in proc.stdout.splitlines():
-            words = line.split()
-            if words and words[0] == "insmod":
-                path = tree / words[1].lstrip("/")
-                if path not in found:
-                    found.append(path)
-    return found
-
-
-def _build_switch(dest: Path, k: Kernel) -> None:
+def _build_switch(dest: Path, k: vm_kernel.Kernel) -> None:
     with populated_root(SWITCH_GUEST, dest / "work", k) as root:
         init = root / "pn-switch"
         init.write_text(guest.SWITCH_INIT)
@@ -257,9 +179,9 @@ def _build_switch(dest: Path, k: Kernel) -> None:
 
 
 @contextmanager
-def populated_root(name: str, workdir: Path, k: Kernel | None = None) -> Iterator[Path]:
+def populated_root(name: str, workdir: Path, k: vm_kernel.Kernel | None = None) -> Iterator[Path]:
     """A writable overlay of guest root `name` with the guest modules in place."""
-    k = k or kernel()
+    k = k or vm_kernel.kernel()
     with images.overlay(guest_root(name), workdir) as root:
         modules = root / "usr" / "lib" / "modules"
         if not (root / "lib").is_symlink():  # bullseye: no merged /usr
@@ -342,7 +264,7 @@ def boot(
     init: str | None = None,
 ) -> Machine:
     """Start a VM whose i-th NIC is the local end ends[i][0] of a link to ends[i][1]."""
-    k = kernel()
+    k = vm_kernel.kernel()
     argv = [
         "qemu-system-x86_64", *accelerators(), "-m", str(MEMORY_MB), "-smp", "1",
         "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
