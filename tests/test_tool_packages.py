@@ -129,6 +129,8 @@ NOT_RUN = {
     "dmesg": "run inside the VM guests",
     "wc": "run inside the VM guests",
     "seq": "run inside the VM guests",
+    "readlink": "run inside the VM guests",
+    "pidof": "run inside the VM guests",
     "dnsmasq": "run inside the switch VM",
     "more": "a word in a message",
     "hardlink": "a file name in a hostile journal",
