@@ -138,7 +138,8 @@ def stage(site: Path, work: Path) -> None:
     if unwanted:
         raise SystemExit(f"unexpected in site-packages: {unwanted}")
     _staged_python(site, "from packetnetworking.render import compile_into; compile_into()")
-    _staged_python(site, "from packetnetworking.plugins import write_index; write_index()")
+    _staged_python(site, "from packetnetworking import plugins, registry; "
+                         "plugins.write_index(registry.builders(), registry.overlaps())")
     _staged_python(
         site,
         # ddir: code objects record "site-packages/...", not this build directory (the

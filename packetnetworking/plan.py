@@ -235,21 +235,3 @@ class Plan:
     def static_nics(self) -> tuple[Nic, ...]:
         """NICs with a static address of their own, in metadata order."""
         return tuple(n for n in self.nics if n.address)
-
-    def with_nics(self, nics: tuple[Nic, ...]) -> Plan:
-        """The same plan over other NICs (a hook's quirk): bonds and link re-derived."""
-        from .planner import carrier_of, make_bonds, make_vlan  # planner imports this module
-
-        bonds = make_bonds(nics, self.bonds[0].mode) if self.mode == BONDED and self.bonds else ()
-        kept = {nic.mac for nic in nics}
-        dropped = tuple(
-            HostNic(name=n.name, mac=n.mac, driver=n.driver, kernel_name=n.kernel_name)
-            for n in self.nics
-            if n.mac not in kept
-        )
-        carrier = carrier_of(self.mode, bonds, nics)
-        vlan = make_vlan(carrier, self.vlan.id) if self.vlan and carrier else None
-        return attrs.evolve(
-            self, nics=nics, bonds=bonds, link=vlan.name if vlan else carrier,
-            spare_nics=self.spare_nics + dropped, vlan=vlan,
-        )  # fmt: skip

@@ -25,7 +25,7 @@ def build(
 ) -> Plan:
     nics = _match(metadata, host_nics)
     mode = _mode(metadata, nics)
-    bonds = make_bonds(nics, metadata.bonding.mode) if mode == BONDED else ()
+    bonds = _bonds(nics, metadata.bonding.mode) if mode == BONDED else ()
     if mode == BONDED:
         nics = tuple(attrs.evolve(n, bond=n.bond or "bond0") for n in nics)
     # In DHCP mode the DHCP server hands out the addresses: none are configured statically.
@@ -37,9 +37,9 @@ def build(
     if public4 and private4 and private4.gateway:
         gateway = private4.gateway
         routes = tuple(Route(subnet, gateway) for subnet in metadata.private_subnets)
-    carrier = carrier_of(mode, bonds, nics)
+    carrier = _link(mode, bonds, nics)
     vlan_id = _vlan_id(mode, carrier, bonds, nics)
-    vlan = make_vlan(carrier, vlan_id) if carrier and vlan_id else None
+    vlan = _vlan(carrier, vlan_id) if carrier and vlan_id else None
     link_ips = tuple(ip for ip in (public4, public6, private4) if ip)
     # The families that already have a default route: the link's (Plan.primary4,
     # public6), and IPv4 where a NIC asks DHCP (its lease brings one).
@@ -61,6 +61,24 @@ def build(
         plan_slug=metadata.plan,
         spare_nics=_spare(host_nics, nics),
     )
+
+
+def with_nics(plan: Plan, nics: tuple[Nic, ...]) -> Plan:
+    """The same plan over other NICs (a hook's quirk): bonds, link and VLAN re-derived, the
+    NICs left out become spare ones."""
+    bonds = _bonds(nics, plan.bonds[0].mode) if plan.mode == BONDED and plan.bonds else ()
+    kept = {nic.mac for nic in nics}
+    dropped = tuple(
+        HostNic(name=n.name, mac=n.mac, driver=n.driver, kernel_name=n.kernel_name)
+        for n in plan.nics
+        if n.mac not in kept
+    )
+    carrier = _link(plan.mode, bonds, nics)
+    vlan = _vlan(carrier, plan.vlan.id) if plan.vlan and carrier else None
+    return attrs.evolve(
+        plan, nics=nics, bonds=bonds, link=vlan.name if vlan else carrier,
+        spare_nics=plan.spare_nics + dropped, vlan=vlan,
+    )  # fmt: skip
 
 
 def _match(metadata: Metadata, host_nics: tuple[HostNic, ...]) -> tuple[Nic, ...]:
@@ -107,7 +125,7 @@ def _mode(metadata: Metadata, nics: tuple[Nic, ...]) -> str:
     return BONDED  # bonded, mlag_ha, null and absent alike
 
 
-def make_bonds(nics: tuple[Nic, ...], mode: int) -> tuple[Bond, ...]:
+def _bonds(nics: tuple[Nic, ...], mode: int) -> tuple[Bond, ...]:
     members: dict[str, list[Nic]] = {}
     for nic in nics:  # metadata order, so members[...][0] is the bond's first NIC
         members.setdefault(nic.bond or "bond0", []).append(nic)
@@ -122,7 +140,7 @@ def make_bonds(nics: tuple[Nic, ...], mode: int) -> tuple[Bond, ...]:
     )
 
 
-def carrier_of(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional[str]:
+def _link(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Optional[str]:
     if mode == DHCP:
         return None
     if mode == INDIVIDUAL:
@@ -131,7 +149,7 @@ def carrier_of(mode: str, bonds: tuple[Bond, ...], nics: tuple[Nic, ...]) -> Opt
     return "bond0" if "bond0" in names else names[0]
 
 
-def make_vlan(parent: str, vlan_id: int) -> Vlan:
+def _vlan(parent: str, vlan_id: int) -> Vlan:
     return Vlan(name=vlan_name(parent, vlan_id), id=vlan_id, parent=parent)
 
 

@@ -121,7 +121,7 @@ def test_a_nic_the_plan_leaves_alone_keeps_its_tag_to_itself():
 
 def test_a_hook_that_drops_nics_keeps_the_vlan():
     plan = v.plan_of("vlan-bond")
-    kept = plan.with_nics(plan.nics[:1])
+    kept = planner.with_nics(plan, plan.nics[:1])
     assert kept.vlan == plan.vlan and kept.link == "bond0.100"
     assert kept.bonds[0].members == ("enp1s0f0",)
 

@@ -109,12 +109,20 @@ def _choose(documents: list[Any], host_nics: HardwareNics) -> Metadata:
         kinds = ", ".join(sorted({str(_kind_name(d)) for d in documents})) or "none"
         raise InvalidMetadata("metadata", f"{len(documents)} documents", f"holds no Hardware "
                               f"(kinds: {kinds})")  # fmt: skip
-    from . import tinkerbell  # an Equinix run does not need it
+    doc = found[0][1] if len(found) == 1 else _select(found, host_nics())[1]
+    return _hardware_model(doc, kind(doc))
 
-    if len(found) == 1:
-        return tinkerbell.parse(found[0][1], kind(found[0][1]))
-    where, doc = _select(found, host_nics())
-    return tinkerbell.parse(doc, kind(doc))
+
+def _hardware_model(doc: Mapping[str, Any], shape: str) -> Metadata:
+    """A Hardware through its version's module (imported only then: an Equinix run needs
+    neither)."""
+    if shape == "hardware-v1alpha2":
+        from . import tinkerbell_v1alpha2
+
+        return tinkerbell_v1alpha2.parse(doc)
+    from . import tinkerbell
+
+    return tinkerbell.parse(doc, shape)
 
 
 def _hardware(documents: list[Any]) -> list[tuple[str, Mapping[str, Any]]]:

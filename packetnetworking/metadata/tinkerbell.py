@@ -39,16 +39,13 @@ B = TypeVar("B")
 
 
 def parse(doc: Mapping[str, Any], shape: str) -> Metadata:
-    """``shape``: documents.kind() of ``doc`` (hardware, hardware-v1alpha2, template-data)."""
+    """``shape``: documents.kind() of ``doc``, hardware or template-data (a v1alpha2 one is
+    tinkerbell_v1alpha2's)."""
     if shape == "template-data":
         # {{ toJson .Hardware }}: Go field names on top, json tags below, no ObjectMeta.
         return _metadata(doc.get("Interfaces"), "Interfaces", doc.get("Metadata"), "Metadata",
                          None)  # fmt: skip
     api = doc.get("apiVersion")
-    if shape == "hardware-v1alpha2":
-        from . import tinkerbell_v1alpha2  # its own module; rare
-
-        return tinkerbell_v1alpha2.parse(doc)
     if api not in (None, "", V1ALPHA1):
         raise InvalidMetadata("apiVersion", api, f"is not a Hardware version this tool reads "
                               f"({V1ALPHA1}, {V1ALPHA2})")  # fmt: skip
