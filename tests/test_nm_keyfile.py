@@ -8,7 +8,10 @@ same comparison as ifcfg-rh's (support/nm_check.py): both readers agree with the
 
 from __future__ import annotations
 
+import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import nm_cases
 import pytest
@@ -77,3 +80,56 @@ def test_a_wrong_file_fails_the_check(mutation, read):
     mutated = {**files, name: files[name].replace(old, new)}
     found = nm_check.problems(plan_of("bonded"), mutated, read(mutated))
     assert any(expected in p for p in found), found
+
+
+# ---------------------------------------------------------------------------- unmanaged NICs
+
+CONF_D = "etc/NetworkManager/conf.d"
+# What an image's own NetworkManager.conf may already leave unmanaged: it must stay so.
+IMAGE_CONF = "[main]\nplugins=keyfile\n\n[keyfile]\nunmanaged-devices=interface-name:eth9\n"
+_UNMANAGED_LINE = re.compile(r"^unmanaged-devices=(.*)$", re.M)
+
+
+def unmanaged_specs(conf_d: dict[str, str], tmp_path: Path) -> list[str]:
+    """The daemon's own merge of the image's configuration and the tool's drop-ins
+    (`NetworkManager --print-config`, as at start), as the list it will match devices by."""
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "system").mkdir()
+    for name, text in conf_d.items():
+        (tmp_path / "conf.d" / name).write_text(text)
+    (tmp_path / "NetworkManager.conf").write_text(IMAGE_CONF)
+    prefix = networkmanager.build_networkmanager()
+    done = subprocess.run(
+        [str(networkmanager.daemon(prefix)), "--print-config",
+         f"--config={tmp_path / 'NetworkManager.conf'}", f"--config-dir={tmp_path / 'conf.d'}",
+         f"--system-config-dir={tmp_path / 'system'}",
+         f"--intern-config={tmp_path / 'intern.conf'}"],
+        capture_output=True, text=True, timeout=60,
+        env={"LD_LIBRARY_PATH": str(prefix / "lib"), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr
+    found = _UNMANAGED_LINE.findall(done.stdout)
+    assert len(found) == 1, done.stdout
+    return [spec for spec in re.split("[,;]", found[0]) if spec]
+
+
+@pytest.mark.parametrize("os_name", TARGETS)
+@pytest.mark.parametrize("case", CASES)
+def test_networkmanager_leaves_alone_every_nic_without_a_profile(os_name, case, tmp_path):
+    """Each host NIC either has a profile that names its MAC or is unmanaged by its MAC,
+    never both, and what the image left unmanaged stays so. Otherwise NetworkManager
+    gives the NIC its automatic DHCP profile and wait-online waits for it at every boot."""
+    networkmanager.require()
+    plan = plan_of(case)
+    profiles = keyfiles(os_name, case)
+    conf_d = nm_cases.files(os_name, case, CONF_D, backend=TARGETS[os_name])
+    specs = unmanaged_specs(conf_d, tmp_path)
+    assert specs[0] == "interface-name:eth9", specs
+    with_profile = {m.lower() for t in profiles.values() for m in _MAC_LINE.findall(t)}
+    for nic in (*plan.nics, *plan.spare_nics):
+        unmanaged = f"mac:{nic.mac}" in specs
+        assert unmanaged != (nic.mac in with_profile), (nic.name, specs, sorted(with_profile))
+    assert all(spec.startswith("mac:") for spec in specs[1:]), specs
+
+
+_MAC_LINE = re.compile(r"^mac-address=(\S+)$", re.M)

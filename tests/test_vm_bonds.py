@@ -107,6 +107,10 @@ CELLS = (
         "nm-keyfile", "vm-bookworm-nm", "fedora 40", BONDED,
         nm=lambda: ("/usr/sbin/NetworkManager", "/etc/NetworkManager/system-connections/"),
     ),
+    VmCell(
+        "nm-keyfile-individual", "vm-bookworm-nm", "fedora 40", f.CASES["individual"],
+        nm=lambda: ("/usr/sbin/NetworkManager", "/etc/NetworkManager/system-connections/"),
+    ),
     VmCell("debian12-two-bonds", "vm-bookworm-ifupdown", "debian 12", f.CASES["two-bonds"]),
     VmCell("debian12-mode5", "vm-bookworm-ifupdown", "debian 12", f.CASES["no-ipv6"]),
     VmCell(
@@ -163,6 +167,7 @@ _MODE_OF = {
     "netplan-dhcp": "dhcp",
     "rhel9-ifcfg": "ifcfg-rh bonded",
     "rhel9-ifcfg-individual": "ifcfg-rh individual",
+    "nm-keyfile-individual": "individual",
 }
 
 
@@ -171,7 +176,9 @@ _MODE_OF = {
 # for bonded, and the guest is the same), the variant without the member-delay quirk
 # (a measurement of what the quirk does, not a guard), hardware-bonded (the VLAN cell
 # boots a Hardware's bond too), netplan-dhcp (debian12-dhcp guards DHCP) and
-# rhel9-ifcfg-individual (rhel9-ifcfg guards ifcfg-rh; this one holds the known failure).
+# the two NetworkManager cells in individual mode, rhel9-ifcfg-individual and
+# nm-keyfile-individual (the NIC each hands back is read by the daemon in test_nm_ifcfg.py
+# and test_nm_keyfile.py).
 DEFAULT_CELLS = frozenset(
     {
         "debian12-bonded", "debian11-bonded", "debian13-bonded", "networkd-arch",
@@ -181,17 +188,12 @@ DEFAULT_CELLS = frozenset(
 )  # fmt: skip
 
 
-# Found at boot, not fixed yet: in individual mode the ifcfg files leave the second NIC
-# alone, so NetworkManager gives it its automatic DHCP profile ("Wired connection 1"),
-# which never gets a lease here, and NetworkManager-wait-online fails after its timeout.
-# The plan's own NIC is up, addressed and reachable. networkd's files mark such a NIC
-# Unmanaged=yes; the NetworkManager formats have no counterpart yet (NM_CONTROLLED=no, or
-# unmanaged-devices). The cell requires exactly that failure, and every other check to
-# pass: it fails the day that is fixed (then drop it from _KNOWN).
-_KNOWN = {
-    "rhel9-ifcfg-individual": "NetworkManager's automatic profile on the NIC the plan leaves "
-    "alone makes NetworkManager-wait-online fail (docs/testing.md, Bonds at boot)",
-}
+# Found at boot, and fixed: in individual mode the ifcfg files once left the second NIC
+# without a file, so NetworkManager gave it its automatic DHCP profile, which never got a
+# lease here, and NetworkManager-wait-online failed after its timeout. Now its file says
+# NM_CONTROLLED=no and check_nm requires it unmanaged. A cell here must fail in exactly
+# the way its reason says (failed units), and pass every other check.
+_KNOWN: dict[str, str] = {}
 
 
 def _params() -> list[object]:
@@ -422,3 +424,39 @@ def test_dhcp_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str
     assert old in text
     with pytest.raises(AssertionError, match=re.escape(complaint)):
         vm_checks.check_cell(_outcome(text.replace(old, new)), _cell("debian12-dhcp"))
+
+
+# The nm-keyfile-individual cell's report as the server printed it (carriage returns taken
+# out): NetworkManager brought up eth0 from our keyfile and left eth1, which the plan leaves
+# alone, unmanaged.
+NM_REPORT = Path(__file__).parent / "data" / "vm" / "nm-keyfile-individual.report"
+
+
+def test_nm_checks_pass_on_a_real_report() -> None:
+    said = vm_checks.check_cell(_outcome(NM_REPORT.read_text()), _cell("nm-keyfile-individual"))
+    assert said.endswith(
+        "1 devices up from /etc/NetworkManager/system-connections/, 1 left unmanaged"
+    ), said
+
+
+@pytest.mark.parametrize(
+    "old, new, complaint",
+    [
+        # What the NIC's automatic profile did at boot before the fix (rhel9-ifcfg-individual).
+        ("eth1:unmanaged", "eth1:connecting (getting IP configuration)", "not unmanaged"),
+        ("eth1:unmanaged\n", "", "not unmanaged"),
+        ("eth0:/etc/NetworkManager/system-connections/eth0.nmconnection\n", "",
+         "no active connection"),
+        ("eth0:/etc/NetworkManager/system-connections/eth0.nmconnection",
+         "eth0:/run/NetworkManager/system-connections/eth0.nmconnection", "connections not from"),
+        ("exe /usr/sbin/NetworkManager", "exe /usr/local/sbin/NetworkManager", "ran as"),
+        ("--- failed-units\n",
+         "--- failed-units\nNetworkManager-wait-online.service loaded failed failed\n",
+         "failed units"),
+    ],
+)  # fmt: skip
+def test_nm_checks_fail_on_a_mutated_report(old: str, new: str, complaint: str) -> None:
+    text = NM_REPORT.read_text()
+    assert old in text
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        vm_checks.check_cell(_outcome(text.replace(old, new)), _cell("nm-keyfile-individual"))

@@ -35,6 +35,23 @@ def link_nic(plan: Plan) -> Nic:
     return next(nic for nic in plan.nics if nic.name == plan.carrier)
 
 
+def left_alone(plan: Plan) -> list[tuple[str, str]]:
+    """(name, MAC) of each host NIC no file of ours configures: the NICs after the first
+    in individual mode, those without DHCP in DHCP mode, and the plan's spare NICs.
+
+    Each format marks them as left alone in its own way, or an image's catch-all (DHCP on
+    every link) would take them and hold the boot's wait-online until its timeout."""
+    if plan.mode == BONDED:
+        configured = {m for bond in plan.bonds for m in bond.members}
+    elif plan.mode == INDIVIDUAL:
+        configured = {plan.carrier} if plan.carrier else set()
+    else:
+        configured = {nic.name for nic in plan.dhcp_nics}
+    configured |= {nic.name for nic in plan.static_nics}
+    unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
+    return unused + [(n.name, n.mac) for n in plan.spare_nics]
+
+
 T = TypeVar("T")
 
 

@@ -17,7 +17,7 @@ from typing import Optional
 from ..plan import INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import SCRIPT, Task, Write
-from . import values
+from . import common, values
 
 SCRIPTS = "etc/sysconfig/network-scripts"
 Pairs = tuple[tuple[str, str], ...]
@@ -77,6 +77,10 @@ def interfaces(plan: Plan) -> list[Task]:
         )
         for nic in plan.dhcp_nics
     ]
+    result += [
+        keyfile(f"{SCRIPTS}/ifcfg-{name}", _left_alone(name, mac))
+        for name, mac in common.left_alone(plan)
+    ]
     return result
 
 
@@ -128,6 +132,22 @@ def _device(name: str) -> Pairs:
 
 def _ethernet(nic: Nic) -> Pairs:
     return (("TYPE", "Ethernet"), ("HWADDR", nic.mac), ("ONBOOT", "yes"))
+
+
+def _left_alone(name: str, mac: str) -> Pairs:
+    """A NIC the plan leaves alone: down at boot (ONBOOT), and not NetworkManager's.
+
+    ifcfg-rh makes a device whose file says NM_CONTROLLED=no unmanaged, matched by its
+    HWADDR. Without this file NetworkManager gives the NIC its automatic DHCP profile,
+    which never gets a lease on an unconfigured port, and NetworkManager-wait-online fails
+    at every boot (found at boot: tests/test_vm_bonds.py, rhel9-ifcfg-individual).
+    """
+    return _device(name) + (
+        ("TYPE", "Ethernet"),
+        ("HWADDR", mac),
+        ("ONBOOT", "no"),
+        ("NM_CONTROLLED", "no"),
+    )
 
 
 def _bond(plan: Plan, bond: Bond) -> Pairs:

@@ -19,7 +19,7 @@ networkd uses the first matching file by name.
 
 from __future__ import annotations
 
-from ..plan import BONDED, INDIVIDUAL, IP, Bond, Nic, Plan, Vlan
+from ..plan import IP, Bond, Nic, Plan, Vlan
 from ..render import render
 from ..tasks import Task, Write
 from . import common
@@ -53,26 +53,12 @@ def tasks(plan: Plan) -> list[Task]:
             _file(f"{plan.vlan.name}.netdev", _vlan_netdev(plan.vlan)),
             _file(f"{plan.vlan.name}.network", _vlan_network(plan, plan.vlan)),
         ]
-    result += [_file(f"{name}.network", _unmanaged(mac)) for name, mac in _left_alone(plan)]
+    result += [_file(f"{name}.network", _unmanaged(mac)) for name, mac in common.left_alone(plan)]
     return result
 
 
 def _match(nic: Nic) -> common.Section:
     return ("Match", (("PermanentMACAddress", nic.mac),))
-
-
-def _left_alone(plan: Plan) -> list[tuple[str, str]]:
-    """(name, MAC) of each host NIC no file of ours configures: the NICs after the first
-    in individual mode, those without DHCP in DHCP mode, and the plan's spare NICs."""
-    if plan.mode == BONDED:
-        configured = {m for bond in plan.bonds for m in bond.members}
-    elif plan.mode == INDIVIDUAL:
-        configured = {plan.carrier} if plan.carrier else set()
-    else:
-        configured = {nic.name for nic in plan.dhcp_nics}
-    configured |= {nic.name for nic in plan.static_nics}
-    unused = [(n.name, n.mac) for n in plan.nics if n.name not in configured]
-    return unused + [(n.name, n.mac) for n in plan.spare_nics]
 
 
 def _unmanaged(mac: str) -> list[common.Section]:

@@ -15,6 +15,11 @@ As nm-settings-keyfile(5) and nm-settings(5) describe them (NetworkManager 1.42)
 NetworkManager ignores profiles that anyone but root can read, so each is mode 0600.
 Files are named after the device, which replaces a profile an installer wrote under the
 same name; the UUIDs are derived from the profile, so a rerun writes the same bytes.
+
+The NICs the plan leaves alone are handed back in a NetworkManager.conf drop-in
+(``[keyfile] unmanaged-devices``, by MAC), or NetworkManager would give each its
+automatic DHCP profile, and NetworkManager-wait-online would wait for a lease that an
+unconfigured port never gets.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from ..tasks import SECRET, Task, Write
 from . import common
 
 DIRECTORY = "etc/NetworkManager/system-connections"
+# Late in conf.d's order: a later file's plain ``unmanaged-devices=`` would replace ours.
+UNMANAGED = "etc/NetworkManager/conf.d/99-packet-unmanaged.conf"
 # Above the default of 0: an image's own profile for the same NIC loses to ours.
 PRIORITY = "10"
 _NAMESPACE = uuid.UUID("5e0b8a4e-43a7-4c5c-9d55-0f3b7d6a2c11")
@@ -56,7 +63,18 @@ def tasks(plan: Plan) -> list[Task]:
     result += [_profile(n.name, _own(n, ip)) for n in plan.static_nics if (ip := n.address)]
     if plan.vlan:
         result.append(_profile(plan.vlan.name, _vlan(plan, plan.vlan)))
+    alone = common.left_alone(plan)
+    if alone:
+        result.append(_unmanaged([mac for _, mac in alone]))
     return result
+
+
+def _unmanaged(macs: list[str]) -> Task:
+    """``+=`` appends to the list the image's own files set (NetworkManager.conf(5)), so
+    what they leave unmanaged stays so. ``mac:`` matches the permanent MAC."""
+    specs = "".join(f"mac:{mac};" for mac in macs)
+    sections = common.checked([("keyfile", (("unmanaged-devices", specs),))], list_values=True)
+    return Write(UNMANAGED, render("nm-unmanaged.conf.j2", specs=sections[0][1][0][1]))
 
 
 def _own(nic: Nic, ip: IP) -> list[common.Section]:

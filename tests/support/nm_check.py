@@ -37,6 +37,7 @@ ALIAS_KEYS = {"DEVICE", "IPADDR", "PREFIX", *LEGACY_ONLY_KEYS}
 _KEY_LINE = re.compile(r"^([A-Z][A-Z0-9_]*)=", re.M)
 _UNKNOWN_KEY = re.compile(r"ifcfg-rh: .*?([^/\s]+):\d+: key (\S+) is unknown and ignored")
 _WARNING = re.compile(r"<(warn|error)>")
+_UNMANAGED = re.compile(r'^NM_CONTROLLED="?no"?$', re.M)
 
 
 def problems(plan: Plan, files: Mapping[str, str], parsed: Parsed) -> list[str]:
@@ -97,14 +98,20 @@ def differences(plan: Plan, connections: Iterable[Connection]) -> list[str]:
 
 
 def file_problems(connections: Iterable[Connection], files: Mapping[str, str]) -> list[str]:
-    """Each profile file (not an alias, not a route file) is exactly one connection, and
-    alias files hold only what both readers take from them."""
+    """Each profile file (not an alias, not a route file) is exactly one connection, a
+    file that hands its NIC back (NM_CONTROLLED=no) none, and alias files hold only what
+    both readers take from them."""
     names = {name.rsplit("/", 1)[-1] for name in files}
-    profiles = {n for n in names if n.startswith("ifcfg-") and ":" not in n}
+    unmanaged = {path.rsplit("/", 1)[-1] for path, text in files.items() if _UNMANAGED.search(text)}
+    profiles = {n for n in names if n.startswith("ifcfg-") and ":" not in n} - unmanaged
     profiles |= {n for n in names if n.endswith(".nmconnection")}
     read = [c.filename.rsplit("/", 1)[-1] for c in connections]
     out = [f"{n}: read {read.count(n)} times" for n in sorted(profiles) if read.count(n) != 1]
     out += [f"{n}: a connection from no written file" for n in read if n not in profiles]
+    # ifcfg-rh turns such a file into an unmanaged-device spec (mac:HWADDR), never a
+    # profile; the spec itself acts only on a device with a permanent MAC, which veths
+    # lack, so it is proven at boot (tests/test_vm_bonds.py, rhel9-ifcfg-individual).
+    out += [f"{n}: NM_CONTROLLED=no, yet read as a connection" for n in read if n in unmanaged]
     for path, text in files.items():
         name = path.rsplit("/", 1)[-1]
         if name.startswith("ifcfg-") and ":" in name:

@@ -216,7 +216,14 @@ def check_nm(outcome: Outcome, cell: VmCell) -> str:
     assert not missing, f"no active connection on {missing}: {active}"
     elsewhere = {d: f for d, f in active.items() if d in devices and not f.startswith(directory)}
     assert not elsewhere, f"connections not from {directory}: {elsewhere}"
-    return f"{len(devices)} devices up from {directory}"
+    # The NICs the plan leaves alone are handed back (ifcfg's NM_CONTROLLED=no), so no
+    # automatic DHCP profile holds NetworkManager-wait-online on them.
+    states = dict(line.split(":", 1) for line in outcome.section("nm-devices").splitlines())
+    alone = sorted(set(nics) - devices)
+    managed = {n: states.get(n, "absent") for n in alone if states.get(n) != "unmanaged"}
+    assert not managed, f"NICs the plan leaves alone, not unmanaged: {managed}"
+    unmanaged = f", {len(alone)} left unmanaged" if alone else ""
+    return f"{len(devices)} devices up from {directory}{unmanaged}"
 
 
 def check_cell(outcome: Outcome, cell: VmCell, pings: bool = True) -> str:

@@ -207,6 +207,7 @@ until settled || [ "$waited" -ge "$WAIT" ]; do sleep 1; waited=$((waited + 1)); 
         echo "${SECTION}nm"
         echo "exe $(readlink "/proc/$(pidof NetworkManager)/exe")"
         nmcli -t -f DEVICE,FILENAME connection show --active
+        echo "${SECTION}nm-devices"; nmcli -t -f DEVICE,STATE device
     fi
     echo "${SECTION}failed-units"; systemctl --failed --no-legend --plain
     echo "${SECTION}kernel"; dmesg | grep -E ' (bond[0-9]+|eth[0-9]+)' || true
