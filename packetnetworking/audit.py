@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Optional, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger  # loaded by structlog itself
@@ -42,7 +42,51 @@ AUDIT_EVENTS = {
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
-def configure(fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink] = None) -> Any:
+class Console:
+    """stderr, for the console log and the CLI's one-line messages, as a stream whose
+    reader may be gone (a closed pipe, a dead parent).
+
+    A failed write must not become an internal error, nor Python's exit code 120 when it
+    flushes stderr at exit: the first failure is kept in ``error`` for the CLI to judge,
+    fd 2 goes to /dev/null (so nothing else that writes it can fail), and nothing more is
+    written."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.error: Optional[OSError] = None
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                self.stream.write(text)
+            except OSError as exc:
+                self._lost(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as exc:
+                self._lost(exc)
+
+    def isatty(self) -> bool:
+        return self.error is None and self.stream.isatty()
+
+    def _lost(self, exc: OSError) -> None:
+        self.error = exc
+        with contextlib.suppress(OSError, ValueError):  # no fd (a test's capture): no dup2
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+
+def configure(
+    fmt: str = "console",
+    verbosity: int = 0,
+    sink: Optional[AuditSink] = None,
+    console: Optional[Console] = None,
+) -> Any:
     """Set up structlog for a run; ``verbosity`` -1 is ``-q``, 1+ is ``-v``."""
     level = logging.ERROR if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     renderer = (
@@ -59,7 +103,7 @@ def configure(fmt: str = "console", verbosity: int = 0, sink: Optional[AuditSink
     processors += [LevelFilter(level), renderer]
     structlog.configure(
         processors=processors,
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(console or sys.stderr),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     return structlog.get_logger("packet-networking")

@@ -15,11 +15,12 @@ from .errors import (
     EXIT_CODES,
     AuditIncomplete,
     PacketNetworkingError,
+    UsageError,
     printable,
 )
 
 if TYPE_CHECKING:
-    from . import action
+    from . import action, audit
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
 MAX_ATTEMPTS = 1000
@@ -142,10 +143,13 @@ def main(
     test suite's fault runner passes one; the shipped entry point never does."""
     p = parser()
     args = p.parse_args(argv)  # exits 2 on a usage error, as argparse does
+    from .audit import Console  # light: audit's structlog is imported on first use only
+
+    console = Console(sys.stderr)
     try:
         settings = _action_settings() if args.rootfs is None else None
     except PacketNetworkingError as exc:
-        print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
+        print(f"packet-networking: {printable(str(exc))}", file=console)
         return exc.exit_code
     if args.rootfs is None and settings is None:
         p.error(
@@ -153,22 +157,22 @@ def main(
             "(or BLOCK_DEVICE, as the Tinkerbell action)"
         )
     origins = _merge(args, settings)
-    fmt = args.log_format or ("console" if sys.stderr.isatty() else "json")
+    fmt = args.log_format or ("console" if console.isatty() else "json")
     verbosity = -1 if args.quiet else args.verbose
     try:
-        return _run(args, fmt, verbosity, before_op, settings, origins)
+        return _run(args, fmt, verbosity, before_op, console, settings, origins)
     except PacketNetworkingError as exc:
-        print(f"packet-networking: {printable(str(exc))}", file=sys.stderr)
+        print(f"packet-networking: {printable(str(exc))}", file=console)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("packet-networking: interrupted", file=sys.stderr)
+        print("packet-networking: interrupted", file=console)
         return 130
     except Exception as exc:  # a bug of ours: still one line, the traceback under -v
         if verbosity > 0:
             raise
         print(
             f"packet-networking: internal error: {printable(repr(exc))} (rerun with -v)",
-            file=sys.stderr,
+            file=console,
         )
         return 1
 
@@ -212,6 +216,7 @@ def _run(
     fmt: str,
     verbosity: int,
     before_op: Optional[Callable[[str], None]],
+    console: audit.Console,
     settings: Optional[action.Settings] = None,
     origins: Optional[dict[str, str]] = None,
 ) -> int:
@@ -227,7 +232,7 @@ def _run(
             sink = audit.open_sink(
                 stack, args.audit_log, target, args.dry_run, origins["audit_log"]
             )
-        log = audit.configure(fmt, verbosity, sink)
+        log = audit.configure(fmt, verbosity, sink, console)
         rootfs = args.rootfs
         if settings is not None:  # the action (no --rootfs): mount the partition
             from . import action
@@ -255,18 +260,34 @@ def _run(
             audit_check=(
                 functools.partial(audit.check_intact, sink, args.audit_log, origins["audit_log"])
                 if sink
-                else None
+                else functools.partial(_check_console, console)
             ),
             hold_signals=True,  # this process's exit code says what is on disk
         )
         run.run(options, log, before_op)
+        done = "dry run, nothing written" if args.dry_run else "the rootfs is configured"
         if sink is not None and sink.error is not None:
-            done = "dry run, nothing written" if args.dry_run else "the rootfs is configured"
             raise AuditIncomplete(
                 f"{done}, but the audit log {args.audit_log!r} could not be completed: "
                 f"{sink.error.strerror or sink.error}"
             )
+        if sink is None and console.error is not None:
+            raise AuditIncomplete(
+                f"{done}, but stderr, the run's only log, could not be completed: "
+                f"{console.error.strerror or console.error}"
+            )
     return 0
+
+
+def _check_console(console: audit.Console, _changes: object) -> None:
+    """Without --audit-log, stderr is the run's only record: lost before the first change
+    (a closed pipe), the run stops with nothing changed. With --audit-log it is only the
+    console, and the file is the record."""
+    if console.error is not None:
+        raise UsageError(
+            f"stderr, the run's only log (no --audit-log), cannot be written: "
+            f"{console.error.strerror or console.error}; nothing was changed"
+        )
 
 
 def _backend(text: str) -> str:

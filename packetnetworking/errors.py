@@ -91,7 +91,8 @@ EXIT_CODES = {
     0: "done",
     2: "usage error (a bad --nics, --resolvers, PACKET_RESOLVERS or action variable value "
     "included); "
-    "or the audit log cannot be written (nothing was changed)",
+    "or the audit log cannot be written, or without --audit-log stderr (a closed pipe) "
+    "(nothing was changed)",
     10: "no metadata source (no -M, no --metadata-url, no HARDWARE)",
     15: "the action could not mount BLOCK_DEVICE (private mount namespace); nothing was changed",
     16: "the run finished, but BLOCK_DEVICE could not be unmounted",
@@ -103,7 +104,8 @@ EXIT_CODES = {
     70: "metadata could not be fetched after all attempts",
     75: "another run holds the rootfs's lock; nothing changed",
     80: "writing failed; every change was rolled back",
-    85: "configured as asked, but the audit log could not be completed",
+    85: "configured as asked, but the audit log (or, without --audit-log, stderr) "
+    "could not be completed",
     90: "the zipapp needs Python 3.9 or later (checked by its bootstrap)",
     91: "the zipapp cannot extract its dependencies to SHIV_ROOT (its bootstrap)",
     129: "interrupted by SIGHUP; every change was rolled back (after the commit: exit 0)",
