@@ -9,6 +9,7 @@ before the first change (``check_intact``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger  # loaded by structlog itself
 
 from . import __version__
-from .errors import UsageError
+from .errors import UsageError, to_devnull
 
 if TYPE_CHECKING:
     from .changes import Change
@@ -51,12 +52,13 @@ class Console:
     fd 2 goes to /dev/null (so nothing else that writes it can fail), and nothing more is
     written."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: Optional[TextIO]) -> None:
         self.stream = stream
-        self.error: Optional[OSError] = None
+        # None: Python found fd 2 closed at start (``2>&-``), a stderr lost from the outset.
+        self.error: Optional[OSError] = None if stream else OSError(errno.EBADF, "closed")
 
     def write(self, text: str) -> int:
-        if self.error is None:
+        if self.error is None and self.stream is not None:
             try:
                 self.stream.write(text)
             except OSError as exc:
@@ -64,21 +66,18 @@ class Console:
         return len(text)
 
     def flush(self) -> None:
-        if self.error is None:
+        if self.error is None and self.stream is not None:
             try:
                 self.stream.flush()
             except OSError as exc:
                 self._lost(exc)
 
     def isatty(self) -> bool:
-        return self.error is None and self.stream.isatty()
+        return self.error is None and self.stream is not None and self.stream.isatty()
 
     def _lost(self, exc: OSError) -> None:
         self.error = exc
-        with contextlib.suppress(OSError, ValueError):  # no fd (a test's capture): no dup2
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.stream.fileno())
-            os.close(devnull)
+        to_devnull(self.stream)
 
 
 def configure(

@@ -17,9 +17,12 @@ from .errors import (
     PacketNetworkingError,
     UsageError,
     printable,
+    to_devnull,
 )
 
 if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
     from . import action, audit
 
 # Limits on the retry options: generous, but each keeps the run's clocks in range.
@@ -39,6 +42,19 @@ class _Parser(argparse.ArgumentParser):
         """One line, as every other error (argparse would print its usage first), with
         anything unprintable in a value escaped so it cannot start a line of its own."""
         self.exit(2, f"{self.prog}: usage error: {printable(message)} (see --help)\n")
+
+    def _print_message(self, message: str, file: Optional[SupportsWrite[str]] = None) -> None:
+        """As argparse's, but a stream that is closed (None) or whose reader is gone
+        leaves only the exit code: Python 3.11's argparse would raise instead (and a
+        pipe closed under --help would make Python's flush at exit fail with 120)."""
+        try:
+            super()._print_message(message, file)
+            if file is not None and hasattr(file, "flush"):
+                file.flush()
+        except AttributeError:
+            pass
+        except OSError:
+            to_devnull(file)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -141,9 +157,10 @@ def main(
 ) -> int:
     """``before_op`` is called before every filesystem change (``run.run``'s seam): the
     test suite's fault runner passes one; the shipped entry point never does."""
+    _open_standard_fds()
     p = parser()
     args = p.parse_args(argv)  # exits 2 on a usage error, as argparse does
-    from .audit import Console  # light: audit's structlog is imported on first use only
+    from .audit import Console
 
     console = Console(sys.stderr)
     try:
@@ -175,6 +192,21 @@ def main(
             file=console,
         )
         return 1
+
+
+def _open_standard_fds() -> None:
+    """A standard fd the caller closed (``2>&-``) gets /dev/null. Otherwise the run's first
+    open file would take its number, and a write to "stderr" (a child's, or the C
+    library's) would land in that file: a file of the target, perhaps. Python leaves
+    ``sys.stderr`` None for a closed fd 2, which Console takes as stderr lost."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one
+            if opened != fd:  # a lower one was free too: it is handled in its turn
+                os.dup2(opened, fd)
+                os.close(opened)
 
 
 def _action_settings() -> Optional[action.Settings]:

@@ -6,6 +6,9 @@ else in the package prints or exits.
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 
 class PacketNetworkingError(Exception):
     """Base class: ``exit_code`` is what the process exits with."""
@@ -112,6 +115,15 @@ EXIT_CODES = {
     130: "interrupted by SIGINT; every change was rolled back (after the commit: exit 0)",
     143: "interrupted by SIGTERM; every change was rolled back (after the commit: exit 0)",
 }
+
+
+def to_devnull(stream: object) -> None:
+    """A standard stream whose reader is gone (a closed pipe) gets /dev/null for its fd:
+    what is left to write, Python's own flush at exit included, cannot fail any more."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # no fd: nothing to do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[attr-defined]
+        os.close(devnull)
 
 
 def printable(text: str) -> str:

@@ -5,8 +5,9 @@ and the run exited 120 (its own code for a failed flush at exit), a code nobody
 documents. Now (audit.Console): without --audit-log, stderr is the run's only record, so a
 run that cannot write it stops before the first change, exit 2, nothing changed; lost
 after the first change, the run finishes and exits 85. With --audit-log the file is the
-record: the run goes on and exits 0. Nothing reads these exits' one line (there is no
-stderr), so the code and the tree are what is checked.
+record: the run goes on and exits 0. fd 2 closed outright (``2>&-``) is the same loss; it
+gets /dev/null first, so no file the run opens takes its number. Nothing reads these
+exits' one line (there is no stderr), so the code and the tree are what is checked.
 """
 
 from __future__ import annotations
@@ -110,3 +111,47 @@ def test_a_console_that_fails_swallows_every_later_write():
     console.flush()
     assert isinstance(console.error, BrokenPipeError)
     assert stream.getvalue() == '{"event": "task"}\n'
+
+
+def _fd2_closed(argv: list[str]) -> int:
+    """The exit code of the CLI started with fd 2 closed (``2>&-``): Python then has
+    ``sys.stderr`` None, and the first file the run opens would take fd 2."""
+    script = 'exec "$@" 2>&-'
+    proc = subprocess.run(["sh", "-c", script, "sh", *argv], stdout=subprocess.DEVNULL,
+                          timeout=60, cwd="/")  # fmt: skip
+    return proc.returncode
+
+
+def test_fd_2_closed_without_an_audit_log_nothing_is_changed(scene):
+    root, meta, nics = scene
+    before = snapshot(root)
+    assert _fd2_closed([*CLI, *safety.default_args(meta, nics, root)]) == 2
+    assert snapshot(root) == before
+
+
+def test_fd_2_closed_with_an_audit_log_the_run_is_done_and_no_file_holds_a_log(scene, tmp_path):
+    root, meta, nics = scene
+    log = tmp_path / "audit.jsonl"
+    assert _fd2_closed([*CLI, *safety.default_args(meta, nics, root, "--audit-log", str(log))]) == 0
+    assert json.loads(log.read_text().splitlines()[-1])["event"] == "run complete"
+    written = [p for p in root.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if b'"event"' in p.read_bytes()]
+
+
+def test_a_usage_error_with_fd_2_closed_is_still_exit_2():
+    assert _fd2_closed([*CLI, "--no-such-option"]) == 2
+
+
+def test_help_into_a_closed_pipe_is_exit_0():
+    assert _closed_stdout([*CLI, "--help"]) == 0
+
+
+def _closed_stdout(argv: list[str]) -> int:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(argv, stdout=write_end, stderr=subprocess.PIPE, timeout=60, cwd="/")
+    finally:
+        os.close(write_end)
+    assert not proc.stderr, proc.stderr  # no "Exception ignored ... BrokenPipeError"
+    return proc.returncode
