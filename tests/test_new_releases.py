@@ -139,6 +139,8 @@ def _golden_for(path: str, case: str) -> str:
     """Which existing golden file holds this output file for this case."""
     if path.startswith(KEYFILES):
         return f"nm/{case}/{path[len(KEYFILES) :]}"
+    if path.startswith("etc/NetworkManager/conf.d/"):
+        return f"nm/{case}/{path[len('etc/NetworkManager/') :]}"
     if path.startswith("etc/netplan/"):
         return f"netplan/{case}/{path[len('etc/netplan/') :]}"
     if path == "etc/systemd/resolved.conf":
