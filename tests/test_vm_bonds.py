@@ -19,7 +19,7 @@ from pathlib import Path
 
 import factories as f
 import pytest
-from support import vm, vm_cells, vm_checks, vm_guest, vm_ifcfg_rh
+from support import vm, vm_cells, vm_checks, vm_guest, vm_ifcfg_rh, vm_prefetch
 from support.vm_cells import VmCell
 
 BONDED = f.metadata(aggregation="bonded")
@@ -196,6 +196,10 @@ DEFAULT_CELLS = frozenset(
 _KNOWN: dict[str, str] = {}
 
 
+def _in_this_run(cell: VmCell) -> bool:
+    return cell.name in DEFAULT_CELLS or os.environ.get("PN_VM_ALL") == "1"
+
+
 def _params() -> list[object]:
     return [
         pytest.param(
@@ -206,6 +210,7 @@ def _params() -> list[object]:
                     image=cell.guest, os=cell.os, mode=_MODE_OF.get(cell.name, "bonded"),
                     check="boot",
                 ),
+                *([pytest.mark.boots(cell)] if _in_this_run(cell) else []),
             ],
         )  # fmt: skip
         for cell in CELLS
@@ -230,9 +235,9 @@ def test_bond_at_boot(
     vm_cell: VmCell, built: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     cell = vm_cell
-    if cell.name not in DEFAULT_CELLS and os.environ.get("PN_VM_ALL") != "1":
+    if not _in_this_run(cell):
         pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
-    outcome = vm_cells.run(cell, pyz, tmp_path)
+    outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
     known = ""
     if cell.name in _KNOWN:
         with pytest.raises(AssertionError, match=r"failed units: NetworkManager-wait-online\."):
@@ -257,12 +262,16 @@ def test_bond_at_boot(
 # ---------------------------------------------------------------------------- checks can fail
 
 
+PARTNER_ACTIVE_BACKUP = VmCell(
+    "partner-active-backup", "vm-bookworm-ifupdown", "debian 12", BONDED,
+    switch_mode="active-backup", settle_wait=NEGATIVE_WAIT,
+)  # fmt: skip
+
+
+@pytest.mark.boots(PARTNER_ACTIVE_BACKUP)
 def test_an_active_backup_partner_fails(built: None, pyz: Path, tmp_path: Path) -> None:
-    cell = VmCell(
-        "partner-active-backup", "vm-bookworm-ifupdown", "debian 12", BONDED,
-        switch_mode="active-backup", settle_wait=NEGATIVE_WAIT,
-    )  # fmt: skip
-    outcome = vm_cells.run(cell, pyz, tmp_path)
+    cell = PARTNER_ACTIVE_BACKUP
+    outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="aggregator|LACP partner"):
         vm_checks.check_cell(outcome, cell)
 
@@ -272,12 +281,16 @@ def _balance_rr(root: Path) -> None:
     eni.write_text(eni.read_text().replace("bond-mode 4\n", "bond-mode 0\n"))
 
 
+MODE_MUTATED = VmCell(
+    "mode-mutated", "vm-bookworm-ifupdown", "debian 12", BONDED, edit=_balance_rr,
+    settle_wait=NEGATIVE_WAIT,
+)  # fmt: skip
+
+
+@pytest.mark.boots(MODE_MUTATED)
 def test_a_mutated_mode_fails(built: None, pyz: Path, tmp_path: Path) -> None:
-    cell = VmCell(
-        "mode-mutated", "vm-bookworm-ifupdown", "debian 12", BONDED, edit=_balance_rr,
-        settle_wait=NEGATIVE_WAIT,
-    )  # fmt: skip
-    outcome = vm_cells.run(cell, pyz, tmp_path)
+    cell = MODE_MUTATED
+    outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="mode 'load balancing \\(round-robin\\)'"):
         vm_checks.check_cell(outcome, cell)
 
