@@ -10,7 +10,6 @@ gateways. The cells join the image matrix with check "boot".
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from collections.abc import Iterator
@@ -188,14 +187,6 @@ DEFAULT_CELLS = frozenset(
 )  # fmt: skip
 
 
-# Found at boot, and fixed: in individual mode the ifcfg files once left the second NIC
-# without a file, so NetworkManager gave it its automatic DHCP profile, which never got a
-# lease here, and NetworkManager-wait-online failed after its timeout. Now its file says
-# NM_CONTROLLED=no and check_nm requires it unmanaged. A cell here must fail in exactly
-# the way its reason says (failed units), and pass every other check.
-_KNOWN: dict[str, str] = {}
-
-
 def _in_this_run(cell: VmCell) -> bool:
     return cell.name in DEFAULT_CELLS or os.environ.get("PN_VM_ALL") == "1"
 
@@ -238,13 +229,6 @@ def test_bond_at_boot(
     if not _in_this_run(cell):
         pytest.skip("left out of make test for time (DEFAULT_CELLS); `make vm` boots it")
     outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
-    known = ""
-    if cell.name in _KNOWN:
-        with pytest.raises(AssertionError, match=r"failed units: NetworkManager-wait-online\."):
-            vm_checks.check_cell(outcome, cell)
-        assert outcome.report is not None
-        outcome = dataclasses.replace(outcome, report={**outcome.report, "failed-units": ""})
-        known = f"; known failure: {_KNOWN[cell.name]}"
     # The ports' timeline goes with every cell: the cells with the member-delay quirk (the
     # default) are read against the variant without it (docs/testing.md).
     detail = vm_checks.check_cell(outcome, cell)
@@ -255,7 +239,7 @@ def test_bond_at_boot(
     request.node.user_properties.append(("matrix_fields", reach.fields()))
     timing = f"prepare {outcome.prepare_seconds} s, boot+report {outcome.boot_seconds} s"
     request.node.user_properties.append(
-        ("matrix_detail", f"{detail}; {reach.summary()}; {timing}{known}")
+        ("matrix_detail", f"{detail}; {reach.summary()}; {timing}")
     )
 
 
@@ -268,7 +252,17 @@ PARTNER_ACTIVE_BACKUP = VmCell(
 )  # fmt: skip
 
 
-@pytest.mark.boots(PARTNER_ACTIVE_BACKUP)
+# Booted by `make vm` only, for the time budget (docs/testing.md): each takes 70-100 s, and
+# the same complaints are proven offline on mutations of a real report ("no LACP partner",
+# "mode 'load balancing"), so `make test` loses only the proof that a real switch and a
+# real file edit give such a report.
+def _make_vm_only(cell: VmCell) -> pytest.MarkDecorator:
+    if os.environ.get("PN_VM_ALL") == "1":
+        return pytest.mark.boots(cell)
+    return pytest.mark.skip(reason="left out of make test for time; `make vm` boots it")
+
+
+@_make_vm_only(PARTNER_ACTIVE_BACKUP)
 def test_an_active_backup_partner_fails(built: None, pyz: Path, tmp_path: Path) -> None:
     cell = PARTNER_ACTIVE_BACKUP
     outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
@@ -287,7 +281,7 @@ MODE_MUTATED = VmCell(
 )  # fmt: skip
 
 
-@pytest.mark.boots(MODE_MUTATED)
+@_make_vm_only(MODE_MUTATED)
 def test_a_mutated_mode_fails(built: None, pyz: Path, tmp_path: Path) -> None:
     cell = MODE_MUTATED
     outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
