@@ -20,7 +20,7 @@ from conftest import require
 from support import images, partition
 from treehash import snapshot
 
-from packetnetworking import action, cli, metadata, nics, source
+from packetnetworking import action, cli, metadata, nics, options, source
 from packetnetworking.errors import InvalidMetadata, InvalidOption
 from packetnetworking.metadata import equinix
 
@@ -101,7 +101,7 @@ def test_the_action_reads_exactly_its_env_names(monkeypatch):
     assert source.from_environment(raw) == b"{}"
     assert env.asked | raw.asked == set(action.ENV)
     assert len(set(action.ENV)) == len(action.ENV)
-    assert cli._ACTION_ENV == action.ENV  # the copy --help shows without importing action
+    assert options._ACTION_ENV == action.ENV  # the copy --help shows without importing action
 
 
 def test_not_the_action_without_block_device():
@@ -157,9 +157,10 @@ def test_the_command_line_wins_over_a_variable(monkeypatch):
         "RESOLVERS": "1.1.1.1", "DRY_RUN": "false", "AUDIT_LOG": "/env.jsonl", "VERBOSE": "2",
         "LOG_FORMAT": "console",
     })  # fmt: skip
-    given = cli.parser().parse_args(["-o", "ubuntu 22.04", "--backend", "netplan", "--resolvers",
-                                     "9.9.9.9", "--dry-run", "--audit-log", "/cli.jsonl", "-q",
-                                     "--log-format", "json"])  # fmt: skip
+    given = options.parser().parse_args([
+        "-o", "ubuntu 22.04", "--backend", "netplan", "--resolvers", "9.9.9.9", "--dry-run",
+        "--audit-log", "/cli.jsonl", "-q", "--log-format", "json",
+    ])  # fmt: skip
     origins = cli._merge(given, settings)
     assert (
         given.operating_system,
@@ -172,7 +173,7 @@ def test_the_command_line_wins_over_a_variable(monkeypatch):
         given.log_format,
     ) == ("ubuntu 22.04", "netplan", "9.9.9.9", True, "/cli.jsonl", True, 0, "json")
     assert origins == {"resolvers": "--resolvers", "audit_log": "--audit-log"}
-    empty = cli.parser().parse_args([])
+    empty = options.parser().parse_args([])
     origins = cli._merge(empty, settings)
     assert (
         empty.operating_system,

@@ -14,7 +14,7 @@ import backend_cases as cases
 import pytest
 from backend_cases import CASES
 
-from packetnetworking import backends, cli, detect, registry, selection
+from packetnetworking import backends, cli, detect, options, registry, selection
 from packetnetworking.errors import NoBuilder
 from packetnetworking.target import from_option
 
@@ -201,7 +201,7 @@ def test_cli_rejects_an_unknown_backend(capsys):
 
 
 def test_cli_help_lists_every_backend():
-    text = " ".join(cli.parser().format_help().split())  # argparse wraps lines
+    text = " ".join(options.parser().format_help().split())  # argparse wraps lines
     assert "eni, ifcfg, netplan, networkmanager, networkd or wicked" in text
     assert backends.NAMES == ("eni", "ifcfg", "netplan", "networkmanager", "networkd", "wicked")
 
