@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,15 @@ def _kvm_runs_a_guest() -> bool:
 def guest_root(name: str) -> Path:
     """The pristine cached root of guest `name`; never write into it."""
     return images.build_spec(GUESTS[name])
+
+
+def build_all() -> None:
+    """What every boot needs: the kernel, the switch disk and every guest root, the roots
+    three at a time (a build mostly waits on the mirror). Each is cached once built."""
+    switch_disk()
+    with ThreadPoolExecutor(3) as pool:
+        for future in [pool.submit(guest_root, name) for name in GUESTS]:
+            future.result()
 
 
 def switch_disk() -> Path:

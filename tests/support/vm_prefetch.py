@@ -47,7 +47,7 @@ def session(request: pytest.FixtureRequest) -> Iterator[None]:
     pyz: Path = request.getfixturevalue("pyz")
     factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     pool = ThreadPoolExecutor(1, thread_name_prefix="vm-boot")
-    build = pool.submit(_build)
+    build = pool.submit(vm.build_all)
     for cell in cells:
         workdir = factory.mktemp(f"vm-{cell.name}")
         _futures[cell.name] = pool.submit(_boot, build, cell, pyz, workdir)
@@ -64,14 +64,6 @@ def outcome(cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
     if future is None or future.cancelled():
         return vm_cells.run(cell, pyz, workdir)
     return future.result()
-
-
-def _build() -> None:
-    """What every boot needs: the kernel, the switch disk, the guest roots."""
-    vm.switch_disk()
-    with ThreadPoolExecutor(3) as pool:  # a build mostly waits on the mirror
-        for future in [pool.submit(vm.guest_root, name) for name in vm.GUESTS]:
-            future.result()
 
 
 def _boot(build: Future[None], cell: VmCell, pyz: Path, workdir: Path) -> Outcome:
