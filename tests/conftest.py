@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 # The image matrix table printed at the end of a run (tests/support/matrix_report.py),
 # the zipapp built once for the tests of it (tests/pyz_build.py), and the VM cells booted
 # in the background from the start (tests/support/vm_prefetch.py).
-pytest_plugins = ["support.matrix_report", "pyz_build", "support.vm_prefetch"]
+pytest_plugins = ["support.matrix_report", "pyz_build", "support.vm_prefetch", "interrupt_scene"]
 
 
 def require(tool: str, why: str = "", present: Optional[bool] = None) -> None:

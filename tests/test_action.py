@@ -1,76 +1,26 @@
 """The Tinkerbell action outside a container: its variables, HARDWARE as a source, NICs
-from the document, and the mount lifecycle on a real partition (a loop device).
+from the document, and the example Template.
 
-The action image itself, started as tink-worker starts it: tests/test_action_image.py.
+The mount lifecycle on a real partition: tests/test_action_mount.py. The action image
+itself, started as tink-worker starts it: tests/test_action_image.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import factories as f
 import pytest
 import yaml
+from action_run import DOC, TEMPLATE, one_line, pyz_run
 from conftest import require
-from support import images, partition
 from treehash import snapshot
 
 from packetnetworking import action, cli, metadata, nics, options, source
 from packetnetworking.errors import InvalidMetadata, InvalidOption
 from packetnetworking.metadata import equinix
-
-ROOT = Path(__file__).resolve().parents[1]
-PYZ = ROOT / "packet-networking.pyz"
-PYTHON = "/usr/bin/python3"
-TEMPLATE = ROOT / "examples" / "tinkerbell" / "template.yaml"
-DOC = f.metadata(nics=2, os=("debian", "12"))
-
-
-def pyz_run(*args: str, env: dict[str, str], netns: bool = False, timeout: float = 120):
-    """The built zipapp with only ``env`` (and PATH); ``netns``: in a network namespace
-    with no NIC but ``lo``, as an action's container is."""
-    require(PYZ.name, "run `make pyz`", PYZ.exists())
-    command = [PYTHON, str(PYZ), *args]
-    if netns:
-        require("root", "a network namespace")
-        # sysfs shows the namespace of whoever mounted it: a fresh one, as a container has.
-        command = [
-            "unshare",
-            "--net",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            'mount -t sysfs sysfs /sys && exec "$@"',
-            "sh",
-            *command,
-        ]
-    environment = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": os.environ.get("HOME", "/root")}
-    return subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        env={**environment, **env},
-        timeout=timeout,
-        check=False,
-    )
-
-
-def one_line(proc, code: int, *words: str) -> str:
-    """One error line (beside the JSON log events an action writes at info level)."""
-    assert proc.returncode == code, proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("{")]
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
 
 # ------------------------------------------------------------------- the variables
 
@@ -312,122 +262,6 @@ def test_no_visible_nic_configures_from_the_document(tmp_path):
         "enxb496917a0110": f.mac(0),
         "enxb496917a0111": f.mac(1),
     }
-
-
-# ------------------------------------------------------------------- the mount lifecycle
-
-
-@pytest.fixture(scope="module")
-def debian_tree() -> Path:
-    images.require_root_tools()
-    tool = partition.missing_tool()
-    require(tool or "partition tools", "util-linux, fdisk, e2fsprogs (APT_PACKAGES)", tool is None)
-    return images.build("bookworm-ifupdown")
-
-
-@pytest.fixture
-def target(debian_tree, tmp_path):
-    with partition.ext4_partition(debian_tree, tmp_path / "disk.img") as device:
-        yield device
-
-
-def action_env(device: str, **extra: str) -> dict[str, str]:
-    return {
-        "BLOCK_DEVICE": device,
-        "FS_TYPE": "ext4",
-        "HARDWARE": json.dumps(DOC),
-        "RESOLVERS": ",".join(f.RESOLVERS),
-        **extra,
-    }
-
-
-def test_the_action_mounts_writes_and_unmounts(target, tmp_path):
-    audit = tmp_path / "audit.jsonl"
-    proc = pyz_run(env=action_env(target, AUDIT_LOG=str(audit)), netns=True)
-    assert proc.returncode == 0, proc.stderr
-    clean, why = partition.cleanly_unmounted(target)
-    assert clean, why
-    assert partition.mounted_anywhere_here(target) == []
-    events = [json.loads(line) for line in audit.read_text().splitlines()]
-    names = [e["event"] for e in events]
-    assert (
-        names.index("target mounted")
-        < names.index("run complete")
-        < names.index("target unmounted")
-    )
-    assert events[0]["rootfs"] == target
-    mounted = events[names.index("target mounted")]
-    assert (mounted["block_device"], mounted["fs_type"]) == (target, "ext4")
-    # Read back by the image's own ifupdown: the bond over the document's NICs.
-    check = partition.in_target(
-        target,
-        'chroot "$ROOT" ifquery -i /etc/network/interfaces --list --allow=auto '
-        '&& chroot "$ROOT" ifquery -i /etc/network/interfaces bond0 '
-        '&& cat "$ROOT/etc/hostname"',
-    )
-    assert check.returncode == 0, check.stderr
-    assert "bond0" in check.stdout.split()
-    assert "bond-slaves: enxb496917a0110 enxb496917a0111" in check.stdout
-    assert check.stdout.strip().endswith("web-1")
-
-
-def test_the_action_dry_run_mounts_read_only(target):
-    before = partition.etc_digest(target)
-    proc = pyz_run(env=action_env(target, DRY_RUN="yes", VERBOSE="1"), netns=True)
-    assert proc.returncode == 0, proc.stderr
-    assert '"read_only": true' in proc.stderr
-    assert partition.etc_digest(target) == before
-    assert partition.cleanly_unmounted(target)[0]
-
-
-def test_a_failed_action_writes_nothing_and_unmounts(target):
-    before = partition.etc_digest(target)
-    bad = action_env(target, HARDWARE=json.dumps({**DOC, "hostname": "web-1\nX=1"}))
-    one_line(pyz_run(env=bad, netns=True), 50, "invalid metadata", "hostname")
-    assert partition.etc_digest(target) == before
-    clean, why = partition.cleanly_unmounted(target)
-    assert clean, why
-    assert partition.mounted_anywhere_here(target) == []
-
-
-def test_a_wrong_fs_type_is_exit_15(target):
-    proc = pyz_run(env=action_env(target, FS_TYPE="xfs"), netns=True)
-    one_line(proc, 15, "BLOCK_DEVICE", "FS_TYPE 'xfs'", "nothing was changed")
-    assert partition.cleanly_unmounted(target)[0]
-
-
-SIGTERM_INSIDE = """
-import os, signal, sys
-from packetnetworking import action, audit
-from packetnetworking.errors import Interrupted
-log = audit.configure("json", 0)  # on stderr: stdout is the test's
-try:
-    with action.mounted(sys.argv[1], "ext4", log) as root:
-        point = root
-        with open(os.path.join(root, "etc", "motd"), "a") as f:
-            f.write("touched\\n")
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise SystemExit("SIGTERM did not interrupt")
-except Interrupted as exc:
-    print("interrupted", exc.exit_code)
-with open("/proc/self/mountinfo") as f:
-    print("still mounted" if point in f.read() else "unmounted")
-"""
-
-
-def test_sigterm_while_mounted_unmounts(target):
-    """tink-worker stops a timed-out action with SIGTERM: the mount goes first."""
-    proc = subprocess.run(
-        [sys.executable, "-c", SIGTERM_INSIDE, target],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["interrupted", "143", "unmounted"], proc.stdout + proc.stderr
-    clean, why = partition.cleanly_unmounted(target)
-    assert clean, why
 
 
 # ------------------------------------------------------------------- the example Template
