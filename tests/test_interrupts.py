@@ -1,8 +1,9 @@
 """The signal window itself, in this process: what a signal does in each phase.
 
 The end-to-end proofs are in ``test_interrupt.py`` (real processes, paused) and
-``test_pyz_signals.py`` (the zipapp held by strace); these pin the phases a process cannot be caught in reliably: between the
-window opening and the first change, and after the commit with and without ``hold``.
+``test_pyz_signals.py`` (the zipapp held by strace); these pin the phases a process
+cannot be caught in reliably: between the window opening and the first change, and after
+the commit with and without ``hold``.
 """
 
 from __future__ import annotations

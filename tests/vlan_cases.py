@@ -131,3 +131,23 @@ def files(os_name: str, case: str, directory: str, backend: Optional[str] = None
         for t in chosen.builder.func(chosen.context(plan))
         if hasattr(t, "content") and t.path.startswith(prefix)
     }
+
+
+GOLDEN_FORMATS = {
+    # golden directory: (-o, directory the files are under, --backend)
+    "debian": ("debian 12", "etc/network", None),
+    "alpine": ("alpine 3.20", "etc/network", None),
+    "netplan": ("ubuntu 22.04", "etc/netplan", "netplan"),
+    "networkd": ("flatcar stable", "etc/systemd/network", None),
+    "nm": ("rhel 10", "etc/NetworkManager/system-connections", None),
+    "rhel": ("rocky 9", "etc/sysconfig", None),
+    "suse": ("sles 15.5", "etc/sysconfig/network", None),
+}
+
+
+def network_files(fmt: str, case: str) -> dict[str, str]:
+    """The format's network files for the case (udev's .link files and SUSE's netconfig
+    file are the same with or without a VLAN, and covered by the other goldens)."""
+    os_name, directory, backend = GOLDEN_FORMATS[fmt]
+    out = files(os_name, case, directory, backend)
+    return {p: c for p, c in out.items() if not p.endswith(".link") and p != "config"}
