@@ -10,8 +10,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 # The image matrix table printed at the end of a run (tests/support/matrix_report.py),
-# the zipapp built once for the tests of it (tests/pyz_build.py), and the VM cells booted
-# in the background from the start (tests/support/vm_prefetch.py).
+# the zipapp built once for the tests of it (tests/pyz_build.py), the VM cells booted
+# in the background from the start (tests/support/vm_prefetch.py), and the rootfs the
+# interrupt tests start from (tests/interrupt_scene.py).
 pytest_plugins = ["support.matrix_report", "pyz_build", "support.vm_prefetch", "interrupt_scene"]
 
 

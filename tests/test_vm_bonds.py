@@ -12,7 +12,6 @@ vm_cases.py; the checks are proven able to fail, offline, in test_vm_checks.py.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -62,18 +61,17 @@ def _params() -> list[object]:
 
 
 @pytest.fixture(scope="module")
-def built() -> Iterator[None]:
-    """What every boot needs (the background boots build it too; whichever comes first
-    builds, the other waits on the cache's lock)."""
+def vm_tools() -> None:
+    """QEMU and the image tools, or the test is skipped (failed under CI=true). What the
+    boots need is built by the background boots (support/vm_prefetch.py), or by a boot
+    that was not prefetched itself."""
     vm.require_vm_tools()
-    vm.build_all()
-    yield
 
 
 # Not "cell": test_image_matrix's workspace collects every item's "cell" parameter.
 @pytest.mark.parametrize("vm_cell", _params())
 def test_bond_at_boot(
-    vm_cell: VmCell, built: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
+    vm_cell: VmCell, vm_tools: None, pyz: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     cell = vm_cell
     if not _in_this_run(cell):
@@ -113,7 +111,7 @@ def _make_vm_only(cell: VmCell) -> pytest.MarkDecorator:
 
 
 @_make_vm_only(PARTNER_ACTIVE_BACKUP)
-def test_an_active_backup_partner_fails(built: None, pyz: Path, tmp_path: Path) -> None:
+def test_an_active_backup_partner_fails(vm_tools: None, pyz: Path, tmp_path: Path) -> None:
     cell = PARTNER_ACTIVE_BACKUP
     outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="aggregator|LACP partner"):
@@ -132,7 +130,7 @@ MODE_MUTATED = VmCell(
 
 
 @_make_vm_only(MODE_MUTATED)
-def test_a_mutated_mode_fails(built: None, pyz: Path, tmp_path: Path) -> None:
+def test_a_mutated_mode_fails(vm_tools: None, pyz: Path, tmp_path: Path) -> None:
     cell = MODE_MUTATED
     outcome = vm_prefetch.outcome(cell, pyz, tmp_path)
     with pytest.raises(AssertionError, match="mode 'load balancing \\(round-robin\\)'"):

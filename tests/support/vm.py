@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,12 +156,13 @@ def guest_root(name: str) -> Path:
     return images.build_spec(GUESTS[name])
 
 
-def build_all() -> None:
-    """What every boot needs: the kernel, the switch disk and every guest root, the roots
-    three at a time (a build mostly waits on the mirror). Each is cached once built."""
+def build_for(guests: Iterable[str]) -> None:
+    """What boots of these guests need, ahead of them: the kernel, the switch disk and
+    the guest roots, three at a time (a build mostly waits on the mirror). Each is cached
+    once built; a boot builds what is missing itself."""
     switch_disk()
     with ThreadPoolExecutor(3) as pool:
-        for future in [pool.submit(guest_root, name) for name in GUESTS]:
+        for future in [pool.submit(guest_root, name) for name in sorted(set(guests))]:
             future.result()
 
 

@@ -47,7 +47,7 @@ def session(request: pytest.FixtureRequest) -> Iterator[None]:
     pyz: Path = request.getfixturevalue("pyz")
     factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
     pool = ThreadPoolExecutor(1, thread_name_prefix="vm-boot")
-    build = pool.submit(vm.build_all)
+    build = pool.submit(vm.build_for, [cell.guest for cell in cells])
     for cell in cells:
         workdir = factory.mktemp(f"vm-{cell.name}")
         _futures[cell.name] = pool.submit(_boot, build, cell, pyz, workdir)
