@@ -23,7 +23,7 @@ from support import images, networkmanager, nm_check, nm_run
 from support.netns import apply_in_netns
 from test_alpine import ifparse, ifup_commands, ng_root  # noqa: F401 (a fixture)
 from test_suse import _check_documented, sourced, spelled_out
-from test_vlans import GOLDEN_FORMATS, network_files
+from vlan_cases import GOLDEN_FORMATS, network_files
 
 from packetnetworking import plan as plan_module
 from packetnetworking import planner
